@@ -1,0 +1,30 @@
+# oprec_fdw: PGXS build of the extension, its regression tests and tooling.
+
+MODULE_big = oprec_fdw
+OBJS = \
+	src/oprec_fdw.o \
+	src/option.o \
+	src/pushdown.o \
+	src/chain.o \
+	src/scan.o \
+	src/convert.o \
+	src/session.o \
+	src/http.o \
+	src/api/feishu.o
+
+EXTENSION = oprec_fdw
+EXTVERSION = 0.1
+DATA = sql/oprec_fdw--$(EXTVERSION).sql
+PGFILEDESC = "oprec_fdw - operation-record APIs as foreign tables"
+
+REGRESS = init options feishu_types feishu_pushdown feishu_paging feishu_errors feishu_explain
+REGRESS_OPTS = --inputdir=. --outputdir=test/results
+
+PG_CPPFLAGS = -I$(srcdir)/src -DOPREC_FDW_VERSION='"$(EXTVERSION)"' $(shell pkg-config --cflags libcurl jansson 2>/dev/null)
+SHLIB_LINK = $(shell pkg-config --libs libcurl jansson 2>/dev/null || echo -lcurl -ljansson)
+
+EXTRA_CLEAN = test/results
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,450 @@
+/*-------------------------------------------------------------------------
+ *
+ * feishu.c
+ *		  The Feishu Project (Meegle) dialect: work item operation records
+ *		  from POST /open_api/op_record/work_item/list.
+ *
+ * What is specific to Feishu lives here: its options and columns, the JSON
+ * body of a list request, the answer and error shapes, and the plugin
+ * token (exchanged from plugin_id and plugin_secret, cached per user
+ * mapping and renewed shortly before it lapses, or once when the API says
+ * it expired).  Paging, windows, HTTP and conversion are the engine's.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <jansson.h>
+
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_table.h"
+#include "catalog/pg_type.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "utils/timestamp.h"
+
+#include "oprec_fdw.h"
+
+#define LIST_PATH "/open_api/op_record/work_item/list"
+#define TOKEN_PATH "/open_api/authen/plugin_token"
+
+/* Renew a plugin token this long before it lapses, as the SDKs do. */
+#define TOKEN_RENEW_MARGIN_SEC 180
+#define DEFAULT_TOKEN_LIFETIME_SEC 7200
+
+/* Error codes with a meaning of their own (FACTS.md). */
+#define FEISHU_NO_TOKEN 10021
+#define FEISHU_TOKEN_EXPIRED 10022
+#define FEISHU_TOKEN_INVALID 10211
+#define FEISHU_NO_PERMISSION_TOKEN 10301
+#define FEISHU_NO_PERMISSION 10001
+#define FEISHU_QUOTA 10429
+#define FEISHU_WORK_ITEM_NOT_FOUND 30005
+#define FEISHU_SERVER_ERROR 50006
+
+enum FeishuColumn
+{
+	COL_PROJECT_KEY,
+	COL_WORK_ITEM_ID,
+	COL_WORK_ITEM_TYPE_KEY,
+	COL_OPERATION_TIME,
+	COL_OPERATOR,
+	COL_OPERATOR_TYPE,
+	COL_OPERATION_TYPE,
+	COL_OP_RECORD_MODULE,
+	COL_SOURCE_TYPE,
+	COL_SOURCE,
+	COL_RECORD_CONTENTS,
+	NUM_FEISHU_COLUMNS
+};
+
+/* Column names are the record's field names and the list filters' names. */
+static const OprecColumnDef feishu_columns[NUM_FEISHU_COLUMNS] = {
+	[COL_PROJECT_KEY] = {"project_key", OPREC_VALUE_TEXT, OPREC_PUSH_SCOPE, TEXTOID, "project_key", "project_key"},
+	[COL_WORK_ITEM_ID] = {"work_item_id", OPREC_VALUE_INT64, OPREC_PUSH_KEY, INT8OID, "work_item_ids", NULL},
+	[COL_WORK_ITEM_TYPE_KEY] = {"work_item_type_key", OPREC_VALUE_TEXT, OPREC_PUSH_NONE, InvalidOid, NULL, NULL},
+	[COL_OPERATION_TIME] = {"operation_time", OPREC_VALUE_EPOCH_MS, OPREC_PUSH_TIME, TIMESTAMPTZOID, "start/end", NULL},
+	[COL_OPERATOR] = {"operator", OPREC_VALUE_TEXT, OPREC_PUSH_LIST, TEXTOID, "operator", NULL},
+	[COL_OPERATOR_TYPE] = {"operator_type", OPREC_VALUE_TEXT, OPREC_PUSH_LIST, TEXTOID, "operator_type", NULL},
+	[COL_OPERATION_TYPE] = {"operation_type", OPREC_VALUE_TEXT, OPREC_PUSH_LIST, TEXTOID, "operation_type", NULL},
+	[COL_OP_RECORD_MODULE] = {"op_record_module", OPREC_VALUE_TEXT, OPREC_PUSH_LIST, TEXTOID, "op_record_module", NULL},
+	[COL_SOURCE_TYPE] = {"source_type", OPREC_VALUE_TEXT, OPREC_PUSH_LIST, TEXTOID, "source_type", NULL},
+	[COL_SOURCE] = {"source", OPREC_VALUE_TEXT, OPREC_PUSH_LIST, TEXTOID, "source", NULL},
+	[COL_RECORD_CONTENTS] = {"record_contents", OPREC_VALUE_JSON, OPREC_PUSH_NONE, InvalidOid, NULL, NULL},
+};
+
+static const OprecOptionDef feishu_options[] = {
+	{"project_key", ForeignServerRelationId, OPREC_OPT_STRING, 0, 0, false},
+	{"history_start", ForeignServerRelationId, OPREC_OPT_TIMESTAMPTZ, 0, 0, false},
+	{"plugin_id", UserMappingRelationId, OPREC_OPT_STRING, 0, 0, false},
+	{"plugin_secret", UserMappingRelationId, OPREC_OPT_STRING, 0, 0, true},
+	{"plugin_token", UserMappingRelationId, OPREC_OPT_STRING, 0, 0, true},
+	{"user_key", UserMappingRelationId, OPREC_OPT_STRING, 0, 0, false},
+	{"project_key", ForeignTableRelationId, OPREC_OPT_STRING, 0, 0, false},
+	{NULL}
+};
+
+/* What a scan needs beyond the engine's options. */
+typedef struct FeishuState
+{
+	const char *user_key;
+	const char *plugin_id;
+	const char *plugin_secret;
+	const char *plugin_token;	/* given as is: never renewed */
+} FeishuState;
+
+static const char *
+defelem_value(List *options, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *opt = lfirst(lc);
+
+		if (strcmp(opt->defname, name) == 0)
+			return defGetString(opt);
+	}
+	return NULL;
+}
+
+/* A user mapping holds exactly one complete way to get a token. */
+static void
+feishu_check_user_mapping(List *options)
+{
+	bool		has_id = defelem_value(options, "plugin_id") != NULL;
+	bool		has_secret = defelem_value(options, "plugin_secret") != NULL;
+	bool		has_token = defelem_value(options, "plugin_token") != NULL;
+	const char *ways = "Give either plugin_token, or plugin_id and plugin_secret, and user_key.";
+
+	if (has_token && (has_id || has_secret))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("a user mapping takes either plugin_token or plugin_id and plugin_secret, not both"),
+				 errhint("%s", ways)));
+	if (has_id != has_secret)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("option \"%s\" needs option \"%s\"",
+						has_id ? "plugin_id" : "plugin_secret",
+						has_id ? "plugin_secret" : "plugin_id"),
+				 errhint("%s", ways)));
+	if (!has_token && !has_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("a user mapping for an api 'feishu' server needs credentials"),
+				 errhint("%s", ways)));
+	if (defelem_value(options, "user_key") == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("a user mapping for an api 'feishu' server needs option \"user_key\""),
+				 errdetail("A plugin token acts on behalf of a user, sent as X-USER-KEY."),
+				 errhint("%s", ways)));
+}
+
+static void *
+feishu_begin_scan(OprecScan *scan)
+{
+	FeishuState *st = palloc0(sizeof(FeishuState));
+	List	   *um = scan->options->user_options;
+
+	st->user_key = defelem_value(um, "user_key");
+	st->plugin_id = defelem_value(um, "plugin_id");
+	st->plugin_secret = defelem_value(um, "plugin_secret");
+	st->plugin_token = defelem_value(um, "plugin_token");
+	if (st->user_key == NULL || (st->plugin_token == NULL &&
+								 (st->plugin_id == NULL || st->plugin_secret == NULL)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("the user mapping for this Feishu Project server has no complete credentials"),
+				 errhint("ALTER USER MAPPING ... OPTIONS (ADD plugin_id '...', ADD plugin_secret '...', ADD user_key '...'), or give plugin_token instead of plugin_id and plugin_secret.")));
+	return st;
+}
+
+/* Read {"error": {"code", "msg"}} or {"err_code", "err_msg"} from an answer. */
+static bool
+feishu_error_of(json_t *root, int64 *code, const char **msg)
+{
+	json_t	   *value;
+	json_t	   *err;
+
+	*code = 0;
+	*msg = NULL;
+	if (!json_is_object(root))
+		return false;
+	value = json_object_get(root, "err_code");
+	if (json_is_integer(value) && json_integer_value(value) != 0)
+	{
+		*code = json_integer_value(value);
+		*msg = json_string_value(json_object_get(root, "err_msg"));
+	}
+	err = json_object_get(root, "err");
+	if (!json_is_object(err))
+		err = json_object_get(root, "error");
+	if (json_is_object(err))
+	{
+		value = json_object_get(err, "code");
+		if (*code == 0 && json_is_integer(value) && json_integer_value(value) != 0)
+			*code = json_integer_value(value);
+		if ((*msg == NULL || **msg == '\0') && json_is_string(json_object_get(err, "msg")))
+			*msg = json_string_value(json_object_get(err, "msg"));
+	}
+	if (*msg == NULL || **msg == '\0')
+		*msg = "(no message)";
+	return *code != 0;
+}
+
+static const char *
+feishu_hint(OprecScan *scan, int64 code)
+{
+	FeishuState *st = scan->api_state;
+
+	switch (code)
+	{
+		case FEISHU_NO_TOKEN:
+		case FEISHU_TOKEN_EXPIRED:
+		case FEISHU_TOKEN_INVALID:
+			if (st->plugin_token)
+				return "The plugin_token of the user mapping was refused; set a fresh one, or give plugin_id and plugin_secret so that tokens are renewed. Check user_key too.";
+			return "Check plugin_id, plugin_secret and user_key in the user mapping.";
+		case FEISHU_NO_PERMISSION_TOKEN:
+		case FEISHU_NO_PERMISSION:
+			return "The plugin or user lacks permission for this space or API; grant it in Feishu Project.";
+		case FEISHU_QUOTA:
+			return "The API's request quota was exceeded; lower the server's requests_per_second option or retry later.";
+		case FEISHU_WORK_ITEM_NOT_FOUND:
+			return "Check the work_item_id values and that they belong to the project_key asked for.";
+		case FEISHU_SERVER_ERROR:
+			return "The API failed on its side; retry later.";
+	}
+	return NULL;
+}
+
+static void
+raise_feishu_error(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
+				   int64 code, const char *msg)
+{
+	oprec_api_error(scan, req, resp, psprintf(INT64_FORMAT, code), psprintf("\"%s\"", msg),
+					feishu_hint(scan, code));
+}
+
+/* The body as text; the value is owned by the current memory context. */
+static void
+dump_body(json_t *body, OprecRequest *req)
+{
+	char	   *text = json_dumps(body, JSON_COMPACT);
+
+	if (text == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not build a request body")));
+	appendStringInfoString(&req->body, text);
+	free(text);
+}
+
+static void
+feishu_ensure_token(OprecScan *scan, bool force_renew)
+{
+	FeishuState *st = scan->api_state;
+	OprecRequest req;
+	OprecResponse resp;
+	json_t	   *body;
+	json_t	   *root;
+	json_t	   *data;
+	json_t	   *token;
+	json_t	   *lifetime;
+	int64		code;
+	const char *msg;
+	int64		seconds = DEFAULT_TOKEN_LIFETIME_SEC;
+
+	if (st->plugin_token)
+		return;
+	if (!force_renew && oprec_session_token_usable(scan->session, TOKEN_RENEW_MARGIN_SEC))
+		return;
+
+	oprec_request_init(&req, "POST");
+	req.secret_answer = true;
+	appendStringInfo(&req.url, "%s%s", scan->options->base_url, TOKEN_PATH);
+	oprec_request_add_header(&req, "Content-Type", "application/json");
+	body = oprec_json_owned(oprec_json_new_object());
+	json_object_set_new(body, "plugin_id", json_string(st->plugin_id));
+	json_object_set_new(body, "plugin_secret", json_string(st->plugin_secret));
+	json_object_set_new(body, "type", json_integer(0));
+	dump_body(body, &req);
+	appendStringInfo(&req.summary, "POST %s for plugin_id \"%s\"", TOKEN_PATH, st->plugin_id);
+
+	oprec_http_send(scan, &req, &resp);
+	explicit_bzero(req.body.data, req.body.len);
+
+	root = oprec_json_load_owned(&resp.body);
+	if (root == NULL)
+		oprec_bad_answer(scan, &req, &resp, "the token answer is not JSON");
+	if (feishu_error_of(root, &code, &msg))
+		raise_feishu_error(scan, &req, &resp, code, msg);
+	if (resp.status < 200 || resp.status > 299)
+		oprec_api_error(scan, &req, &resp, psprintf("HTTP %ld", resp.status),
+						"the plugin token was not issued",
+						"Check plugin_id and plugin_secret in the user mapping.");
+	data = json_object_get(root, "data");
+	token = json_object_get(data, "token");
+	if (!json_is_string(token) || json_string_length(token) == 0)
+		oprec_bad_answer(scan, &req, &resp, "no data.token in the token answer");
+	lifetime = json_object_get(data, "expire_time");
+	if (json_is_integer(lifetime) && json_integer_value(lifetime) > 0)
+		seconds = json_integer_value(lifetime);
+
+	oprec_session_set_token(scan->session, json_string_value(token),
+							TimestampTzPlusMilliseconds(GetCurrentTimestamp(), seconds * 1000));
+}
+
+static bool
+feishu_can_renew_token(OprecScan *scan)
+{
+	return ((FeishuState *) scan->api_state)->plugin_token == NULL;
+}
+
+static json_t *
+string_array(const OprecColumnFilter *filter)
+{
+	json_t	   *array = json_array();
+
+	for (int i = 0; i < filter->nvalues; i++)
+		json_array_append_new(array, json_string(filter->strs[i]));
+	return array;
+}
+
+static void
+feishu_build_page_request(OprecScan *scan, const OprecChain *chain, const char *cursor,
+						  OprecRequest *req)
+{
+	FeishuState *st = scan->api_state;
+	const OprecFilters *filters = scan->filters;
+	const OprecColumnFilter *keys = &filters->columns[COL_WORK_ITEM_ID];
+	json_t	   *body = oprec_json_owned(oprec_json_new_object());
+	json_t	   *ids = json_array();
+
+	req->method = "POST";
+	appendStringInfo(&req->url, "%s%s", scan->options->base_url, LIST_PATH);
+	oprec_request_add_header(req, "Content-Type", "application/json");
+	oprec_request_add_header(req, "X-PLUGIN-TOKEN",
+							 st->plugin_token ? st->plugin_token : scan->session->token);
+	oprec_request_add_header(req, "X-USER-KEY", st->user_key);
+
+	json_object_set_new(body, "project_key", json_string(scan->scope));
+	for (int i = chain->first_key; i < chain->first_key + chain->nkeys; i++)
+		json_array_append_new(ids, json_integer(keys->ints[i]));
+	json_object_set_new(body, "work_item_ids", ids);
+	if (chain->windowed)
+	{
+		json_object_set_new(body, "start", json_integer(chain->window_start_ms));
+		json_object_set_new(body, "end", json_integer(chain->window_end_ms));
+	}
+	for (int col = 0; col < NUM_FEISHU_COLUMNS; col++)
+	{
+		if (feishu_columns[col].push == OPREC_PUSH_LIST && filters->columns[col].active)
+			json_object_set_new(body, feishu_columns[col].request_name,
+								string_array(&filters->columns[col]));
+	}
+	json_object_set_new(body, "page_size", json_integer(scan->options->page_size));
+	if (cursor)
+		json_object_set_new(body, "start_from", json_string(cursor));
+	dump_body(body, req);
+
+	/* the body holds no secret: show it as sent */
+	appendStringInfo(&req->summary, "POST %s %s", LIST_PATH, req->body.data);
+}
+
+static OprecPageOutcome
+feishu_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
+				 bool may_renew, OprecRequest *req, OprecResponse *resp, OprecPage *page)
+{
+	json_t	   *root = oprec_json_load_owned(&resp->body);
+	json_t	   *data;
+	json_t	   *records;
+	json_t	   *has_more;
+	json_t	   *next;
+	int64		code;
+	const char *msg;
+
+	if (root == NULL)
+	{
+		if (resp->status < 200 || resp->status > 299)
+			oprec_api_error(scan, req, resp, psprintf("HTTP %ld", resp->status),
+							"the answer is not JSON", NULL);
+		oprec_bad_answer(scan, req, resp, "the answer is not JSON");
+	}
+	if (feishu_error_of(root, &code, &msg))
+	{
+		if (may_renew && (code == FEISHU_TOKEN_EXPIRED || code == FEISHU_TOKEN_INVALID))
+			return OPREC_PAGE_TOKEN_REJECTED;
+		raise_feishu_error(scan, req, resp, code, msg);
+	}
+	if (resp->status < 200 || resp->status > 299)
+		oprec_api_error(scan, req, resp, psprintf("HTTP %ld", resp->status),
+						"the request failed", NULL);
+
+	data = json_object_get(root, "data");
+	if (!json_is_object(data))
+		oprec_bad_answer(scan, req, resp, "no data object");
+	records = json_object_get(data, "op_records");
+	if (records == NULL || json_is_null(records))
+		records = oprec_json_owned(json_array());	/* a page without records */
+	else if (!json_is_array(records))
+		oprec_bad_answer(scan, req, resp, "data.op_records is not an array");
+	has_more = json_object_get(data, "has_more");
+	if (has_more != NULL && !json_is_boolean(has_more))
+		oprec_bad_answer(scan, req, resp, "data.has_more is not a boolean");
+	next = json_object_get(data, "start_from");
+
+	page->root = root;
+	page->records = records;
+	page->has_more = json_is_true(has_more);
+	page->next_cursor = json_is_string(next) ? pstrdup(json_string_value(next)) : NULL;
+	return OPREC_PAGE_OK;
+}
+
+static int
+feishu_rows_in_record(json_t *record)
+{
+	return 1;
+}
+
+static json_t *
+feishu_column_value(OprecScan *scan, const OprecChain *chain, json_t *record,
+					int row, int column)
+{
+	json_t	   *value = json_object_get(record, feishu_columns[column].name);
+
+	/* a record belongs to the project asked for, even if it does not say */
+	if (value == NULL && column == COL_PROJECT_KEY)
+		value = scan->scope_json;
+	return value;
+}
+
+const OprecApi oprec_feishu_api = {
+	.name = "feishu",
+	.title = "Feishu Project",
+	.default_base_url = "https://project.feishu.cn",
+	.max_page_size = 200,
+	.default_page_size = 200,
+	.default_requests_per_second = 15,
+	.call = "POST " LIST_PATH,
+	.options = feishu_options,
+	.columns = feishu_columns,
+	.ncolumns = NUM_FEISHU_COLUMNS,
+	.key_column = COL_WORK_ITEM_ID,
+	.time_column = COL_OPERATION_TIME,
+	.scope_column = COL_PROJECT_KEY,
+	.max_keys_per_request = 50,
+	.max_window_ms = INT64CONST(7) * 24 * 3600 * 1000,
+	.history_start_option = "history_start",
+	.default_history_start = "2024-07-02 00:00:00+08",
+	.check_user_mapping = feishu_check_user_mapping,
+	.begin_scan = feishu_begin_scan,
+	.ensure_token = feishu_ensure_token,
+	.can_renew_token = feishu_can_renew_token,
+	.build_page_request = feishu_build_page_request,
+	.read_page = feishu_read_page,
+	.rows_in_record = feishu_rows_in_record,
+	.column_value = feishu_column_value,
+};

@@ -1,0 +1,436 @@
+/*-------------------------------------------------------------------------
+ *
+ * oprec_fdw.h
+ *		  Shared definitions for oprec_fdw: operation-history APIs as tables.
+ *
+ * The extension is one engine and several API dialects.  The engine owns
+ * options, the classification of WHERE conditions, request chains (key
+ * batches x time windows), paging, HTTP and JSON-to-tuple conversion.  An
+ * API unit (in src/api/) fills in an OprecApi: its options, its columns,
+ * how a request is written, how an answer is read, and how it authenticates.
+ *
+ * Externs are grouped by the file that defines them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef OPREC_FDW_H
+#define OPREC_FDW_H
+
+#include "postgres.h"
+
+#include "foreign/foreign.h"
+#include "lib/stringinfo.h"
+#include "nodes/execnodes.h"
+#include "nodes/pathnodes.h"
+#include "utils/timestamp.h"
+
+/*
+ * jansson's value type.  jansson.h itself is included only where JSON is
+ * handled: some of its names (json_object, json_typeof) are also SQL
+ * functions declared by utils/builtins.h.
+ */
+typedef struct json_t json_t;
+
+struct OprecApi;
+struct OprecScan;
+struct OprecChain;
+struct OprecSession;
+
+/* ----------------------------------------------------------------
+ *		Column and option descriptions, supplied by API units
+ * ----------------------------------------------------------------
+ */
+
+/* What kind of JSON value a column carries, which drives conversion. */
+typedef enum OprecValueKind
+{
+	OPREC_VALUE_TEXT,			/* string (numbers are shown as text) */
+	OPREC_VALUE_INT64,			/* exact 64-bit integer */
+	OPREC_VALUE_EPOCH_MS,		/* milliseconds since 1970, number or string */
+	OPREC_VALUE_JSON			/* any JSON value, kept as JSON */
+} OprecValueKind;
+
+/* How conditions on a column can be turned into request parameters. */
+typedef enum OprecPushKind
+{
+	OPREC_PUSH_NONE,			/* always checked locally only */
+	OPREC_PUSH_KEY,				/* the required key list: =, IN, = ANY */
+	OPREC_PUSH_LIST,			/* an optional list filter: =, IN, = ANY */
+	OPREC_PUSH_SCOPE,			/* the request scope (a project): = only */
+	OPREC_PUSH_TIME				/* a time range: <, <=, =, >=, > */
+} OprecPushKind;
+
+typedef struct OprecColumnDef
+{
+	const char *name;			/* column name, matched against the table */
+	OprecValueKind kind;
+	OprecPushKind push;
+	Oid			push_type;		/* declared type needed for pushdown */
+	const char *request_name;	/* how the API calls the filter (EXPLAIN) */
+	const char *scope_option;	/* OPREC_PUSH_SCOPE: default from this
+								 * table or server option */
+} OprecColumnDef;
+
+typedef enum OprecOptionType
+{
+	OPREC_OPT_STRING,			/* any non-empty string */
+	OPREC_OPT_URL,				/* http:// or https:// URL */
+	OPREC_OPT_INT,				/* integer within [min, max] */
+	OPREC_OPT_TIMESTAMPTZ		/* a timestamp with time zone literal */
+} OprecOptionType;
+
+typedef struct OprecOptionDef
+{
+	const char *name;
+	Oid			context;		/* ForeignServerRelationId, ... */
+	OprecOptionType type;
+	int			min_value;		/* OPREC_OPT_INT only */
+	int			max_value;
+	bool		secret;			/* never echoed in messages */
+} OprecOptionDef;
+
+/* ----------------------------------------------------------------
+ *		Resolved options for one foreign table
+ * ----------------------------------------------------------------
+ */
+typedef struct OprecOptions
+{
+	const struct OprecApi *api;
+	char	   *base_url;		/* without a trailing slash */
+	int			page_size;
+	int			connect_timeout_ms;
+	int			request_timeout_ms;
+	int			requests_per_second;	/* 0: no client-side limit */
+	List	   *server_options; /* DefElem lists, for the API unit */
+	List	   *table_options;
+	List	   *user_options;	/* NIL at plan time */
+	Oid			serverid;
+	Oid			user_mapping_id;	/* InvalidOid at plan time */
+} OprecOptions;
+
+/* ----------------------------------------------------------------
+ *		Conditions pushed down, and their values at scan start
+ * ----------------------------------------------------------------
+ */
+
+/* Operators a pushed condition can have (stored in the plan). */
+typedef enum OprecCondOp
+{
+	OPREC_COND_EQ,
+	OPREC_COND_ANY,				/* = ANY (array), also IN (...) */
+	OPREC_COND_LT,
+	OPREC_COND_LE,
+	OPREC_COND_GE,
+	OPREC_COND_GT
+} OprecCondOp;
+
+/* Values of a key, list or scope filter, after evaluation. */
+typedef struct OprecColumnFilter
+{
+	bool		active;			/* some condition restricts this column */
+	int			nvalues;
+	int64	   *ints;			/* OPREC_PUSH_KEY: sorted, distinct */
+	char	  **strs;			/* LIST and SCOPE: sorted, distinct, UTF-8 */
+} OprecColumnFilter;
+
+typedef struct OprecFilters
+{
+	bool		empty;			/* the conditions contradict: no request */
+	OprecColumnFilter *columns; /* one per API column */
+	bool		has_lower;		/* operation time range, inclusive ms */
+	bool		has_upper;
+	int64		lower_ms;
+	int64		upper_ms;
+} OprecFilters;
+
+/*
+ * A request chain: one key batch over one time window, fetched page by page.
+ */
+typedef struct OprecChain
+{
+	int			first_key;		/* slice of the key filter's values */
+	int			nkeys;
+	bool		windowed;		/* false: no time parameters are sent */
+	int64		window_start_ms;	/* [start, end) when windowed */
+	int64		window_end_ms;
+} OprecChain;
+
+/* ----------------------------------------------------------------
+ *		HTTP requests and answers (http.c)
+ * ----------------------------------------------------------------
+ */
+#define OPREC_MAX_CAPTURED_HEADERS 4
+
+typedef struct OprecRequest
+{
+	const char *method;			/* "GET" or "POST" */
+	StringInfoData url;
+	List	   *headers;		/* "Name: value" strings */
+	StringInfoData body;		/* empty for GET */
+	StringInfoData summary;		/* what was asked, safe to show a user */
+	const char *capture[OPREC_MAX_CAPTURED_HEADERS];	/* headers to keep */
+	int			ncapture;
+	bool		secret_answer;	/* the answer holds a credential: never
+								 * quote it in a message */
+} OprecRequest;
+
+typedef struct OprecResponse
+{
+	long		status;			/* HTTP status */
+	StringInfoData body;
+	char	   *captured[OPREC_MAX_CAPTURED_HEADERS];	/* as in capture[] */
+	char	   *log_id;			/* X-Tt-Logid / X-Request-Id, if any */
+} OprecResponse;
+
+/* ----------------------------------------------------------------
+ *		Per-backend sessions: cached tokens and request pacing
+ * ----------------------------------------------------------------
+ */
+#define OPREC_MAX_RATE_WINDOW 64
+
+typedef struct OprecSession
+{
+	Oid			user_mapping_id;	/* hash key */
+	bool		valid;			/* false after the mapping or server changed */
+	uint32		server_hashvalue;
+	uint32		mapping_hashvalue;
+	char	   *token;			/* cached credential, in TopMemoryContext */
+	TimestampTz token_expires;	/* 0: does not expire */
+	/* completion times of the most recent requests, a ring buffer */
+	TimestampTz recent[OPREC_MAX_RATE_WINDOW];
+	int			recent_next;
+} OprecSession;
+
+/* ----------------------------------------------------------------
+ *		One page of an answer, as an API unit reads it
+ * ----------------------------------------------------------------
+ */
+typedef enum OprecPageOutcome
+{
+	OPREC_PAGE_OK,
+	OPREC_PAGE_TOKEN_REJECTED	/* the token is expired or invalid */
+} OprecPageOutcome;
+
+typedef struct OprecPage
+{
+	json_t	   *root;			/* owns everything below; freed per page */
+	json_t	   *records;		/* JSON array of records */
+	bool		has_more;
+	char	   *next_cursor;	/* opaque continuation when has_more */
+} OprecPage;
+
+/* ----------------------------------------------------------------
+ *		Execution state of one scan (scan.c)
+ * ----------------------------------------------------------------
+ */
+typedef struct OprecScanCounters
+{
+	int64		http_requests;	/* every request sent, tokens included */
+	int64		pages;			/* answers with records read */
+	int64		records;		/* records received */
+	int64		rows;			/* rows produced */
+	int			key_batches;	/* from the most recent (re)scan */
+	int			time_windows;
+	int			chains;
+} OprecScanCounters;
+
+typedef struct OprecScan
+{
+	MemoryContext scan_cxt;		/* lives as long as the scan */
+	MemoryContext run_cxt;		/* filters and chains; reset per rescan */
+	MemoryContext chain_cxt;	/* cursors of the current chain */
+	MemoryContext page_cxt;		/* reset before every page */
+	OprecOptions *options;
+	const struct OprecApi *api;
+	void	   *api_state;		/* the API unit's resolved options */
+	OprecSession *session;
+	TimestampTz history_start;	/* earliest time the API serves, or 0 */
+
+	/* filters and chains, built when the scan starts */
+	OprecFilters *filters;
+	const char *scope;			/* value of the scope (project) */
+	json_t	   *scope_json;		/* the same as a JSON string, or NULL */
+	OprecChain *chains;
+	int			nchains;
+	int			chain_index;	/* chain being fetched */
+
+	/* paging within the current chain */
+	bool		chain_started;
+	bool		chain_done;
+	int			chain_pages;
+	char	   *cursor;			/* continuation for the next page */
+	List	   *seen_cursors;	/* to detect a repeating cursor */
+	OprecPage	page;
+	size_t		record_index;
+	int			row_in_record;
+	int			rows_in_record;
+
+	OprecScanCounters counters;
+} OprecScan;
+
+/* ----------------------------------------------------------------
+ *		The API unit contract
+ * ----------------------------------------------------------------
+ */
+typedef struct OprecApi
+{
+	const char *name;			/* value of the server's api option */
+	const char *title;			/* human name, e.g. "Feishu Project" */
+	const char *default_base_url;
+	int			max_page_size;
+	int			default_page_size;
+	int			default_requests_per_second;
+	const char *call;			/* e.g. "POST /open_api/..." (EXPLAIN) */
+
+	const OprecOptionDef *options;	/* terminated by a NULL name */
+	const OprecColumnDef *columns;
+	int			ncolumns;
+	int			key_column;		/* index of the OPREC_PUSH_KEY column */
+	int			time_column;	/* OPREC_PUSH_TIME column, or -1 */
+	int			scope_column;	/* OPREC_PUSH_SCOPE column, or -1 */
+	int			max_keys_per_request;
+	int64		max_window_ms;	/* 0: the API takes no time range */
+	const char *history_start_option;	/* option naming earliest history */
+	const char *default_history_start;
+
+	/* Validator: check a user mapping's option set as a whole. */
+	void		(*check_user_mapping) (List *options);
+
+	/* Scan start: resolve API-specific options into api_state. */
+	void	   *(*begin_scan) (OprecScan *scan);
+
+	/*
+	 * Make sure the session holds a usable token; renew it when it is
+	 * missing, expiring or force_renew.  May send requests through
+	 * oprec_http_send.  APIs that sign each request do nothing here.
+	 */
+	void		(*ensure_token) (OprecScan *scan, bool force_renew);
+
+	/* Whether a rejected token may be renewed and the page asked again. */
+	bool		(*can_renew_token) (OprecScan *scan);
+
+	/* Write the request for the next page of a chain (cursor may be NULL). */
+	void		(*build_page_request) (OprecScan *scan, const OprecChain *chain,
+									   const char *cursor, OprecRequest *req);
+
+	/*
+	 * Read an answer: fill page, or raise an error through oprec_api_error.
+	 * A refused token returns OPREC_PAGE_TOKEN_REJECTED when may_renew.
+	 */
+	OprecPageOutcome (*read_page) (OprecScan *scan, const OprecChain *chain,
+								   const char *cursor, bool may_renew,
+								   OprecRequest *req, OprecResponse *resp,
+								   OprecPage *page);
+
+	/* How many rows one record gives (at least 1). */
+	int			(*rows_in_record) (json_t *record);
+
+	/* The JSON value of a column for one row of a record; NULL if absent. */
+	json_t	   *(*column_value) (OprecScan *scan, const OprecChain *chain,
+								 json_t *record, int row, int column);
+} OprecApi;
+
+/* ----------------------------------------------------------------
+ *		Plan-time state, kept in baserel->fdw_private
+ * ----------------------------------------------------------------
+ */
+typedef struct OprecPlanState
+{
+	OprecOptions *options;
+	List	   *pushed_columns; /* API column index per pushed condition */
+	List	   *pushed_ops;		/* OprecCondOp per pushed condition */
+	List	   *pushed_exprs;	/* right-hand side expression */
+	List	   *pushed_text;	/* the condition as written, for EXPLAIN */
+	bool		has_key_condition;
+	Bitmapset  *attrs_used;
+} OprecPlanState;
+
+/* ----------------------------------------------------------------
+ *		Externs, grouped by file
+ * ----------------------------------------------------------------
+ */
+
+/* in oprec_fdw.c */
+extern void _PG_init(void);
+
+/* in option.c */
+extern const OprecApi *oprec_find_api(const char *name);
+extern OprecOptions *oprec_get_options(Oid foreigntableid, Oid userid);
+extern const char *oprec_option_value(const OprecOptions *options, const char *name);
+extern int	oprec_option_int(const OprecOptions *options, const char *name, int fallback);
+extern TimestampTz oprec_parse_timestamptz(const char *text, const char *option_name);
+
+/* in pushdown.c */
+extern void oprec_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
+									  OprecPlanState *plan);
+extern List *oprec_pushdown_private(OprecPlanState *plan);
+extern List *oprec_pushdown_exprs(OprecPlanState *plan);
+extern OprecFilters *oprec_evaluate_filters(const OprecApi *api, List *fdw_private,
+											List *expr_states, ExprContext *econtext);
+extern bool oprec_exprs_need_execution(List *fdw_exprs);
+extern List *oprec_pushed_descriptions(List *fdw_private);
+
+/* in chain.c */
+extern OprecChain *oprec_build_chains(const OprecApi *api, const OprecFilters *filters,
+									  TimestampTz history_start, int page_size,
+									  TimestampTz now, int *nchains,
+									  int *nbatches, int *nwindows);
+extern int64 oprec_timestamptz_to_ms_floor(TimestampTz ts);
+extern int64 oprec_timestamptz_to_ms_ceil(TimestampTz ts);
+extern bool oprec_ms_to_timestamptz(int64 ms, TimestampTz *result);
+
+/* in scan.c */
+extern OprecScan *oprec_scan_create(MemoryContext parent, OprecOptions *options);
+extern TimestampTz oprec_history_start(const OprecOptions *options);
+extern const char *oprec_scope_value(const OprecOptions *options,
+									 const OprecFilters *filters);
+extern void oprec_scan_start(OprecScan *scan, OprecFilters *filters);
+extern bool oprec_scan_next_row(OprecScan *scan, json_t **record, int *row,
+								const OprecChain **chain);
+extern void oprec_scan_end(OprecScan *scan);
+
+/* in convert.c */
+typedef struct OprecColumnConverter
+{
+	int			column;			/* API column index, -1: always NULL */
+	Oid			typid;
+	int32		typmod;
+	Oid			typioparam;
+	FmgrInfo	input;
+} OprecColumnConverter;
+
+extern void oprec_prepare_converter(OprecColumnConverter *conv, int column,
+									Oid typid, int32 typmod);
+extern Datum oprec_json_to_datum(OprecColumnConverter *conv, OprecValueKind kind,
+								 json_t *value, bool *isnull);
+extern bool oprec_json_epoch_ms(json_t *value, int64 *ms);
+extern char *oprec_json_text(json_t *value);
+extern json_t *oprec_json_load_owned(const StringInfo body);
+extern json_t *oprec_json_owned(json_t *value);
+extern json_t *oprec_json_new_object(void);
+
+/* in session.c */
+extern OprecSession *oprec_get_session(Oid user_mapping_id);
+extern void oprec_session_set_token(OprecSession *session, const char *token,
+									TimestampTz expires);
+extern void oprec_session_forget_token(OprecSession *session);
+extern bool oprec_session_token_usable(OprecSession *session, int renew_margin_sec);
+extern void oprec_session_pace(OprecSession *session, int requests_per_second);
+extern void oprec_session_record_request(OprecSession *session);
+
+/* in http.c */
+extern void oprec_http_init(void);
+extern void oprec_request_init(OprecRequest *req, const char *method);
+extern void oprec_request_add_header(OprecRequest *req, const char *name,
+									 const char *value);
+extern void oprec_http_send(OprecScan *scan, OprecRequest *req, OprecResponse *resp);
+extern void oprec_api_error(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
+							const char *code, const char *message,
+							const char *hint) pg_attribute_noreturn();
+extern void oprec_bad_answer(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
+							 const char *what) pg_attribute_noreturn();
+
+/* in api/feishu.c */
+extern const OprecApi oprec_feishu_api;
+
+#endif							/* OPREC_FDW_H */

@@ -1,0 +1,500 @@
+/*-------------------------------------------------------------------------
+ *
+ * option.c
+ *		  Options of oprec_fdw servers, user mappings and foreign tables:
+ *		  the validator run at CREATE/ALTER time, and their resolution for
+ *		  one foreign table when it is planned or scanned.
+ *
+ * The engine owns the options every API shares (api, base_url, page_size,
+ * timeouts, pacing); each API unit lists its own in OprecApi.options.  A
+ * validator is not told which server a user mapping or foreign table
+ * belongs to, so those objects are checked against every API here and
+ * against their server's API when the table is used.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/reloptions.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_foreign_data_wrapper.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_table.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "oprec_fdw.h"
+
+#define DEFAULT_CONNECT_TIMEOUT_SEC 10
+#define DEFAULT_REQUEST_TIMEOUT_SEC 60
+
+/* Options every API's server takes; page_size is bounded per API below. */
+static const OprecOptionDef engine_options[] = {
+	{"api", ForeignServerRelationId, OPREC_OPT_STRING, 0, 0, false},
+	{"base_url", ForeignServerRelationId, OPREC_OPT_URL, 0, 0, false},
+	{"page_size", ForeignServerRelationId, OPREC_OPT_INT, 1, INT_MAX, false},
+	{"connect_timeout", ForeignServerRelationId, OPREC_OPT_INT, 1, 600, false},
+	{"request_timeout", ForeignServerRelationId, OPREC_OPT_INT, 1, 3600, false},
+	{"requests_per_second", ForeignServerRelationId, OPREC_OPT_INT, 0, OPREC_MAX_RATE_WINDOW, false},
+	{NULL}
+};
+
+/* Every API the extension speaks. */
+static const OprecApi *const known_apis[] = {
+	&oprec_feishu_api,
+};
+
+#define NUM_KNOWN_APIS lengthof(known_apis)
+
+static const char *
+context_name(Oid context)
+{
+	switch (context)
+	{
+		case ForeignServerRelationId:
+			return "server";
+		case UserMappingRelationId:
+			return "user mapping";
+		case ForeignTableRelationId:
+			return "foreign table";
+		case AttributeRelationId:
+			return "column";
+		case ForeignDataWrapperRelationId:
+			return "foreign-data wrapper";
+	}
+	return "object";
+}
+
+const OprecApi *
+oprec_find_api(const char *name)
+{
+	for (int i = 0; i < NUM_KNOWN_APIS; i++)
+	{
+		if (strcmp(known_apis[i]->name, name) == 0)
+			return known_apis[i];
+	}
+	return NULL;
+}
+
+static char *
+known_api_names(void)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < NUM_KNOWN_APIS; i++)
+		appendStringInfo(&buf, "%s'%s'", i > 0 ? ", " : "", known_apis[i]->name);
+	return buf.data;
+}
+
+/* Find a definition among the engine's and, if given, one API's options. */
+static const OprecOptionDef *
+find_option(const OprecApi *api, const char *name, Oid context)
+{
+	for (const OprecOptionDef *def = engine_options; def->name; def++)
+		if (def->context == context && strcmp(def->name, name) == 0)
+			return def;
+	if (api)
+		for (const OprecOptionDef *def = api->options; def->name; def++)
+			if (def->context == context && strcmp(def->name, name) == 0)
+				return def;
+	return NULL;
+}
+
+/*
+ * The list of valid option names for a context, for hints.  With api NULL,
+ * the options of every API are listed, each once.
+ */
+static char *
+valid_option_names(const OprecApi *api, Oid context)
+{
+	StringInfoData buf;
+	List	   *seen = NIL;
+
+	initStringInfo(&buf);
+	for (const OprecOptionDef *def = engine_options; def->name; def++)
+		if (def->context == context)
+			seen = lappend(seen, (char *) def->name);
+	for (int i = 0; i < NUM_KNOWN_APIS; i++)
+	{
+		const OprecApi *candidate = known_apis[i];
+
+		if (api && candidate != api)
+			continue;
+		for (const OprecOptionDef *def = candidate->options; def->name; def++)
+		{
+			bool		dup = false;
+			ListCell   *lc;
+
+			if (def->context != context)
+				continue;
+			foreach(lc, seen)
+				if (strcmp(lfirst(lc), def->name) == 0)
+					dup = true;
+			if (!dup)
+				seen = lappend(seen, (char *) def->name);
+		}
+	}
+	if (seen == NIL)
+		return pstrdup("none");
+	for (int i = 0; i < list_length(seen); i++)
+		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "", (char *) list_nth(seen, i));
+	return buf.data;
+}
+
+/* Where an option that is not valid here does belong, for a hint. */
+static const char *
+option_home(const char *name)
+{
+	static const Oid contexts[] = {
+		ForeignServerRelationId, UserMappingRelationId, ForeignTableRelationId
+	};
+
+	for (int c = 0; c < lengthof(contexts); c++)
+	{
+		if (find_option(NULL, name, contexts[c]))
+			return context_name(contexts[c]);
+		for (int i = 0; i < NUM_KNOWN_APIS; i++)
+			if (find_option(known_apis[i], name, contexts[c]))
+				return context_name(contexts[c]);
+	}
+	return NULL;
+}
+
+static void
+report_unknown_option(const char *name, const OprecApi *api, Oid context)
+{
+	const char *home = option_home(name);
+
+	if (home && strcmp(home, context_name(context)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("option \"%s\" is not valid for an oprec_fdw %s",
+						name, context_name(context)),
+				 errdetail("\"%s\" is an option of a %s.", name, home),
+				 errhint("Valid options for this %s are: %s.",
+						 context_name(context), valid_option_names(api, context))));
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+			 errmsg("invalid option \"%s\" for an oprec_fdw %s",
+					name, context_name(context)),
+			 errhint("Valid options for this %s are: %s.",
+					 context_name(context), valid_option_names(api, context))));
+}
+
+/* Parse a base-10 integer option; false if it is not one. */
+static bool
+parse_int_option(const char *value, int *result)
+{
+	char	   *end;
+	long		v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || v < INT_MIN || v > INT_MAX)
+		return false;
+	*result = (int) v;
+	return true;
+}
+
+TimestampTz
+oprec_parse_timestamptz(const char *text, const char *option_name)
+{
+	TimestampTz result = 0;
+	bool		ok = true;
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		result = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+														 CStringGetDatum(text),
+														 ObjectIdGetDatum(InvalidOid),
+														 Int32GetDatum(-1)));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+		ok = false;
+	}
+	PG_END_TRY();
+
+	if (!ok || TIMESTAMP_NOT_FINITE(result))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"", option_name, text),
+				 errhint("Give a finite timestamp with time zone, such as '2024-07-02 00:00:00+08'.")));
+	return result;
+}
+
+static void
+check_option_value(const OprecOptionDef *def, const char *value, const OprecApi *api)
+{
+	int			ival;
+	int			max_value = def->max_value;
+
+	if (strcmp(def->name, "page_size") == 0 && api)
+		max_value = api->max_page_size;
+
+	switch (def->type)
+	{
+		case OPREC_OPT_STRING:
+			if (value[0] == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("option \"%s\" must not be empty", def->name)));
+			break;
+		case OPREC_OPT_URL:
+			if (pg_strncasecmp(value, "http://", 7) != 0 &&
+				pg_strncasecmp(value, "https://", 8) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"", def->name, value),
+						 errhint("Give an http:// or https:// URL, such as 'https://project.feishu.cn'.")));
+			if (strpbrk(value, " \t\r\n?#") != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"", def->name, value),
+						 errhint("Give the scheme, host, optional port and optional path prefix only, without spaces, query or fragment.")));
+			break;
+		case OPREC_OPT_INT:
+			if (!parse_int_option(value, &ival) || ival < def->min_value || ival > max_value)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"", def->name, value),
+						 errhint("Give an integer from %d to %d.", def->min_value, max_value)));
+			break;
+		case OPREC_OPT_TIMESTAMPTZ:
+			(void) oprec_parse_timestamptz(value, def->name);
+			break;
+	}
+}
+
+/* Which API a user mapping or table option list is written for, if any. */
+static const OprecApi *
+api_of_options(List *options, Oid context)
+{
+	const OprecApi *found = NULL;
+	const char *found_option = NULL;
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *opt = lfirst(lc);
+
+		for (int i = 0; i < NUM_KNOWN_APIS; i++)
+		{
+			const OprecApi *api = known_apis[i];
+
+			if (find_option(NULL, opt->defname, context))
+				continue;		/* an engine option fits every API */
+			if (!find_option(api, opt->defname, context))
+				continue;
+			/* an option name two APIs share says nothing */
+			if (found && found != api && !find_option(found, opt->defname, context))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+						 errmsg("options \"%s\" and \"%s\" belong to different APIs",
+								found_option, opt->defname),
+						 errhint("\"%s\" is for api '%s' servers and \"%s\" for api '%s' servers.",
+								 found_option, found->name, opt->defname, api->name)));
+			if (!found)
+			{
+				found = api;
+				found_option = opt->defname;
+			}
+		}
+	}
+	return found;
+}
+
+PG_FUNCTION_INFO_V1(oprec_fdw_validator);
+
+/*
+ * Validate the options of an oprec_fdw object; called with the complete
+ * option list after CREATE or ALTER.
+ */
+Datum
+oprec_fdw_validator(PG_FUNCTION_ARGS)
+{
+	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
+	Oid			context = PG_GETARG_OID(1);
+	const OprecApi *api = NULL;
+	ListCell   *lc;
+
+	if (context == ForeignServerRelationId)
+	{
+		bool		has_api = false;
+
+		foreach(lc, options)
+		{
+			DefElem    *opt = lfirst(lc);
+
+			if (strcmp(opt->defname, "api") == 0)
+			{
+				has_api = true;
+				api = oprec_find_api(defGetString(opt));
+				if (!api)
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+							 errmsg("unknown api \"%s\"", defGetString(opt)),
+							 errhint("Valid values for option \"api\" are: %s.", known_api_names())));
+			}
+		}
+		if (!has_api)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+					 errmsg("an oprec_fdw server needs the option \"api\""),
+					 errhint("Add OPTIONS (api 'feishu'); valid values are: %s.", known_api_names())));
+	}
+	else if (context == UserMappingRelationId || context == ForeignTableRelationId)
+		api = api_of_options(options, context);
+
+	foreach(lc, options)
+	{
+		DefElem    *opt = lfirst(lc);
+		const OprecOptionDef *def = find_option(api, opt->defname, context);
+
+		if (!def && !api && context != ForeignServerRelationId)
+		{
+			/* not written for one API: accept the name if any API has it */
+			for (int i = 0; i < NUM_KNOWN_APIS && !def; i++)
+				def = find_option(known_apis[i], opt->defname, context);
+		}
+		if (!def)
+			report_unknown_option(opt->defname, api, context);
+		check_option_value(def, defGetString(opt), api);
+	}
+
+	if (context == UserMappingRelationId && api && api->check_user_mapping)
+		api->check_user_mapping(options);
+
+	PG_RETURN_VOID();
+}
+
+/*
+ * Check that a user mapping's or table's options suit its server's API;
+ * the validator could not know which server they were for.
+ */
+static void
+check_options_for_api(const OprecApi *api, List *options, Oid context,
+					  const char *server_name)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *opt = lfirst(lc);
+
+		if (!find_option(api, opt->defname, context))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("option \"%s\" of a %s is not valid with server \"%s\" (api '%s')",
+							opt->defname, context_name(context), server_name, api->name),
+					 errhint("Valid options for a %s of an api '%s' server are: %s.",
+							 context_name(context), api->name,
+							 valid_option_names(api, context))));
+	}
+}
+
+static DefElem *
+find_defelem(List *options, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *opt = lfirst(lc);
+
+		if (strcmp(opt->defname, name) == 0)
+			return opt;
+	}
+	return NULL;
+}
+
+/*
+ * The value of an option for this table: the table's own, else the user
+ * mapping's, else the server's; NULL if none sets it.
+ */
+const char *
+oprec_option_value(const OprecOptions *options, const char *name)
+{
+	DefElem    *opt;
+
+	if ((opt = find_defelem(options->table_options, name)) != NULL ||
+		(opt = find_defelem(options->user_options, name)) != NULL ||
+		(opt = find_defelem(options->server_options, name)) != NULL)
+		return defGetString(opt);
+	return NULL;
+}
+
+int
+oprec_option_int(const OprecOptions *options, const char *name, int fallback)
+{
+	const char *value = oprec_option_value(options, name);
+	int			result;
+
+	if (value == NULL || !parse_int_option(value, &result))
+		return fallback;
+	return result;
+}
+
+/*
+ * Resolve the options of a foreign table.  The user mapping is read only
+ * for a scan (userid valid): planning must not need credentials.
+ */
+OprecOptions *
+oprec_get_options(Oid foreigntableid, Oid userid)
+{
+	ForeignTable *table = GetForeignTable(foreigntableid);
+	ForeignServer *server = GetForeignServer(table->serverid);
+	OprecOptions *opts = palloc0(sizeof(OprecOptions));
+	const char *api_name;
+	const char *base_url;
+	size_t		len;
+
+	opts->serverid = server->serverid;
+	opts->server_options = server->options;
+	opts->table_options = table->options;
+
+	api_name = oprec_option_value(opts, "api");
+	opts->api = api_name ? oprec_find_api(api_name) : NULL;
+	if (!opts->api)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("server \"%s\" has no valid \"api\" option", server->servername),
+				 errhint("Set it with ALTER SERVER %s OPTIONS (ADD api 'feishu').",
+						 quote_identifier(server->servername))));
+
+	check_options_for_api(opts->api, table->options, ForeignTableRelationId,
+						  server->servername);
+
+	if (OidIsValid(userid))
+	{
+		UserMapping *mapping = GetUserMapping(userid, server->serverid);
+
+		opts->user_mapping_id = mapping->umid;
+		opts->user_options = mapping->options;
+		check_options_for_api(opts->api, mapping->options, UserMappingRelationId,
+							  server->servername);
+	}
+
+	base_url = oprec_option_value(opts, "base_url");
+	opts->base_url = pstrdup(base_url ? base_url : opts->api->default_base_url);
+	len = strlen(opts->base_url);
+	while (len > 0 && opts->base_url[len - 1] == '/')
+		opts->base_url[--len] = '\0';
+
+	opts->page_size = oprec_option_int(opts, "page_size", opts->api->default_page_size);
+	opts->connect_timeout_ms =
+		oprec_option_int(opts, "connect_timeout", DEFAULT_CONNECT_TIMEOUT_SEC) * 1000;
+	opts->request_timeout_ms =
+		oprec_option_int(opts, "request_timeout", DEFAULT_REQUEST_TIMEOUT_SEC) * 1000;
+	opts->requests_per_second =
+		oprec_option_int(opts, "requests_per_second",
+						 opts->api->default_requests_per_second);
+	return opts;
+}

@@ -1,0 +1,564 @@
+/*-------------------------------------------------------------------------
+ *
+ * pushdown.c
+ *		  Which WHERE conditions become request parameters, and what their
+ *		  values are when a scan starts.
+ *
+ * At plan time a condition is pushed when it compares a column the API can
+ * filter on with an expression that does not depend on the scanned row and
+ * is not volatile: a constant, a parameter, now() - interval '3 days', or
+ * an uncorrelated ARRAY(SELECT ...).  Only the right-hand side is kept for
+ * execution; the condition itself always stays in the plan's local quals,
+ * so a difference in how an API reads a filter can never return a row the
+ * query excludes.
+ *
+ * At scan start the right-hand sides are evaluated and merged per column:
+ * equality and IN lists are intersected, time bounds narrowed, and a
+ * contradiction (or a NULL) marks the scan empty so that no request is made.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/stratnum.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "executor/executor.h"
+#include "mb/pg_wchar.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_coerce.h"
+#include "parser/parsetree.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/ruleutils.h"
+
+#include "oprec_fdw.h"
+
+/* Positions in the fdw_private list of a ForeignScan plan. */
+enum OprecPrivateIndex
+{
+	PRIVATE_COLUMNS,			/* IntList: API column of each condition */
+	PRIVATE_OPS,				/* IntList: OprecCondOp of each condition */
+	PRIVATE_TEXT				/* List of String: conditions as written */
+};
+
+/* The API column a Var of the scanned relation stands for, or -1. */
+static int
+api_column_of_var(PlannerInfo *root, RelOptInfo *baserel, const OprecApi *api, Var *var)
+{
+	RangeTblEntry *rte;
+	char	   *attname;
+
+	if (var->varno != baserel->relid || var->varlevelsup != 0 || var->varattno <= 0)
+		return -1;
+	rte = planner_rt_fetch(baserel->relid, root);
+	attname = get_attname(rte->relid, var->varattno, false);
+	for (int i = 0; i < api->ncolumns; i++)
+		if (strcmp(api->columns[i].name, attname) == 0)
+			return i;
+	return -1;
+}
+
+/* True if an expression can be computed once, before the scan's first row. */
+static bool
+is_scan_constant(Node *expr)
+{
+	return !contain_var_clause(expr) &&
+		!contain_volatile_functions(expr) &&
+		!contain_subplans(expr);
+}
+
+/*
+ * The btree strategy of an operator for a column type, with the type of
+ * its right-hand side; 0 if the operator is not an ordinary comparison of
+ * that type's default ordering (a custom operator stays local).
+ */
+static int
+comparison_strategy(Oid opno, Oid column_type, Oid *righttype)
+{
+	Oid			opclass = GetDefaultOpClass(column_type, BTREE_AM_OID);
+	Oid			opfamily;
+	int			strategy;
+	Oid			lefttype;
+
+	if (!OidIsValid(opclass))
+		return 0;
+	opfamily = get_opclass_family(opclass);
+	if (!op_in_opfamily(opno, opfamily))
+		return 0;
+	get_op_opfamily_properties(opno, opfamily, false, &strategy, &lefttype, righttype);
+	if (lefttype != column_type)
+		return 0;
+	return strategy;
+}
+
+/* Text equality pushes only when it means byte equality. */
+static bool
+collation_is_pushable(Oid collid)
+{
+	return !OidIsValid(collid) || get_collation_isdeterministic(collid);
+}
+
+/* Convert a right-hand side to the column's type, or NULL if impossible. */
+static Expr *
+coerce_to_column_type(Expr *expr, Oid from_type, Oid to_type)
+{
+	Node	   *result;
+
+	if (from_type == to_type)
+		return expr;
+	result = coerce_to_target_type(NULL, (Node *) expr, from_type, to_type, -1,
+								   COERCION_IMPLICIT, COERCE_IMPLICIT_CAST, -1);
+	return (Expr *) result;
+}
+
+static OprecCondOp
+strategy_to_op(int strategy)
+{
+	switch (strategy)
+	{
+		case BTLessStrategyNumber:
+			return OPREC_COND_LT;
+		case BTLessEqualStrategyNumber:
+			return OPREC_COND_LE;
+		case BTGreaterEqualStrategyNumber:
+			return OPREC_COND_GE;
+		case BTGreaterStrategyNumber:
+			return OPREC_COND_GT;
+		default:
+			return OPREC_COND_EQ;
+	}
+}
+
+/*
+ * Decide whether one restriction clause can be pushed down; if so, add it
+ * to the plan state.
+ */
+static void
+classify_clause(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *plan,
+				Expr *clause)
+{
+	const OprecApi *api = plan->options->api;
+	Var		   *var = NULL;
+	Expr	   *other = NULL;
+	Oid			opno = InvalidOid;
+	Oid			collid = InvalidOid;
+	bool		is_array = false;
+	int			column;
+	const OprecColumnDef *def;
+	Oid			righttype;
+	int			strategy;
+	OprecCondOp op;
+
+	if (IsA(clause, OpExpr))
+	{
+		OpExpr	   *opexpr = (OpExpr *) clause;
+		Node	   *left,
+				   *right;
+
+		if (list_length(opexpr->args) != 2)
+			return;
+		left = strip_implicit_coercions(linitial(opexpr->args));
+		right = strip_implicit_coercions(lsecond(opexpr->args));
+		if (IsA(left, Var))
+		{
+			var = (Var *) left;
+			other = lsecond(opexpr->args);
+			opno = opexpr->opno;
+		}
+		else if (IsA(right, Var))
+		{
+			var = (Var *) right;
+			other = linitial(opexpr->args);
+			opno = get_commutator(opexpr->opno);
+		}
+		collid = opexpr->inputcollid;
+	}
+	else if (IsA(clause, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) clause;
+		Node	   *left;
+
+		if (!saop->useOr || list_length(saop->args) != 2)
+			return;
+		left = strip_implicit_coercions(linitial(saop->args));
+		if (!IsA(left, Var))
+			return;
+		var = (Var *) left;
+		other = lsecond(saop->args);
+		opno = saop->opno;
+		collid = saop->inputcollid;
+		is_array = true;
+	}
+
+	if (var == NULL || !OidIsValid(opno))
+		return;
+	column = api_column_of_var(root, baserel, api, var);
+	if (column < 0)
+		return;
+	def = &api->columns[column];
+	if (def->push == OPREC_PUSH_NONE || var->vartype != def->push_type)
+		return;
+	if (!is_scan_constant((Node *) other) || !collation_is_pushable(collid))
+		return;
+
+	strategy = comparison_strategy(opno, def->push_type, &righttype);
+	if (strategy == 0)
+		return;
+	if (def->push != OPREC_PUSH_TIME && strategy != BTEqualStrategyNumber)
+		return;
+	if (is_array && (strategy != BTEqualStrategyNumber || def->push == OPREC_PUSH_SCOPE))
+		return;
+
+	if (is_array)
+	{
+		Oid			array_type = exprType((Node *) other);
+		Oid			column_array_type = get_array_type(def->push_type);
+
+		if (!OidIsValid(column_array_type))
+			return;
+		other = coerce_to_column_type(other, array_type, column_array_type);
+		op = OPREC_COND_ANY;
+	}
+	else
+	{
+		other = coerce_to_column_type(other, exprType((Node *) other), def->push_type);
+		op = strategy_to_op(strategy);
+	}
+	if (other == NULL)
+		return;
+
+	plan->pushed_columns = lappend_int(plan->pushed_columns, column);
+	plan->pushed_ops = lappend_int(plan->pushed_ops, op);
+	plan->pushed_exprs = lappend(plan->pushed_exprs, other);
+	{
+		RangeTblEntry *rte = planner_rt_fetch(baserel->relid, root);
+		List	   *dpcontext = deparse_context_for(get_rel_name(rte->relid), rte->relid);
+
+		plan->pushed_text = lappend(plan->pushed_text,
+									makeString(deparse_expression((Node *) clause, dpcontext,
+																  false, false)));
+	}
+	if (def->push == OPREC_PUSH_KEY)
+		plan->has_key_condition = true;
+}
+
+void
+oprec_classify_conditions(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *plan)
+{
+	ListCell   *lc;
+
+	foreach(lc, baserel->baserestrictinfo)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+
+		classify_clause(root, baserel, plan, rinfo->clause);
+	}
+}
+
+/* The plan's fdw_private entries that describe the pushed conditions. */
+List *
+oprec_pushdown_private(OprecPlanState *plan)
+{
+	return list_make3(plan->pushed_columns, plan->pushed_ops, plan->pushed_text);
+}
+
+List *
+oprec_pushdown_exprs(OprecPlanState *plan)
+{
+	return plan->pushed_exprs;
+}
+
+/* The pushed conditions as written, as a list of C strings. */
+List *
+oprec_pushed_descriptions(List *fdw_private)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, (List *) list_nth(fdw_private, PRIVATE_TEXT))
+		result = lappend(result, strVal(lfirst(lc)));
+	return result;
+}
+
+static bool
+contains_exec_param_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC)
+		return true;
+	return expression_tree_walker(node, contains_exec_param_walker, context);
+}
+
+/*
+ * Whether the pushed values can only be known by running part of the plan
+ * (an initplan such as ARRAY(SELECT ...), or a value from an outer row).
+ */
+bool
+oprec_exprs_need_execution(List *fdw_exprs)
+{
+	return contains_exec_param_walker((Node *) fdw_exprs, NULL);
+}
+
+/* ----------------------------------------------------------------
+ *		Evaluation at scan start
+ * ----------------------------------------------------------------
+ */
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+static int
+cmp_cstring(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Sort and drop duplicates; returns the new count. */
+static int
+unique_int64(int64 *values, int n)
+{
+	int			out = 0;
+
+	if (n == 0)
+		return 0;
+	qsort(values, n, sizeof(int64), cmp_int64);
+	for (int i = 1; i < n; i++)
+		if (values[i] != values[out])
+			values[++out] = values[i];
+	return out + 1;
+}
+
+static int
+unique_cstring(char **values, int n)
+{
+	int			out = 0;
+
+	if (n == 0)
+		return 0;
+	qsort(values, n, sizeof(char *), cmp_cstring);
+	for (int i = 1; i < n; i++)
+		if (strcmp(values[i], values[out]) != 0)
+			values[++out] = values[i];
+	return out + 1;
+}
+
+/* Keep in target only what is also in the new value set. */
+static void
+intersect_filter(OprecColumnFilter *target, const OprecColumnFilter *next, bool is_int)
+{
+	int			out = 0;
+
+	if (!target->active)
+	{
+		*target = *next;
+		return;
+	}
+	for (int i = 0; i < target->nvalues; i++)
+	{
+		bool		found;
+
+		if (is_int)
+			found = bsearch(&target->ints[i], next->ints, next->nvalues,
+							sizeof(int64), cmp_int64) != NULL;
+		else
+			found = bsearch(&target->strs[i], next->strs, next->nvalues,
+							sizeof(char *), cmp_cstring) != NULL;
+		if (!found)
+			continue;
+		if (is_int)
+			target->ints[out++] = target->ints[i];
+		else
+			target->strs[out++] = target->strs[i];
+	}
+	target->nvalues = out;
+}
+
+/* A text value as UTF-8, the encoding both APIs speak. */
+static char *
+datum_to_utf8(Datum value)
+{
+	char	   *str = TextDatumGetCString(value);
+
+	return pg_server_to_any(str, strlen(str), PG_UTF8);
+}
+
+/* Turn one evaluated right-hand side into a set of values. */
+static void
+value_set_from_datum(const OprecColumnDef *def, OprecCondOp op, Datum value,
+					 OprecColumnFilter *set)
+{
+	bool		is_int = (def->push == OPREC_PUSH_KEY);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+
+	set->active = true;
+	if (op == OPREC_COND_ANY)
+	{
+		ArrayType  *array = DatumGetArrayTypeP(value);
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+
+		get_typlenbyvalalign(ARR_ELEMTYPE(array), &typlen, &typbyval, &typalign);
+		deconstruct_array(array, ARR_ELEMTYPE(array), typlen, typbyval, typalign,
+						  &elems, &nulls, &nelems);
+	}
+	else
+	{
+		elems = &value;
+		nulls = NULL;
+		nelems = 1;
+	}
+
+	if (is_int)
+		set->ints = palloc(sizeof(int64) * Max(nelems, 1));
+	else
+		set->strs = palloc(sizeof(char *) * Max(nelems, 1));
+	set->nvalues = 0;
+	for (int i = 0; i < nelems; i++)
+	{
+		if (nulls && nulls[i])
+			continue;			/* = NULL is never true */
+		if (is_int)
+			set->ints[set->nvalues++] = DatumGetInt64(elems[i]);
+		else
+			set->strs[set->nvalues++] = datum_to_utf8(elems[i]);
+	}
+	if (is_int)
+		set->nvalues = unique_int64(set->ints, set->nvalues);
+	else
+		set->nvalues = unique_cstring(set->strs, set->nvalues);
+}
+
+/* Narrow the time range by one comparison with a timestamptz value. */
+static void
+narrow_time_range(OprecFilters *filters, OprecCondOp op, TimestampTz ts)
+{
+	int64		lower = PG_INT64_MIN;
+	int64		upper = PG_INT64_MAX;
+	bool		set_lower = false;
+	bool		set_upper = false;
+
+	/*
+	 * Records carry whole milliseconds; turn each bound into an inclusive
+	 * millisecond.  An infinite bound either restricts nothing or excludes
+	 * everything.
+	 */
+	if (TIMESTAMP_IS_NOBEGIN(ts))
+	{
+		if (op == OPREC_COND_LT || op == OPREC_COND_LE || op == OPREC_COND_EQ)
+			filters->empty = true;
+		return;
+	}
+	if (TIMESTAMP_IS_NOEND(ts))
+	{
+		if (op == OPREC_COND_GT || op == OPREC_COND_GE || op == OPREC_COND_EQ)
+			filters->empty = true;
+		return;
+	}
+
+	switch (op)
+	{
+		case OPREC_COND_GE:
+			lower = oprec_timestamptz_to_ms_ceil(ts);
+			set_lower = true;
+			break;
+		case OPREC_COND_GT:
+			lower = oprec_timestamptz_to_ms_floor(ts) + 1;
+			set_lower = true;
+			break;
+		case OPREC_COND_LE:
+			upper = oprec_timestamptz_to_ms_floor(ts);
+			set_upper = true;
+			break;
+		case OPREC_COND_LT:
+			upper = oprec_timestamptz_to_ms_ceil(ts) - 1;
+			set_upper = true;
+			break;
+		case OPREC_COND_EQ:
+			lower = oprec_timestamptz_to_ms_ceil(ts);
+			upper = oprec_timestamptz_to_ms_floor(ts);
+			set_lower = set_upper = true;
+			break;
+		case OPREC_COND_ANY:
+			Assert(false);
+			break;
+	}
+	if (set_lower && (!filters->has_lower || lower > filters->lower_ms))
+	{
+		filters->has_lower = true;
+		filters->lower_ms = lower;
+	}
+	if (set_upper && (!filters->has_upper || upper < filters->upper_ms))
+	{
+		filters->has_upper = true;
+		filters->upper_ms = upper;
+	}
+}
+
+/*
+ * Evaluate the pushed right-hand sides in the scan's expression context and
+ * merge them into filters, allocated in the current memory context.
+ */
+OprecFilters *
+oprec_evaluate_filters(const OprecApi *api, List *fdw_private, List *expr_states,
+					   ExprContext *econtext)
+{
+	OprecFilters *filters = palloc0(sizeof(OprecFilters));
+	List	   *columns = (List *) list_nth(fdw_private, PRIVATE_COLUMNS);
+	List	   *ops = (List *) list_nth(fdw_private, PRIVATE_OPS);
+	ListCell   *lc_col,
+			   *lc_op,
+			   *lc_state;
+
+	filters->columns = palloc0(sizeof(OprecColumnFilter) * api->ncolumns);
+
+	forthree(lc_col, columns, lc_op, ops, lc_state, expr_states)
+	{
+		int			column = lfirst_int(lc_col);
+		OprecCondOp op = (OprecCondOp) lfirst_int(lc_op);
+		ExprState  *state = (ExprState *) lfirst(lc_state);
+		const OprecColumnDef *def = &api->columns[column];
+		bool		isnull;
+		Datum		value;
+
+		value = ExecEvalExpr(state, econtext, &isnull);
+		if (isnull)
+		{
+			/* a comparison with NULL, or = ANY(NULL), is never true */
+			filters->empty = true;
+			continue;
+		}
+
+		if (def->push == OPREC_PUSH_TIME)
+			narrow_time_range(filters, op, DatumGetTimestampTz(value));
+		else
+		{
+			OprecColumnFilter set = {0};
+
+			value_set_from_datum(def, op, value, &set);
+			intersect_filter(&filters->columns[column], &set,
+							 def->push == OPREC_PUSH_KEY);
+		}
+	}
+
+	for (int i = 0; i < api->ncolumns; i++)
+		if (filters->columns[i].active && filters->columns[i].nvalues == 0)
+			filters->empty = true;
+	if (filters->has_lower && filters->has_upper && filters->lower_ms > filters->upper_ms)
+		filters->empty = true;
+	return filters;
+}

@@ -1,0 +1,277 @@
+/*-------------------------------------------------------------------------
+ *
+ * scan.c
+ *		  The scan engine: runs request chains page by page and hands out
+ *		  rows as the executor asks for them.
+ *
+ * Only one page is held at a time: the page memory context (and with it
+ * the parsed JSON of the page) is reset before the next page is fetched,
+ * so a scan's memory stays about one page whatever the result size, and a
+ * LIMIT that is satisfied stops the requests.  A chain ends only when the
+ * API says there is nothing more, never on a short page; a cursor that
+ * comes back a second time is an error rather than an endless loop.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <jansson.h>
+
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "oprec_fdw.h"
+
+OprecScan *
+oprec_scan_create(MemoryContext parent, OprecOptions *options)
+{
+	MemoryContext scan_cxt = AllocSetContextCreate(parent, "oprec_fdw scan",
+												   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldcxt = MemoryContextSwitchTo(scan_cxt);
+	OprecScan  *scan = palloc0(sizeof(OprecScan));
+	const OprecApi *api = options->api;
+
+	scan->scan_cxt = scan_cxt;
+	scan->run_cxt = AllocSetContextCreate(scan_cxt, "oprec_fdw run",
+										  ALLOCSET_DEFAULT_SIZES);
+	scan->chain_cxt = AllocSetContextCreate(scan_cxt, "oprec_fdw chain",
+											ALLOCSET_SMALL_SIZES);
+	scan->page_cxt = AllocSetContextCreate(scan_cxt, "oprec_fdw page",
+										   ALLOCSET_DEFAULT_SIZES);
+	scan->options = options;
+	scan->api = api;
+	scan->session = oprec_get_session(options->user_mapping_id);
+	scan->history_start = oprec_history_start(options);
+	scan->api_state = api->begin_scan(scan);
+
+	MemoryContextSwitchTo(oldcxt);
+	return scan;
+}
+
+/* The earliest time the API serves, from its option or its default. */
+TimestampTz
+oprec_history_start(const OprecOptions *options)
+{
+	const OprecApi *api = options->api;
+	const char *text;
+
+	if (api->history_start_option == NULL)
+		return 0;
+	text = oprec_option_value(options, api->history_start_option);
+	if (text == NULL)
+		text = api->default_history_start;
+	return oprec_parse_timestamptz(text, api->history_start_option);
+}
+
+/*
+ * The request scope (project) of a scan: the value of an equality
+ * condition on the scope column, else the table's or server's option.
+ */
+const char *
+oprec_scope_value(const OprecOptions *options, const OprecFilters *filters)
+{
+	const OprecApi *api = options->api;
+	const OprecColumnDef *def;
+
+	if (api->scope_column < 0)
+		return NULL;
+	def = &api->columns[api->scope_column];
+	if (filters && filters->columns[api->scope_column].active &&
+		filters->columns[api->scope_column].nvalues == 1)
+		return filters->columns[api->scope_column].strs[0];
+	return oprec_option_value(options, def->scope_option);
+}
+
+/*
+ * (Re)start the scan with filters evaluated in scan->run_cxt.  Nothing is
+ * sent yet: the first page is asked for by the first row wanted.
+ */
+void
+oprec_scan_start(OprecScan *scan, OprecFilters *filters)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(scan->run_cxt);
+	int			nbatches,
+				nwindows;
+
+	MemoryContextReset(scan->page_cxt);
+	MemoryContextReset(scan->chain_cxt);
+	memset(&scan->page, 0, sizeof(OprecPage));
+
+	scan->filters = filters;
+	scan->scope = oprec_scope_value(scan->options, filters);
+	scan->scope_json = scan->scope ? oprec_json_owned(json_string(scan->scope)) : NULL;
+	scan->chains = oprec_build_chains(scan->api, filters, scan->history_start,
+									  scan->options->page_size, GetCurrentTimestamp(),
+									  &scan->nchains, &nbatches, &nwindows);
+	scan->counters.key_batches = nbatches;
+	scan->counters.time_windows = nwindows;
+	scan->counters.chains = scan->nchains;
+	scan->chain_index = 0;
+	scan->chain_started = false;
+	scan->chain_done = false;
+	scan->record_index = 0;
+	scan->row_in_record = 0;
+	scan->rows_in_record = 0;
+
+	MemoryContextSwitchTo(oldcxt);
+}
+
+static bool
+cursor_seen(OprecScan *scan, const char *cursor)
+{
+	ListCell   *lc;
+
+	foreach(lc, scan->seen_cursors)
+		if (strcmp((const char *) lfirst(lc), cursor) == 0)
+			return true;
+	return false;
+}
+
+/* Fetch the next page of the current chain into scan->page. */
+static void
+fetch_page(OprecScan *scan)
+{
+	const OprecApi *api = scan->api;
+	const OprecChain *chain = &scan->chains[scan->chain_index];
+	MemoryContext oldcxt;
+	OprecRequest req;
+	OprecResponse resp;
+	OprecPageOutcome outcome = OPREC_PAGE_OK;
+
+	/* the previous page, its JSON and its transfer go away here */
+	MemoryContextReset(scan->page_cxt);
+	memset(&scan->page, 0, sizeof(OprecPage));
+	if (!scan->chain_started)
+	{
+		MemoryContextReset(scan->chain_cxt);
+		scan->chain_started = true;
+		scan->chain_done = false;
+		scan->chain_pages = 0;
+		scan->cursor = NULL;
+		scan->seen_cursors = NIL;
+	}
+
+	oldcxt = MemoryContextSwitchTo(scan->page_cxt);
+	for (int attempt = 0; attempt < 2; attempt++)
+	{
+		bool		may_renew = (attempt == 0 && api->can_renew_token(scan));
+
+		api->ensure_token(scan, attempt > 0);
+		oprec_request_init(&req, "GET");
+		api->build_page_request(scan, chain, scan->cursor, &req);
+		oprec_http_send(scan, &req, &resp);
+		outcome = api->read_page(scan, chain, scan->cursor, may_renew, &req, &resp,
+								 &scan->page);
+		if (outcome == OPREC_PAGE_OK)
+			break;
+		/* the token was refused: forget it, get a new one, ask again once */
+		oprec_session_forget_token(scan->session);
+		memset(&scan->page, 0, sizeof(OprecPage));
+	}
+	MemoryContextSwitchTo(oldcxt);
+
+	scan->chain_pages++;
+	scan->counters.pages++;
+	scan->counters.records += json_array_size(scan->page.records);
+	scan->record_index = 0;
+	scan->row_in_record = 0;
+	scan->rows_in_record = 0;
+
+	if (!scan->page.has_more)
+	{
+		scan->chain_done = true;
+		return;
+	}
+	if (scan->page.next_cursor == NULL || scan->page.next_cursor[0] == '\0')
+		oprec_bad_answer(scan, &req, &resp, "more records announced without a cursor to fetch them");
+	if (cursor_seen(scan, scan->page.next_cursor))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the %s API repeated a paging cursor after %d pages",
+						api->title, scan->chain_pages),
+				 errdetail("Request: %s. Cursor returned again: \"%s\".",
+						   req.summary.data, scan->page.next_cursor),
+				 errhint("The API is paging in a loop; retry later, and report it to the API provider if it persists.")));
+
+	oldcxt = MemoryContextSwitchTo(scan->chain_cxt);
+	scan->cursor = pstrdup(scan->page.next_cursor);
+	scan->seen_cursors = lappend(scan->seen_cursors, scan->cursor);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * Whether a record lies in its chain's time window.  Windows share their
+ * edges and the API may read the end of a window either way, so each
+ * record is kept by exactly one window: the one whose [start, end) holds it.
+ */
+static bool
+record_in_window(OprecScan *scan, const OprecChain *chain, json_t *record)
+{
+	json_t	   *value;
+	int64		ms;
+
+	if (!chain->windowed)
+		return true;
+	value = scan->api->column_value(scan, chain, record, 0, scan->api->time_column);
+	if (value == NULL || !oprec_json_epoch_ms(value, &ms))
+		return false;			/* no time: no condition on time can hold */
+	return ms >= chain->window_start_ms && ms < chain->window_end_ms;
+}
+
+/*
+ * The next row of the scan: a record of the current page and the index of
+ * the row within it.  Returns false when every chain is exhausted.
+ */
+bool
+oprec_scan_next_row(OprecScan *scan, json_t **record, int *row, const OprecChain **chain)
+{
+	for (;;)
+	{
+		if (scan->page.records && scan->record_index < json_array_size(scan->page.records))
+		{
+			json_t	   *current = json_array_get(scan->page.records, scan->record_index);
+			const OprecChain *current_chain = &scan->chains[scan->chain_index];
+
+			if (scan->row_in_record == 0 && scan->rows_in_record == 0)
+			{
+				if (!json_is_object(current) ||
+					!record_in_window(scan, current_chain, current))
+				{
+					scan->record_index++;
+					continue;
+				}
+				scan->rows_in_record = scan->api->rows_in_record(current);
+			}
+			if (scan->row_in_record < scan->rows_in_record)
+			{
+				*record = current;
+				*row = scan->row_in_record++;
+				*chain = current_chain;
+				scan->counters.rows++;
+				return true;
+			}
+			scan->record_index++;
+			scan->row_in_record = 0;
+			scan->rows_in_record = 0;
+			continue;
+		}
+
+		if (scan->chain_index >= scan->nchains)
+			return false;
+		if (scan->chain_started && scan->chain_done)
+		{
+			scan->chain_index++;
+			scan->chain_started = false;
+			scan->page.records = NULL;
+			continue;
+		}
+		fetch_page(scan);
+	}
+}
+
+/* Release everything the scan holds, curl and jansson objects included. */
+void
+oprec_scan_end(OprecScan *scan)
+{
+	MemoryContextDelete(scan->scan_cxt);
+}

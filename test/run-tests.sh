@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Run the whole test suite on a fresh Debian 12 machine: install what is
+# missing, build and install the extension, start the API simulator and a
+# throw-away PostgreSQL cluster (as the postgres user, via pg_virtualenv),
+# then run the pg_regress suite.  Exits non-zero on any failure.
+#
+#   test/run-tests.sh
+
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+
+install_dependencies
+build_and_install
+
+echo "== simulator self-check"
+"$PYTHON" "$OPREC_ROOT/test/simulator/selftest.py"
+
+start_simulator
+
+# pg_regress writes its results here; the cluster runs as postgres
+rm -rf "$OPREC_ROOT/test/results"
+mkdir -p "$OPREC_ROOT/test/results"
+
+echo "== regression tests"
+status=0
+pg_virtualenv -v 15 -o "max_connections=20" \
+    make -C "$OPREC_ROOT" installcheck OPREC_SIM_URL="$OPREC_SIM_URL" || status=$?
+
+if [ "$status" -ne 0 ]; then
+    if [ -f "$OPREC_ROOT/test/results/regression.diffs" ]; then
+        echo "== regression.diffs"
+        cat "$OPREC_ROOT/test/results/regression.diffs"
+    fi
+    echo "== simulator log (tail)"
+    tail -n 30 "$SIM_LOG" || true
+    exit "$status"
+fi
