@@ -1,0 +1,295 @@
+"""Shared pieces of the oprec API simulator: the request/response objects,
+JSON helpers, the runtime configuration, token stores and rate limiters.
+
+The simulator state lives in one SimState object guarded by one lock; the
+API modules (feishu.py, huawei.py) receive it and never keep state of their own.
+"""
+
+import collections
+import copy
+import json
+import os
+import threading
+import time
+
+
+# --------------------------------------------------------------------------
+# JSON helpers
+# --------------------------------------------------------------------------
+
+def dumps(obj):
+    """Compact JSON, UTF-8 text kept as is (the real APIs do not escape it)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def jsonl_line(obj):
+    """One JSON Lines line.  U+2028/U+2029/U+0085 are escaped because some
+    line splitters (Python's str.splitlines among them) break on them."""
+    text = dumps(obj)
+    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    text = text.replace("\u0085", "\\u0085")
+    return text + "\n"
+
+
+def is_json_int(value):
+    """True for a JSON integer; bool is an int subclass in Python, so exclude it."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def random_hex(nbytes):
+    return os.urandom(nbytes).hex()
+
+
+# Marker for "the body was not valid JSON" (distinct from a JSON null body).
+INVALID_JSON = object()
+
+
+# --------------------------------------------------------------------------
+# Request and response
+# --------------------------------------------------------------------------
+
+class Request:
+    """What the API modules need to know about one HTTP request."""
+
+    def __init__(self, method, raw_path, path, raw_query, query, headers, body):
+        self.method = method
+        self.raw_path = raw_path      # path as sent, still percent-encoded
+        self.path = path              # path without the query string
+        self.raw_query = raw_query    # query string as sent
+        self.query = query            # dict: name -> list of values
+        self.headers = headers        # email.message.Message (case-insensitive)
+        self.body = body              # bytes
+        self._json = None
+        self._json_parsed = False
+
+    def header(self, name):
+        return self.headers.get(name)
+
+    @property
+    def json(self):
+        """The parsed body; None when empty, INVALID_JSON when malformed."""
+        if not self._json_parsed:
+            self._json_parsed = True
+            if not self.body:
+                self._json = None
+            else:
+                try:
+                    self._json = json.loads(self.body.decode("utf-8"))
+                except (UnicodeDecodeError, ValueError):
+                    self._json = INVALID_JSON
+        return self._json
+
+
+class Response:
+    """An answer ready to send.  `payload` keeps the JSON object (if any) so the
+    request log can summarise it; `token` is the auth classification for the log."""
+
+    def __init__(self, status, body=b"", headers=None,
+                 content_type="application/json; charset=utf-8", payload=None,
+                 token=None):
+        self.status = status
+        self.body = body if isinstance(body, bytes) else body.encode("utf-8")
+        self.headers = dict(headers or {})
+        self.headers.setdefault("Content-Type", content_type)
+        self.payload = payload
+        self.token = token
+
+    @classmethod
+    def json(cls, status, obj, headers=None, token=None,
+             content_type="application/json; charset=utf-8"):
+        return cls(status, dumps(obj), headers=headers, content_type=content_type,
+                   payload=obj, token=token)
+
+    @classmethod
+    def text(cls, status, text, content_type="text/plain; charset=utf-8"):
+        return cls(status, text, content_type=content_type)
+
+
+# --------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------
+
+DEFAULT_CONFIG = {
+    "feishu_end_inclusive": True,
+    "feishu_qps": 15,
+    "feishu_token_ttl": 7200,
+    "feishu_repeat_cursor": False,
+    "huawei_max_limit": 100,
+    "huawei_qps": 0,
+    "delay_ms": 0,
+    "fail_next": None,
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _need_bool(key, value):
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false")
+
+
+def _need_int(key, value, minimum):
+    if not is_json_int(value) or value < minimum:
+        raise ConfigError(f"{key} must be an integer >= {minimum}")
+
+
+def _validate_fail_next(value):
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ConfigError("fail_next must be an object or null")
+    allowed = {"path", "count", "status", "body", "raw", "headers"}
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise ConfigError(f"fail_next: unknown key {unknown[0]!r}")
+    if not isinstance(value.get("path"), str) or not value["path"]:
+        raise ConfigError("fail_next.path must be a non-empty string")
+    count = value.get("count", 1)
+    if not is_json_int(count) or count < 1:
+        raise ConfigError("fail_next.count must be an integer >= 1")
+    status = value.get("status", 500)
+    if not is_json_int(status) or not 100 <= status <= 599:
+        raise ConfigError("fail_next.status must be an HTTP status code")
+    if ("body" in value) == ("raw" in value):
+        raise ConfigError("fail_next needs exactly one of body or raw")
+    if "raw" in value and not isinstance(value["raw"], str):
+        raise ConfigError("fail_next.raw must be a string")
+    headers = value.get("headers", {})
+    if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise ConfigError("fail_next.headers must be an object of strings")
+    return {"path": value["path"], "count": count, "status": status,
+            "body": value.get("body"), "raw": value.get("raw"),
+            "has_raw": "raw" in value, "headers": headers}
+
+
+def validate_config_update(update):
+    """Check a /_sim/config body; returns the normalised values to merge."""
+    if not isinstance(update, dict):
+        raise ConfigError("config body must be a JSON object")
+    clean = {}
+    for key, value in update.items():
+        if key not in DEFAULT_CONFIG:
+            raise ConfigError(f"unknown config key {key!r}")
+        if key in ("feishu_end_inclusive", "feishu_repeat_cursor"):
+            _need_bool(key, value)
+        elif key in ("feishu_qps", "huawei_qps", "feishu_token_ttl", "delay_ms"):
+            _need_int(key, value, 0)
+        elif key == "huawei_max_limit":
+            _need_int(key, value, 1)
+        elif key == "fail_next":
+            value = _validate_fail_next(value)
+        clean[key] = value
+    return clean
+
+
+# --------------------------------------------------------------------------
+# Rate limiting and tokens
+# --------------------------------------------------------------------------
+
+class RollingWindowLimiter:
+    """At most `limit` accepted requests per key in any rolling 1.000 s window.
+    Rejected requests do not consume the quota."""
+
+    def __init__(self):
+        self._hits = {}
+
+    def allow(self, key, limit, now=None):
+        if limit <= 0:
+            return True
+        now = time.monotonic() if now is None else now
+        hits = self._hits.setdefault(key, collections.deque())
+        while hits and hits[0] <= now - 1.0:
+            hits.popleft()
+        if len(hits) >= limit:
+            return False
+        hits.append(now)
+        return True
+
+    def clear(self):
+        self._hits.clear()
+
+
+class TokenStore:
+    """Issued tokens with a wall-clock deadline, plus a 'forced expired' flag
+    set by /_sim/expire_tokens (cleared again by /_sim/reset)."""
+
+    def __init__(self):
+        self._deadline = {}
+        self._forced = set()
+
+    def issue(self, token, lifetime_s):
+        self._deadline[token] = time.time() + lifetime_s
+
+    def state(self, token):
+        """'issued', 'expired' or 'invalid' (unknown)."""
+        if token not in self._deadline:
+            return "invalid"
+        if token in self._forced or time.time() >= self._deadline[token]:
+            return "expired"
+        return "issued"
+
+    def expire_all(self):
+        self._forced.update(self._deadline)
+
+    def clear_forced(self):
+        self._forced.clear()
+
+
+class SimState:
+    """All mutable simulator state.  Callers take `lock` around every access."""
+
+    def __init__(self, feishu_data, huawei_data):
+        self.lock = threading.RLock()
+        self.feishu_data = feishu_data
+        self.huawei_data = huawei_data
+        self.config = copy.deepcopy(DEFAULT_CONFIG)
+        self.fail_remaining = 0
+        self.feishu_tokens = TokenStore()
+        self.huawei_tokens = TokenStore()
+        self.iam_issue_count = 0       # never reset, so token strings never repeat
+        self.iam_salt = random_hex(8)  # tokens of another run are never valid here
+        self.feishu_limiter = RollingWindowLimiter()
+        self.huawei_limiter = RollingWindowLimiter()
+        self.aksk_failures = {}        # AK -> consecutive failures
+        self.aksk_locked_until = {}    # AK -> time.time() when the lock ends
+        self.log = []
+        self.log_generation = 0
+
+    def reset(self):
+        with self.lock:
+            self.config = copy.deepcopy(DEFAULT_CONFIG)
+            self.fail_remaining = 0
+            self.feishu_tokens.clear_forced()
+            self.huawei_tokens.clear_forced()
+            self.feishu_limiter.clear()
+            self.huawei_limiter.clear()
+            self.aksk_failures.clear()
+            self.aksk_locked_until.clear()
+            self.log = []
+            self.log_generation += 1
+
+    def update_config(self, update):
+        clean = validate_config_update(update)
+        with self.lock:
+            self.config.update(clean)
+            if "fail_next" in clean:
+                fault = clean["fail_next"]
+                self.fail_remaining = fault["count"] if fault else 0
+
+    def cfg(self, key):
+        with self.lock:
+            return self.config[key]
+
+    def take_fault(self, path):
+        """Consume one injected failure if one is armed for this path."""
+        with self.lock:
+            fault = self.config["fail_next"]
+            if not fault or self.fail_remaining <= 0 or fault["path"] not in path:
+                return None
+            self.fail_remaining -= 1
+            if self.fail_remaining == 0:
+                self.config["fail_next"] = None
+            return fault

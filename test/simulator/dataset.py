@@ -1,0 +1,534 @@
+"""Deterministic test data for the oprec simulator.
+
+Feishu Project: operation records of work items (proj_alpha, proj_beta).
+Huawei CodeArts Req: issue history entries (two projects).
+
+Everything comes from random.Random with fixed seeds, so every run serves the
+same data; the only exception is the "recent" items (Feishu 1300, Huawei 5555),
+whose timestamps are relative to the server start so that "last N days" queries
+always find something.
+"""
+
+import datetime
+import random
+
+
+def _ms(iso):
+    return int(datetime.datetime.fromisoformat(iso).timestamp() * 1000)
+
+
+HOUR_MS = 3600 * 1000
+DAY_MS = 24 * HOUR_MS
+WEEK_MS = 7 * DAY_MS
+
+# ==========================================================================
+# Feishu Project
+# ==========================================================================
+
+FEISHU_MIN_SERVED_MS = 1719849600000          # 2024-07-02T00:00:00+08:00
+FEISHU_DATA_FIRST_MS = _ms("2024-06-01T00:00:00+08:00")
+FEISHU_DATA_LAST_MS = _ms("2026-10-31T23:59:59+08:00")
+
+FEISHU_PROJECTS = ("proj_alpha", "proj_beta")
+FEISHU_NORMAL_ITEMS = range(1001, 1131)       # proj_alpha, 130 items
+FEISHU_EMPTY_ITEMS = (1013, 1057, 1099)       # forced to have no records at all
+FEISHU_UNSERVED_ITEM = 1120                   # records only before 2024-07-02
+FEISHU_BULK_ITEM = 5000                       # 3000 records, ~6 h apart
+FEISHU_BULK_COUNT = 3000
+FEISHU_BIG_ITEMS = (9007199254740993, 9007199254740995)   # > 2^53
+FEISHU_EDGE_ITEM = 1200
+FEISHU_EDGE_BASE_MS = 1740787200000           # 2025-03-01T00:00:00Z
+FEISHU_EDGE_WEEKS = 9                         # edges k = 0..8
+FEISHU_RECENT_ITEM = 1300
+FEISHU_RECENT_OFFSETS_S = (3600, 2 * 86400, 5 * 86400, 10 * 86400, 40 * 86400)
+FEISHU_BETA_ITEMS = range(2001, 2011)
+
+FEISHU_OPERATOR_TYPES = ("user", "auto", "system", "calc_field", "plugin", "others")
+FEISHU_SOURCE_TYPES = ("auto", "plugin")
+FEISHU_OPERATION_TYPES = ("modify", "create", "delete", "terminate", "restore",
+                          "complete", "rollback", "add", "remove")
+FEISHU_MODULES = ("work_item_mod", "node_mod", "sub_task_mod", "field_mod",
+                  "role_and_user_mod", "baseline_mod")
+
+FEISHU_USER_KEYS = ("7491126018028090001", "7491126018028090002",
+                    "7491126018028090017", "7380021184471550023",
+                    "7380021184471550118", "7122334455667788990")
+FEISHU_AUTOMATIONS = ("auto_8842", "auto_9310")
+FEISHU_PLUGIN = "plugin_77"
+
+_OPERATOR_TYPE_WEIGHTS = (("user", 70), ("auto", 10), ("system", 6),
+                          ("calc_field", 5), ("plugin", 5), ("others", 4))
+_OPERATION_TYPE_WEIGHTS = (("modify", 60), ("create", 6), ("delete", 3),
+                           ("terminate", 2), ("restore", 2), ("complete", 12),
+                           ("rollback", 5), ("add", 5), ("remove", 5))
+_MODULE_WEIGHTS = (("field_mod", 45), ("node_mod", 20), ("sub_task_mod", 10),
+                   ("work_item_mod", 10), ("role_and_user_mod", 10),
+                   ("baseline_mod", 5))
+_MODULE_OBJECT_TYPE = {"field_mod": "field", "node_mod": "node",
+                       "sub_task_mod": "sub_task", "work_item_mod": "work_item",
+                       "role_and_user_mod": "role", "baseline_mod": "baseline"}
+_FIELD_KEYS = ("field_4b512b", "field_b34565", "field_db0b07", "priority",
+               "name", "description", "business", "tags")
+_FIELD_VALUES = ("1", "2", "3", "6436220011", "高", "中", "低", "进行中",
+                 "已完成", "支付", "checkout", "v2.3.1", "")
+_NODE_KEYS = ("state_design", "state_dev", "state_test", "state_release")
+_ROLE_KEYS = ("role_owner", "role_dev", "role_qa", "role_pm")
+
+
+def _weighted(rng, pairs):
+    total = sum(w for _, w in pairs)
+    pick = rng.uniform(0, total)
+    for value, weight in pairs:
+        pick -= weight
+        if pick <= 0:
+            return value
+    return pairs[-1][0]
+
+
+class FeishuRecord:
+    """A record as served (`data`, a dict in the API's key order) plus the
+    stable sequence number used to break ties on operation_time."""
+
+    __slots__ = ("seq", "data")
+
+    def __init__(self, seq, data):
+        self.seq = seq
+        self.data = data
+
+    @property
+    def time(self):
+        return self.data["operation_time"]
+
+    def sort_key(self):
+        return (self.data["operation_time"], self.seq)
+
+
+class FeishuData:
+    def __init__(self, start_s):
+        self.projects = {key: set() for key in FEISHU_PROJECTS}
+        self.records = {}          # work_item_id -> [FeishuRecord] oldest first
+        self._seq = 0
+        self._rng = random.Random(20240702)
+        self._build(start_s)
+        for item_id, recs in self.records.items():
+            recs.sort(key=FeishuRecord.sort_key)
+
+    # -- public -----------------------------------------------------------
+
+    def project_of(self, item_id):
+        for key, items in self.projects.items():
+            if item_id in items:
+                return key
+        return None
+
+    def served_records(self, item_id):
+        return [r for r in self.records.get(item_id, ()) if r.time >= FEISHU_MIN_SERVED_MS]
+
+    def truth(self):
+        """Every served record, by work_item_id, operation_time, sequence."""
+        out = []
+        for item_id in sorted(self.records):
+            out.extend(self.served_records(item_id))
+        return out
+
+    # -- construction -----------------------------------------------------
+
+    def _add_item(self, project_key, item_id):
+        self.projects[project_key].add(item_id)
+        self.records.setdefault(item_id, [])
+
+    def _add(self, data):
+        self._seq += 1
+        self.records[data["work_item_id"]].append(FeishuRecord(self._seq, data))
+
+    def _build(self, start_s):
+        rng = self._rng
+        for item_id in FEISHU_NORMAL_ITEMS:
+            self._add_item("proj_alpha", item_id)
+            type_key = rng.choice(("story", "issue"))
+            count = rng.randint(0, 25)
+            if item_id in FEISHU_EMPTY_ITEMS:
+                count = 0
+            for _ in range(count):
+                if item_id == FEISHU_UNSERVED_ITEM:
+                    t = rng.randint(FEISHU_DATA_FIRST_MS, FEISHU_MIN_SERVED_MS - 1)
+                else:
+                    t = self._random_time(rng)
+                self._add(self._random_record(rng, "proj_alpha", item_id, type_key, t))
+        self._build_special_strings()
+        self._build_bulk_item(rng)
+        for item_id in FEISHU_BIG_ITEMS:
+            self._add_item("proj_alpha", item_id)
+            for _ in range(rng.randint(4, 6)):
+                t = rng.randint(_ms("2025-01-01T00:00:00+08:00"), _ms("2025-12-31T00:00:00+08:00"))
+                self._add(self._random_record(rng, "proj_alpha", item_id, "story", t // 1000 * 1000))
+        self._build_edge_item()
+        self._build_recent_item(rng, start_s)
+        for item_id in FEISHU_BETA_ITEMS:
+            self._add_item("proj_beta", item_id)
+            for _ in range(rng.randint(1, 5)):
+                self._add(self._random_record(rng, "proj_beta", item_id, "bug",
+                                              self._random_time(rng)))
+
+    @staticmethod
+    def _random_time(rng):
+        t = rng.randint(FEISHU_DATA_FIRST_MS, FEISHU_DATA_LAST_MS)
+        # Most real timestamps are whole seconds; keep some with ms to catch truncation.
+        return t if rng.random() < 0.1 else t // 1000 * 1000
+
+    def _random_record(self, rng, project_key, item_id, type_key, t):
+        operator_type = _weighted(rng, _OPERATOR_TYPE_WEIGHTS)
+        if operator_type == "auto":
+            operator = rng.choice(FEISHU_AUTOMATIONS)
+        elif operator_type == "plugin":
+            operator = FEISHU_PLUGIN
+        elif operator_type in ("system", "others"):
+            operator = ""
+        else:
+            operator = rng.choice(FEISHU_USER_KEYS)
+        module = _weighted(rng, _MODULE_WEIGHTS)
+        rec = {"project_key": project_key, "work_item_id": item_id}
+        if rng.random() >= 0.05:
+            rec["work_item_type_key"] = type_key
+        rec["operation_time"] = t
+        rec["operator_type"] = operator_type
+        rec["operator"] = operator
+        rec["operation_type"] = _weighted(rng, _OPERATION_TYPE_WEIGHTS)
+        rec["op_record_module"] = module
+        if operator_type == "auto":
+            rec["source_type"], rec["source"] = "auto", operator
+        elif operator_type == "plugin":
+            rec["source_type"], rec["source"] = "plugin", FEISHU_PLUGIN
+        elif operator_type == "user" and rng.random() < 0.12:
+            if rng.random() < 0.5:
+                rec["source_type"], rec["source"] = "auto", "auto_8842"
+            else:
+                rec["source_type"], rec["source"] = "plugin", FEISHU_PLUGIN
+        rec["record_contents"] = [self._random_content(rng, module)
+                                  for _ in range(rng.randint(0, 3))]
+        return rec
+
+    @staticmethod
+    def _random_content(rng, module):
+        object_type = _MODULE_OBJECT_TYPE[module]
+        if module == "field_mod":
+            value = rng.choice(_FIELD_KEYS)
+        elif module == "node_mod":
+            value = rng.choice(_NODE_KEYS)
+        elif module == "sub_task_mod":
+            value = str(rng.randint(7000000, 7999999))
+        elif module == "role_and_user_mod":
+            value = rng.choice(_ROLE_KEYS)
+        elif module == "baseline_mod":
+            value = "baseline_v%d" % rng.randint(1, 4)
+        else:
+            value = str(rng.randint(6437110000, 6437119999))
+        content = {"object": {"object_type": object_type, "object_value": value}}
+        if module == "role_and_user_mod":
+            content["add"] = [rng.choice(FEISHU_USER_KEYS)]
+            content["delete"] = [rng.choice(FEISHU_USER_KEYS)] if rng.random() < 0.4 else []
+            content["old"], content["new"] = [], []
+        else:
+            content["add"], content["delete"] = [], []
+            content["old"] = [rng.choice(_FIELD_VALUES)] if rng.random() < 0.6 else []
+            content["new"] = [rng.choice(_FIELD_VALUES) for _ in range(rng.randint(1, 2))]
+        if module == "node_mod" and rng.random() < 0.5:
+            content["object_property"] = rng.choice(("owner", "schedule", "points"))
+        if rng.random() < 0.15:
+            content["belong_object"] = [{"object_type": "field", "object_value": "field_c9c844"}]
+        if rng.random() < 0.05:
+            content["status_values"] = ["started", "closed"]
+        if rng.random() < 0.05:
+            content["extra"] = {"comment_id": str(rng.randint(100000, 999999))}
+        return content
+
+    def _fixed(self, item_id, t, contents, operation_type="modify", module="field_mod",
+               operator="7491126018028090001"):
+        self._add({"project_key": "proj_alpha", "work_item_id": item_id,
+                   "work_item_type_key": "story", "operation_time": t,
+                   "operator_type": "user", "operator": operator,
+                   "operation_type": operation_type, "op_record_module": module,
+                   "record_contents": contents})
+
+    @staticmethod
+    def _field_change(field, old, new):
+        return {"add": [], "delete": [], "old": old, "new": new,
+                "object": {"object_type": "field", "object_value": field}}
+
+    def _build_special_strings(self):
+        """Hand-written records on 1001/1002 carrying awkward text and ties."""
+        f = self._field_change
+        base = _ms("2025-05-20T10:00:00+08:00")
+        self._fixed(1001, base, [f("name", ["支付流程"], ["修改了标题：支付流程优化"])])
+        self._fixed(1001, base + 60000,
+                    [f("description", ['say "hi"'], ['He said "ok" \\ C:\\temp\\new'])])
+        self._fixed(1001, base + 120000,
+                    [f("description", [], ["line1\nline2\tcolumn2"])])
+        self._fixed(1001, base + 180000, [], operation_type="complete", module="node_mod")
+        # Two records of 1001 and one of 1002 share one timestamp (tie-breaking).
+        tie = base + 240000
+        self._fixed(1001, tie, [f("priority", ["低"], ["高"])])
+        self._fixed(1001, tie, [f("priority", ["高"], ["中"])])
+        self._fixed(1002, tie, [f("tags", [], ["🚀 上线", "✅ done", "emoji 😀"])])
+        self._fixed(1002, base + 300000, [])
+        self._fixed(1002, base + 360000, [{
+            "object": {"object_type": "work_item", "object_value": "1002"},
+            "add": [], "delete": [], "old": ["进行中"], "new": ["已完成"],
+            "status_values": ["started", "closed"],
+            "extra": {"reason": "released", "note": "多行\n说明"}}],
+            operation_type="complete", module="work_item_mod")
+
+    def _build_bulk_item(self, rng):
+        self._add_item("proj_alpha", FEISHU_BULK_ITEM)
+        base = _ms("2025-01-01T00:00:00+00:00")
+        for k in range(FEISHU_BULK_COUNT):
+            # ~6 h apart; the jitter stays below the step so order is by k.
+            t = base + k * 6 * HOUR_MS + rng.randint(0, 1800) * 1000
+            self._add(self._random_record(rng, "proj_alpha", FEISHU_BULK_ITEM, "story", t))
+
+    def _build_edge_item(self):
+        self._add_item("proj_alpha", FEISHU_EDGE_ITEM)
+        for t, label in feishu_edge_times():
+            self._add({"project_key": "proj_alpha", "work_item_id": FEISHU_EDGE_ITEM,
+                       "work_item_type_key": "issue", "operation_time": t,
+                       "operator_type": "user", "operator": "7491126018028090002",
+                       "operation_type": "modify", "op_record_module": "field_mod",
+                       "record_contents": [self._field_change("edge_label", [], [label])]})
+
+    def _build_recent_item(self, rng, start_s):
+        self._add_item("proj_alpha", FEISHU_RECENT_ITEM)
+        for offset_s in FEISHU_RECENT_OFFSETS_S:
+            rec = self._random_record(rng, "proj_alpha", FEISHU_RECENT_ITEM, "story",
+                                      (start_s - offset_s) * 1000)
+            self._add(rec)
+
+
+def feishu_edge_times():
+    """(operation_time, label) of every record of the edge item 1200."""
+    out = []
+    for k in range(FEISHU_EDGE_WEEKS):
+        edge = FEISHU_EDGE_BASE_MS + k * WEEK_MS
+        out.append((edge - 1, f"week {k} edge -1ms"))
+        out.append((edge, f"week {k} edge"))
+        out.append((edge + 1, f"week {k} edge +1ms"))
+    out.append((_ms("2025-03-02T00:00:00+08:00"), "midnight +08:00"))
+    out.append((_ms("2025-03-02T00:00:00+00:00"), "midnight UTC"))
+    out.append((FEISHU_MIN_SERVED_MS, "first served instant"))
+    out.append((FEISHU_MIN_SERVED_MS - 1, "never served"))
+    return out
+
+
+# ==========================================================================
+# Huawei CodeArts Req
+# ==========================================================================
+
+HUAWEI_PROJECT_MAIN = "c15cc54e338d4506afd9bd8103071ff0"
+HUAWEI_PROJECT_SECOND = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+HUAWEI_SAMPLE_ISSUE = 9175005
+HUAWEI_NORMAL_ISSUES = range(100, 131)
+HUAWEI_EMPTY_ISSUES = (107, 123)
+HUAWEI_BIG_ID_ISSUE = 3000000001
+HUAWEI_HUGE_ISSUE = 4000000000
+HUAWEI_HUGE_COUNT = 10250
+HUAWEI_RECENT_ISSUE = 5555
+HUAWEI_SECOND_ISSUES = range(200, 206)
+
+HUAWEI_USERS = (
+    {"id": 1111, "name": "sim_domain_zhangwei", "first_name": "zhangwei",
+     "identifier": "2f1c0a9e6b7d4c3e8a5b1d2c3e4f5a6b", "nick_name": "张伟",
+     "image_id": ""},
+    {"id": 2233, "name": "sim_domain_lina", "first_name": "lina",
+     "identifier": "7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d", "nick_name": "李娜",
+     "image_id": "img_2233"},
+    {"id": 40961, "name": "sim_domain_wangfang", "first_name": "wangfang",
+     "identifier": "0f9e8d7c6b5a49382716f5e4d3c2b1a0", "nick_name": "王芳",
+     "image_id": "img_40961"},
+    {"id": 3000000007, "name": "sim_domain_liuyang", "first_name": "liuyang",
+     "identifier": "c0ffee00c0ffee00c0ffee00c0ffee00", "nick_name": "刘洋",
+     "image_id": "img_3000000007"},
+)
+
+_ABSENT = object()   # a detail without old_value, an entry without notes
+_STATUSES = ("新建", "进行中", "测试中", "已解决", "已关闭", "已拒绝")
+_PRIORITIES = ("高", "中", "低")
+_SUBJECTS = ("支付流程优化", "登录页报错", "Export CSV fails on 'Größe'",
+             "订单列表分页", "Crash when title has \"quotes\"")
+
+
+class _JournalBuilder:
+    """Builds history entries the way the API shapes them: one batch (`id`)
+    per save, usually one detail per entry, detail ids increasing."""
+
+    def __init__(self, batch_id, detail_id):
+        self.batch_id = batch_id
+        self.detail_id = detail_id
+
+    def batch(self, created_ms, user, entries, notes=_ABSENT):
+        """entries: list of detail lists; a detail is (name, old, new, operation)."""
+        self.batch_id += 1
+        out = []
+        for details in entries:
+            entry = {"id": self.batch_id}
+            if notes is not _ABSENT:
+                entry["notes"] = notes
+            entry["created_on"] = str(created_ms)
+            entry["user"] = dict(user)
+            entry["details"] = []
+            for name, old, new, operation in details:
+                self.detail_id += 1
+                detail = {"id": self.detail_id, "journal_id": self.batch_id,
+                          "property": "attr"}
+                if old is not _ABSENT:
+                    detail["old_value"] = old
+                detail["new_value"] = new
+                detail["name"] = name
+                detail["operation"] = operation
+                entry["details"].append(detail)
+            out.append(entry)
+        return out
+
+
+def _newest_first(batches):
+    """Batches were built oldest first; the API lists the newest batch first
+    but keeps the entries of one batch in detail order (as in the sample)."""
+    out = []
+    for batch in reversed(batches):
+        out.extend(batch)
+    return out
+
+
+class HuaweiData:
+    def __init__(self, start_s):
+        self.projects = {HUAWEI_PROJECT_MAIN: {}, HUAWEI_PROJECT_SECOND: {}}
+        self._rng = random.Random(31415926)
+        self._builder = _JournalBuilder(20000000, 30000000)
+        self._build(start_s)
+
+    def entries(self, project_id, issue_id):
+        return self.projects.get(project_id, {}).get(issue_id, [])
+
+    def truth(self):
+        for project_id, issues in self.projects.items():
+            for issue_id in sorted(issues):
+                for entry in issues[issue_id]:
+                    yield project_id, issue_id, entry
+
+    # -- construction -----------------------------------------------------
+
+    def _build(self, start_s):
+        rng = self._rng
+        main = self.projects[HUAWEI_PROJECT_MAIN]
+        main[HUAWEI_SAMPLE_ISSUE] = _sample_issue()
+        for issue_id in HUAWEI_NORMAL_ISSUES:
+            count = 0 if issue_id in HUAWEI_EMPTY_ISSUES else rng.randint(0, 40)
+            start = rng.randint(_ms("2024-01-01T00:00:00+08:00"), _ms("2025-09-01T00:00:00+08:00"))
+            main[issue_id] = self._synthetic(rng, start // 1000 * 1000, count)
+        main[HUAWEI_BIG_ID_ISSUE] = self._synthetic(rng, _ms("2025-02-03T09:30:00+08:00"), 25)
+        main[HUAWEI_HUGE_ISSUE] = self._synthetic(rng, _ms("2021-01-04T09:00:00+08:00"),
+                                                  HUAWEI_HUGE_COUNT, max_gap_s=4 * 3600)
+        main[HUAWEI_RECENT_ISSUE] = self._recent_issue(start_s)
+        second = self.projects[HUAWEI_PROJECT_SECOND]
+        for issue_id in HUAWEI_SECOND_ISSUES:
+            start = rng.randint(_ms("2025-01-01T00:00:00+08:00"), _ms("2025-06-01T00:00:00+08:00"))
+            second[issue_id] = self._synthetic(rng, start // 1000 * 1000, rng.randint(3, 8))
+
+    def _synthetic(self, rng, start_ms, count, max_gap_s=5 * 86400):
+        """`count` entries of plausible history starting with a creation batch."""
+        b = self._builder
+        if count == 0:
+            return []
+        user = rng.choice(HUAWEI_USERS)
+        status = "新建"
+        creation = [[("subject", "", rng.choice(_SUBJECTS), "新建")],
+                    [("status_id", _ABSENT, status, "新建")],
+                    [("priority_id", _ABSENT, rng.choice(_PRIORITIES), "新建")],
+                    [("assigned_to_id", "", rng.choice(HUAWEI_USERS)["nick_name"], "新建")]]
+        batches = [b.batch(start_ms, user, creation, notes="")[:count]]
+        total = len(batches[0])
+        t = start_ms
+        while total < count:
+            t += rng.randint(600, max_gap_s) * 1000
+            user = rng.choice(HUAWEI_USERS)
+            kind = rng.random()
+            if kind < 0.55:
+                new_status = rng.choice([s for s in _STATUSES if s != status])
+                entries = [[("status_id", status, new_status, "修改")]]
+                status = new_status
+                batch = b.batch(t, user, entries, notes="")
+            elif kind < 0.70:
+                entries = [[("priority_id", rng.choice(_PRIORITIES), rng.choice(_PRIORITIES), "修改"),
+                            ("due_date", "", str(t + 7 * DAY_MS), "修改")]]
+                batch = b.batch(t, user, entries)
+            elif kind < 0.82:
+                entries = [[("due_date", "", str(t + 3 * DAY_MS), "批量编辑")],
+                           [("start_date", "", str(t), "批量编辑")]]
+                if rng.random() < 0.5:
+                    entries.append([("assigned_to_id", rng.choice(HUAWEI_USERS)["nick_name"],
+                                     rng.choice(HUAWEI_USERS)["nick_name"], "批量编辑")])
+                batch = b.batch(t, user, entries)
+            elif kind < 0.90:
+                batch = b.batch(t, user, [[]], notes="评论：请补充复现步骤 #%d" % rng.randint(1, 99))
+            elif kind < 0.95:
+                batch = b.batch(t, user, [[("due_date", str(t), "", "删除")]], notes="")
+            else:
+                html = '<p style="padding-top: 5.0px;">更新 <b>%d</b> &amp; more</p>' % rng.randint(1, 9)
+                batch = b.batch(t, user, [[("description", "<p>旧描述</p>", html, "修改")]])
+            # Cut the last batch short so the issue has exactly `count` entries.
+            batch = batch[:count - total]
+            batches.append(batch)
+            total += len(batch)
+        return _newest_first(batches)
+
+    def _recent_issue(self, start_s):
+        """Issue 5555: everything within the 10 days before the server start."""
+        b = self._builder
+        zhang, li, wang, liu = HUAWEI_USERS
+        at = lambda seconds_ago: (start_s - seconds_ago) * 1000
+        batches = [
+            b.batch(at(9 * 86400), zhang, [
+                [("subject", "", "近期工作项：状态流转", "新建")],
+                [("status_id", _ABSENT, "新建", "新建")],
+                [("priority_id", _ABSENT, "高", "新建")],
+                [("assigned_to_id", "", "李娜", "新建")]], notes=""),
+            b.batch(at(7 * 86400), li, [[("status_id", "新建", "进行中", "修改")]], notes=""),
+            b.batch(at(5 * 86400), li, [[("description", "", "<p>补充说明</p>", "修改")]]),
+            b.batch(at(4 * 86400), wang, [[("status_id", "进行中", "测试中", "修改")]], notes=""),
+            b.batch(at(3 * 86400), liu, [[("status_id", "测试中", "进行中", "修改")]],
+                    notes="测试未通过"),
+            b.batch(at(2 * 86400), li, [[]], notes="已修复，重新提测"),
+            b.batch(at(1 * 86400), li, [[("status_id", "进行中", "已解决", "修改"),
+                                         ("due_date", "", str(at(0)), "修改")]]),
+            b.batch(at(2 * 3600), zhang, [[("status_id", "已解决", "已关闭", "修改")]], notes=""),
+        ]
+        return _newest_first(batches)
+
+
+def _sample_issue():
+    """Issue 9175005: the reference page's sample (10 entries shown, 14 in all)."""
+    b = _JournalBuilder(11248511, 15270148)
+    zhang = HUAWEI_USERS[0]
+    description = ('<p style="padding-top: 5.0px;"><span style="font-weight: bold;"> 作为 </span>'
+                   '<用户角色></p><p><br></p><p style="padding-top: 5.0px;"><span style="'
+                   'font-weight: bold;"> 我想要 </span><结果></p><p><br></p><p style="'
+                   'padding-top: 5.0px;"><span style="font-weight: bold;"> 以便于 </span>'
+                   '<目的> </p>')
+    creation = b.batch(1752829683000, zhang, [
+        [("subject", "", "444", "新建")],
+        [("description", "", description, "新建")],
+        [("status_id", _ABSENT, "新建", "新建")],
+        [("assigned_to_id", "", "张伟", "新建")],
+        [("order", "", "1", "新建")],
+        [("priority_id", _ABSENT, "中", "新建")],
+        [("severity_id", _ABSENT, "一般", "新建")],
+        [("assigned_cc", "", "李娜", "新建")],
+        [("tracker_id", _ABSENT, "Story", "新建")],
+        [("done_ratio", "", "0", "新建")],
+        [("expected_work_hours", "", "0", "新建")],
+        [("iteration_id", "", "Sprint 3", "新建")],
+    ], notes="")
+    b.detail_id = 15270160
+    bulk_edit = b.batch(1752829690000, zhang, [
+        [("due_date", "", "1752854400000", "批量编辑")],
+        [("start_date", "", "1752768000000", "批量编辑")],
+    ])
+    return _newest_first([creation, bulk_edit])

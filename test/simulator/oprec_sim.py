@@ -1,0 +1,408 @@
+#!/usr/bin/python3
+"""oprec API simulator: serves the Feishu Project operation-record API and the
+Huawei CodeArts Req issue-history API (with their token endpoints) on one
+local port, for the oprec_fdw regression tests.
+
+    /usr/bin/python3 test/simulator/oprec_sim.py --port 18765
+
+Control endpoints live under /_sim/ (see README.md): reset, config, token
+expiry, the request log and the "truth" (every record the APIs serve).
+"""
+
+import argparse
+import ipaddress
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.dont_write_bytecode = True   # keep the source tree free of __pycache__
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import feishu  # noqa: E402
+import huawei  # noqa: E402
+from common import (INVALID_JSON, ConfigError, Request, Response, SimState,  # noqa: E402
+                    jsonl_line)
+from dataset import FeishuData, HuaweiData  # noqa: E402
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+# path -> (api name for the log, method, handler)
+API_ROUTES = {
+    "/open_api/authen/plugin_token": ("feishu_auth", "POST", feishu.plugin_token),
+    "/open_api/op_record/work_item/list": ("feishu", "POST", feishu.list_records),
+    "/v3/auth/tokens": ("huawei_iam", "POST", huawei.iam_tokens),
+    "/v2/issues/get-record": ("huawei", "GET", huawei.get_record),
+}
+DELAYED_APIS = ("feishu", "huawei")
+
+
+# --------------------------------------------------------------------------
+# Request log
+# --------------------------------------------------------------------------
+
+def _mask_secrets(obj):
+    """Hide plugin_secret / password values (but keep the objects around them)."""
+    if isinstance(obj, dict):
+        return {k: ("***" if k in ("plugin_secret", "password")
+                    and not isinstance(v, (dict, list)) else _mask_secrets(v))
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_mask_secrets(v) for v in obj]
+    return obj
+
+
+def _summarize(api, payload):
+    """(err_code, records, has_more) of an answer, for the request log."""
+    huawei_family = api in ("huawei", "huawei_iam")
+    err_code = "" if huawei_family else 0
+    records, has_more = 0, None
+    if not isinstance(payload, dict):
+        return err_code, records, has_more
+    if "err_code" in payload:
+        err_code = payload["err_code"]
+    elif "error_code" in payload:
+        err_code = payload["error_code"]
+    elif isinstance(payload.get("error"), dict) and "code" in payload["error"]:
+        err_code = payload["error"]["code"]
+    if huawei_family and err_code != "":
+        err_code = str(err_code)
+    data = payload.get("data")
+    if isinstance(data, dict):
+        if isinstance(data.get("op_records"), list):
+            records = len(data["op_records"])
+        if isinstance(data.get("has_more"), bool):
+            has_more = data["has_more"]
+    result = payload.get("result")
+    if isinstance(result, dict) and isinstance(result.get("record"), list):
+        records = len(result["record"])
+    return err_code, records, has_more
+
+
+def open_log_entry(state, api, req, token_class):
+    body = req.json
+    if body is INVALID_JSON:
+        body = None
+    if api in ("feishu_auth", "huawei_iam"):
+        body = _mask_secrets(body)
+    with state.lock:
+        entry = {"seq": len(state.log) + 1, "api": api, "method": req.method,
+                 "path": req.path,
+                 "query": {k: v[0] for k, v in req.query.items()},
+                 "body": body, "user_key": req.header("X-USER-KEY"),
+                 "token": token_class, "status": None, "err_code": None,
+                 "records": None, "has_more": None}
+        state.log.append(entry)
+    return entry
+
+
+def close_log_entry(state, entry, api, resp):
+    err_code, records, has_more = _summarize(api, resp.payload)
+    with state.lock:
+        entry.update(status=resp.status, err_code=err_code, records=records,
+                     has_more=has_more)
+        if resp.token is not None:
+            entry["token"] = resp.token
+
+
+# --------------------------------------------------------------------------
+# API dispatch
+# --------------------------------------------------------------------------
+
+def _injected_response(fault):
+    """The answer configured with fail_next."""
+    headers = {}
+    content_type = "application/json; charset=utf-8"
+    for name, value in fault["headers"].items():
+        if name.lower() == "content-type":
+            content_type = value
+        else:
+            headers[name] = value
+    if fault["has_raw"]:
+        return Response(fault["status"], fault["raw"], headers=headers,
+                        content_type=content_type)
+    return Response.json(fault["status"], fault["body"], headers=headers,
+                         content_type=content_type)
+
+
+def _initial_token_class(state, api, req):
+    if api == "feishu":
+        return feishu.classify_token(state, req)
+    if api == "huawei":
+        return huawei.classify_token(state, req)
+    return "none"
+
+
+def dispatch_api(state, req):
+    route = API_ROUTES.get(req.path)
+    api = route[0] if route else "other"
+    entry = open_log_entry(state, api, req, _initial_token_class(state, api, req))
+    try:
+        if api in DELAYED_APIS:
+            delay_ms = state.cfg("delay_ms")
+            if delay_ms:
+                time.sleep(delay_ms / 1000.0)
+        fault = state.take_fault(req.path)
+        if fault:
+            resp = _injected_response(fault)
+        elif route is None:
+            resp = Response.json(404, {"error": "not found", "path": req.path})
+        elif req.method != route[1]:
+            resp = Response.json(405, {"error": f"method {req.method} not allowed, use {route[1]}"},
+                                 headers={"Allow": route[1]})
+        else:
+            resp = route[2](state, req)
+    except Exception as exc:  # a handler bug must not take the server down
+        traceback.print_exc(file=sys.stderr)
+        resp = Response.json(500, {"error": "internal simulator error", "detail": repr(exc)})
+    # Every answer on a vendor path carries that vendor's request id header,
+    # made from the log sequence number so that tests can name it.
+    if api.startswith("feishu"):
+        resp.headers.setdefault("X-Tt-Logid", f"{entry['seq']:020x}")
+    elif api.startswith("huawei"):
+        resp.headers.setdefault("X-Request-Id", f"{entry['seq']:032x}")
+    close_log_entry(state, entry, api, resp)
+    return resp
+
+
+# --------------------------------------------------------------------------
+# Control endpoints (/_sim/...): never rate-limited, never logged
+# --------------------------------------------------------------------------
+
+class TruthCache:
+    """The data never changes after start-up, so build the truth files once."""
+
+    def __init__(self, state):
+        self._state = state
+        self._lock = threading.Lock()
+        self._feishu = None
+        self._huawei = None
+
+    def feishu(self):
+        with self._lock:
+            if self._feishu is None:
+                lines = (jsonl_line(r.data) for r in self._state.feishu_data.truth())
+                self._feishu = "".join(lines).encode("utf-8")
+            return self._feishu
+
+    def huawei(self):
+        with self._lock:
+            if self._huawei is None:
+                lines = (jsonl_line({"project_id": p, "issue_id": i, "entry": e})
+                         for p, i, e in self._state.huawei_data.truth())
+                self._huawei = "".join(lines).encode("utf-8")
+            return self._huawei
+
+
+JSONL = "application/x-ndjson; charset=utf-8"
+
+
+def _public_config(state):
+    with state.lock:
+        config = dict(state.config)
+        fault = config["fail_next"]
+        if fault:
+            shown = {"path": fault["path"], "count": state.fail_remaining,
+                     "status": fault["status"], "headers": fault["headers"]}
+            if fault["has_raw"]:
+                shown["raw"] = fault["raw"]
+            else:
+                shown["body"] = fault["body"]
+            config["fail_next"] = shown
+    return config
+
+
+def dispatch_control(state, truth, req):
+    key = (req.method, req.path)
+    if key == ("GET", "/_sim/health"):
+        return Response.text(200, "ok")
+    if key == ("POST", "/_sim/reset"):
+        state.reset()
+        return Response.json(200, {"ok": True})
+    if key == ("POST", "/_sim/config"):
+        body = req.json
+        try:
+            if body is INVALID_JSON:
+                raise ConfigError("config body is not valid JSON")
+            state.update_config(body)
+        except ConfigError as exc:
+            return Response.json(400, {"ok": False, "error": str(exc)})
+        return Response.json(200, {"ok": True, "config": _public_config(state)})
+    if key == ("GET", "/_sim/config"):
+        return Response.json(200, _public_config(state))
+    if key == ("POST", "/_sim/expire_tokens"):
+        with state.lock:
+            state.feishu_tokens.expire_all()
+            state.huawei_tokens.expire_all()
+        return Response.json(200, {"ok": True})
+    if key == ("GET", "/_sim/requests"):
+        with state.lock:
+            text = "".join(jsonl_line(entry) for entry in state.log)
+        return Response(200, text, content_type=JSONL)
+    if key == ("GET", "/_sim/truth/feishu"):
+        return Response(200, truth.feishu(), content_type=JSONL)
+    if key == ("GET", "/_sim/truth/huawei"):
+        return Response(200, truth.huawei(), content_type=JSONL)
+    if key == ("GET", "/_sim/raise"):
+        # Test hook: proves that a handler exception yields a 500, not a dead server.
+        raise RuntimeError("deliberate failure requested via /_sim/raise")
+    return Response.json(404, {"error": "unknown control endpoint", "path": req.path})
+
+
+# --------------------------------------------------------------------------
+# HTTP plumbing
+# --------------------------------------------------------------------------
+
+class BadRequest(Exception):
+    pass
+
+
+class SimHandler(BaseHTTPRequestHandler):
+    # HTTP/1.1: keep-alive and "Expect: 100-continue" (handled by http.server).
+    protocol_version = "HTTP/1.1"
+    server_version = "oprec-sim/1.0"
+    sys_version = ""
+    timeout = 600
+
+    def log_message(self, format, *args):  # quiet: no per-request output
+        pass
+
+    def version_string(self):
+        return self.server_version
+
+    def do_GET(self):
+        self._handle()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def _read_body(self):
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
+        length_text = self.headers.get("Content-Length")
+        if not length_text:
+            return b""
+        try:
+            length = int(length_text)
+        except ValueError:
+            raise BadRequest("bad Content-Length") from None
+        if length < 0 or length > MAX_BODY_BYTES:
+            raise BadRequest("Content-Length out of range")
+        return self.rfile.read(length)
+
+    def _read_chunked(self):
+        chunks, total = [], 0
+        while True:
+            size_line = self.rfile.readline(1024)
+            try:
+                size = int(size_line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise BadRequest("bad chunk size") from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass   # skip trailers
+                return b"".join(chunks)
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise BadRequest("body too large")
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    def _build_request(self):
+        split = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(split.query, keep_blank_values=True)
+        return Request(self.command, self.path, split.path, split.query, query,
+                       self.headers, self._read_body())
+
+    def _handle(self):
+        app = self.server.app
+        try:
+            req = self._build_request()
+        except BadRequest as exc:
+            self.close_connection = True
+            self._send(Response.json(400, {"error": str(exc)}))
+            return
+        try:
+            if req.path.startswith("/_sim/"):
+                resp = dispatch_control(app.state, app.truth, req)
+            else:
+                resp = dispatch_api(app.state, req)
+        except Exception as exc:
+            traceback.print_exc(file=sys.stderr)
+            resp = Response.json(500, {"error": "internal simulator error", "detail": repr(exc)})
+        self._send(resp)
+
+    def _send(self, resp):
+        try:
+            self.send_response(resp.status)
+            for name, value in resp.headers.items():
+                if name.lower() in ("content-length", "transfer-encoding"):
+                    continue   # we always send our own Content-Length
+                if name.lower() == "connection" and value.lower() == "close":
+                    self.close_connection = True
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(resp.body)))
+            self.end_headers()
+            self.wfile.write(resp.body)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            self.close_connection = True   # the client gave up (timeout/cancel)
+
+
+class SimServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        # Connection-level errors (client vanished) are routine; stay quiet.
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, (ConnectionError, TimeoutError)):
+            traceback.print_exc(file=sys.stderr)
+
+
+class App:
+    def __init__(self, start_s):
+        self.state = SimState(FeishuData(start_s), HuaweiData(start_s))
+        self.truth = TruthCache(self.state)
+
+
+def _is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=18765,
+                        help="TCP port (0 = pick a free one); default 18765")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="loopback address to bind; default 127.0.0.1")
+    args = parser.parse_args(argv)
+    if not _is_loopback(args.host):
+        parser.error("the simulator only binds loopback addresses")
+
+    if ":" in args.host:
+        SimServer.address_family = socket.AF_INET6
+    app = App(int(time.time()))
+    server = SimServer((args.host, args.port), SimHandler)
+    server.app = app
+    host, port = server.server_address[:2]
+    print(f"oprec simulator listening on http://{host}:{port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
