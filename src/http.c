@@ -487,15 +487,26 @@ log_id_suffix(const OprecResponse *resp)
 	return resp->log_id ? psprintf(", log id %s", resp->log_id) : "";
 }
 
+/*
+ * Report an error the API answered with.  Without an API error code the
+ * answer itself is quoted, as far as it may be shown.
+ */
 void
 oprec_api_error(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
 				const char *code, const char *message, const char *hint)
 {
+	if (code)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("%s API error %s: %s (HTTP %ld%s)",
+						scan->api->title, code, message, resp->status, log_id_suffix(resp)),
+				 errdetail("Request: %s.", req->summary.data),
+				 hint ? errhint("%s", hint) : 0));
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_ERROR),
-			 errmsg("%s API error %s: %s (HTTP %ld%s)",
-					scan->api->title, code, message, resp->status, log_id_suffix(resp)),
-			 errdetail("Request: %s.", req->summary.data),
+			 errmsg("%s API error: %s (HTTP %ld%s)",
+					scan->api->title, message, resp->status, log_id_suffix(resp)),
+			 errdetail("Request: %s. Answer: %s", req->summary.data, body_excerpt(req, resp)),
 			 hint ? errhint("%s", hint) : 0));
 }
 
@@ -507,7 +518,7 @@ oprec_bad_answer(OprecScan *scan, OprecRequest *req, OprecResponse *resp, const 
 			 errmsg("unexpected answer from the %s API: %s (HTTP %ld%s)",
 					scan->api->title, what, resp->status, log_id_suffix(resp)),
 			 errdetail("Request: %s. Answer: %s", req->summary.data, body_excerpt(req, resp)),
-			 errhint("Check that the server's base_url option points at the %s API.",
+			 errhint("Check that the server's base_url option points at the %s API; if it does, the API has changed: report the answer above.",
 					 scan->api->title)));
 }
 
@@ -517,6 +528,7 @@ report_transport_failure(OprecScan *scan, const OprecRequest *req, Transfer *t)
 	const char *what;
 	const char *hint;
 	curl_off_t	connect_time = 0;
+	long		new_connections = 0;
 
 	switch (t->result)
 	{
@@ -530,8 +542,10 @@ report_transport_failure(OprecScan *scan, const OprecRequest *req, Transfer *t)
 			hint = "Check the host and port in the server's base_url option and that the database host may reach them.";
 			break;
 		case CURLE_OPERATION_TIMEDOUT:
+			/* a reused connection was connected before this transfer */
 			curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connect_time);
-			if (connect_time == 0)
+			curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &new_connections);
+			if (new_connections > 0 && connect_time == 0)
 			{
 				what = psprintf("connection timed out after %d s",
 								scan->options->connect_timeout_ms / 1000);
@@ -575,7 +589,7 @@ report_transport_failure(OprecScan *scan, const OprecRequest *req, Transfer *t)
 
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-			 errmsg("could not reach the %s API: %s", scan->api->title, what),
+			 errmsg("request to the %s API failed: %s", scan->api->title, what),
 			 errdetail("Request: %s.%s%s", req->summary.data,
 					   t->errbuf[0] ? " libcurl: " : "", t->errbuf),
 			 hint ? errhint("%s", hint) : 0));

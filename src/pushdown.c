@@ -31,6 +31,7 @@
 #include "optimizer/optimizer.h"
 #include "parser/parse_coerce.h"
 #include "parser/parsetree.h"
+#include "rewrite/rewriteManip.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -134,6 +135,20 @@ strategy_to_op(int strategy)
 	}
 }
 
+/* A condition as SQL text, for EXPLAIN. */
+static char *
+describe_clause(PlannerInfo *root, RelOptInfo *baserel, Expr *clause)
+{
+	RangeTblEntry *rte = planner_rt_fetch(baserel->relid, root);
+	Node	   *copy = copyObject((Node *) clause);
+
+	/* the deparse context knows the relation as range table entry 1 */
+	ChangeVarNodes(copy, baserel->relid, 1, 0);
+	return deparse_expression(copy,
+							  deparse_context_for(get_rel_name(rte->relid), rte->relid),
+							  false, false);
+}
+
 /*
  * Decide whether one restriction clause can be pushed down; if so, add it
  * to the plan state.
@@ -235,14 +250,8 @@ classify_clause(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *plan,
 	plan->pushed_columns = lappend_int(plan->pushed_columns, column);
 	plan->pushed_ops = lappend_int(plan->pushed_ops, op);
 	plan->pushed_exprs = lappend(plan->pushed_exprs, other);
-	{
-		RangeTblEntry *rte = planner_rt_fetch(baserel->relid, root);
-		List	   *dpcontext = deparse_context_for(get_rel_name(rte->relid), rte->relid);
-
-		plan->pushed_text = lappend(plan->pushed_text,
-									makeString(deparse_expression((Node *) clause, dpcontext,
-																  false, false)));
-	}
+	plan->pushed_text = lappend(plan->pushed_text,
+								makeString(describe_clause(root, baserel, clause)));
 	if (def->push == OPREC_PUSH_KEY)
 		plan->has_key_condition = true;
 }

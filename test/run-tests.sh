@@ -24,7 +24,10 @@ mkdir -p "$OPREC_ROOT/test/results"
 echo "== regression tests"
 status=0
 pg_virtualenv -v 15 -o "max_connections=20" \
-    make -C "$OPREC_ROOT" installcheck OPREC_SIM_URL="$OPREC_SIM_URL" || status=$?
+    make -C "$OPREC_ROOT" installcheck 2>&1 | tee "$OPREC_ROOT/test/results/run.log" || status=$?
+passed=$(grep -cE '^(ok|test) .* ok ' "$OPREC_ROOT/test/results/run.log" || true)
+failed=$(grep -cE 'FAILED|failed \(ignored\)' "$OPREC_ROOT/test/results/run.log" || true)
+echo "regression: $passed passed, $failed failed"
 
 if [ "$status" -ne 0 ]; then
     if [ -f "$OPREC_ROOT/test/results/regression.diffs" ]; then

@@ -41,6 +41,12 @@
 #define FEISHU_QUOTA 10429
 #define FEISHU_WORK_ITEM_NOT_FOUND 30005
 #define FEISHU_SERVER_ERROR 50006
+#define FEISHU_BODY_MISMATCH 9999
+#define FEISHU_PAGE_SIZE_TOO_LARGE 20002
+#define FEISHU_MISSING_PARAM 20005
+#define FEISHU_INVALID_PARAM 20006
+#define FEISHU_INVALID_TIME_INTERVAL 20013
+#define FEISHU_TOO_MANY_IDS 20028
 
 enum FeishuColumn
 {
@@ -216,6 +222,14 @@ feishu_hint(OprecScan *scan, int64 code)
 			return "Check the work_item_id values and that they belong to the project_key asked for.";
 		case FEISHU_SERVER_ERROR:
 			return "The API failed on its side; retry later.";
+		case FEISHU_INVALID_PARAM:
+			return "The API refused a value of the request; if it comes from a condition of the query (such as operator_type = '...'), use a value the API knows.";
+		case FEISHU_BODY_MISMATCH:
+		case FEISHU_PAGE_SIZE_TOO_LARGE:
+		case FEISHU_MISSING_PARAM:
+		case FEISHU_INVALID_TIME_INTERVAL:
+		case FEISHU_TOO_MANY_IDS:
+			return "The API refused the shape of the request; its rules may have changed: report the request above.";
 	}
 	return NULL;
 }
@@ -282,8 +296,7 @@ feishu_ensure_token(OprecScan *scan, bool force_renew)
 	if (feishu_error_of(root, &code, &msg))
 		raise_feishu_error(scan, &req, &resp, code, msg);
 	if (resp.status < 200 || resp.status > 299)
-		oprec_api_error(scan, &req, &resp, psprintf("HTTP %ld", resp.status),
-						"the plugin token was not issued",
+		oprec_api_error(scan, &req, &resp, NULL, "the plugin token was not issued",
 						"Check plugin_id and plugin_secret in the user mapping.");
 	data = json_object_get(root, "data");
 	token = json_object_get(data, "token");
@@ -369,8 +382,8 @@ feishu_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 	if (root == NULL)
 	{
 		if (resp->status < 200 || resp->status > 299)
-			oprec_api_error(scan, req, resp, psprintf("HTTP %ld", resp->status),
-							"the answer is not JSON", NULL);
+			oprec_api_error(scan, req, resp, NULL, "the request failed",
+							"The API or a proxy in front of it failed; retry later, and check the server's base_url option if it persists.");
 		oprec_bad_answer(scan, req, resp, "the answer is not JSON");
 	}
 	if (feishu_error_of(root, &code, &msg))
@@ -380,8 +393,7 @@ feishu_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 		raise_feishu_error(scan, req, resp, code, msg);
 	}
 	if (resp->status < 200 || resp->status > 299)
-		oprec_api_error(scan, req, resp, psprintf("HTTP %ld", resp->status),
-						"the request failed", NULL);
+		oprec_api_error(scan, req, resp, NULL, "the request failed", NULL);
 
 	data = json_object_get(root, "data");
 	if (!json_is_object(data))

@@ -1,0 +1,68 @@
+-- oprec_fdw demo: operation records of Feishu Project work items, read from
+-- the local API simulator (its base URL is passed in as :sim_url).
+\set ECHO queries
+\pset footer off
+SET timezone = 'Asia/Shanghai';
+
+CREATE EXTENSION oprec_fdw;
+
+CREATE SERVER feishu FOREIGN DATA WRAPPER oprec_fdw
+    OPTIONS (api 'feishu', base_url :'sim_url', project_key 'proj_alpha');
+
+CREATE USER MAPPING FOR CURRENT_USER SERVER feishu
+    OPTIONS (plugin_id 'MII_SIM_PLUGIN', plugin_secret 'sim-plugin-secret',
+             user_key '7491126018028090001');
+
+CREATE FOREIGN TABLE feishu_op_records (
+    project_key text,
+    work_item_id bigint,
+    work_item_type_key text,
+    operation_time timestamptz,
+    operator text,
+    operator_type text,
+    operation_type text,
+    op_record_module text,
+    source_type text,
+    source text,
+    record_contents jsonb
+) SERVER feishu;
+
+\echo
+\echo '== The last 7 days of one work item'
+SELECT operation_time, operator_type, operation_type, op_record_module
+FROM feishu_op_records
+WHERE work_item_id = 1300 AND operation_time >= now() - interval '7 days'
+ORDER BY operation_time;
+
+\echo '== What changed, field by field (record_contents flattened)'
+SELECT r.operation_time, c->'object'->>'object_value' AS field,
+       c->'old' AS old_value, c->'new' AS new_value
+FROM feishu_op_records r, jsonb_array_elements(r.record_contents) AS c
+WHERE r.work_item_id = 1001 AND r.operation_time >= '2025-05-20' AND r.operation_time < '2025-05-21'
+ORDER BY r.operation_time;
+
+\echo '== 120 work items over two months: who changed what (3 id batches x 9 windows)'
+SELECT operator_type, operation_type, count(*) AS changes, count(DISTINCT work_item_id) AS items
+FROM feishu_op_records
+WHERE work_item_id = ANY (ARRAY(SELECT generate_series(1001, 1120)::bigint))
+  AND operation_time >= '2025-01-01' AND operation_time < '2025-03-01'
+GROUP BY 1, 2 ORDER BY 3 DESC;
+
+\echo '== A join with a local table of work items'
+CREATE TEMP TABLE my_items (id bigint PRIMARY KEY, team text);
+INSERT INTO my_items VALUES (1001, 'payments'), (1002, 'payments'), (1005, 'search'), (1006, 'search');
+SELECT m.team, count(*) AS changes, max(r.operation_time) AS last_change
+FROM my_items m
+JOIN feishu_op_records r ON r.work_item_id = m.id
+WHERE r.work_item_id = ANY (ARRAY(SELECT id FROM my_items))
+GROUP BY m.team ORDER BY m.team;
+
+\echo '== What the scan asked for'
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT count(*) FROM feishu_op_records
+WHERE work_item_id IN (1001, 1002, 1003) AND operator_type = 'user'
+  AND operation_time BETWEEN '2025-05-01' AND '2025-06-01';
+
+\echo '== A query without a work item condition is refused before any request'
+\set ON_ERROR_STOP 0
+SELECT count(*) FROM feishu_op_records WHERE operator_type = 'user';
