@@ -10,7 +10,9 @@ OBJS = \
 	src/convert.o \
 	src/session.o \
 	src/http.o \
-	src/api/feishu.o
+	src/api/feishu.o \
+	src/api/huawei.o \
+	src/api/huawei_sign.o
 
 EXTENSION = oprec_fdw
 EXTVERSION = 0.1
@@ -23,8 +25,24 @@ REGRESS_OPTS = --inputdir=. --outputdir=test/results
 PG_CPPFLAGS = -I$(srcdir)/src -DOPREC_FDW_VERSION='"$(EXTVERSION)"' $(shell pkg-config --cflags libcurl jansson 2>/dev/null)
 SHLIB_LINK = $(shell pkg-config --libs libcurl jansson 2>/dev/null || echo -lcurl -ljansson)
 
-EXTRA_CLEAN = test/results
+EXTRA_CLEAN = test/results test/unit/test_huawei_sign
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# Every object depends on the shared header (PGXS tracks no header
+# dependencies by itself).
+$(OBJS): src/oprec_fdw.h
+src/api/huawei.o src/api/huawei_sign.o: src/api/huawei_sign.h
+
+# Unit test of the AK/SK signer, built against libpgcommon (no server).
+test/unit/test_huawei_sign: test/unit/test_huawei_sign.c src/api/huawei_sign.c src/api/huawei_sign.h
+	$(CC) $(CFLAGS) -DFRONTEND -I$(includedir_internal) -I$(includedir_server) -I$(srcdir)/src \
+		test/unit/test_huawei_sign.c src/api/huawei_sign.c \
+		-L$(pkglibdir) -L$(libdir) -lpgcommon -lpgport -lcrypto -lm -o $@
+
+unittest: test/unit/test_huawei_sign
+	test/unit/test_huawei_sign
+
+.PHONY: unittest

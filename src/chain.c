@@ -91,6 +91,8 @@ oprec_build_chains(const OprecApi *api, const OprecFilters *filters,
 				   int *nchains, int *nbatches, int *nwindows)
 {
 	const OprecColumnFilter *keys = &filters->columns[api->key_column];
+	int			first_valid = 0;
+	int			nvalid;
 	int			batches;
 	int			windows = 0;
 	int64		lower = 0,
@@ -100,10 +102,20 @@ oprec_build_chains(const OprecApi *api, const OprecFilters *filters,
 	int			n = 0;
 
 	*nchains = *nbatches = *nwindows = 0;
-	if (filters->empty || !keys->active || keys->nvalues == 0)
+	if (filters->empty || !keys->active)
 		return NULL;
 
-	batches = (keys->nvalues + api->max_keys_per_request - 1) / api->max_keys_per_request;
+	/* keys are sorted: skip those that cannot exist at either end */
+	nvalid = keys->nvalues;
+	while (first_valid < nvalid && keys->ints[first_valid] < api->min_key)
+		first_valid++;
+	while (nvalid > first_valid && keys->ints[nvalid - 1] > api->max_key)
+		nvalid--;
+	nvalid -= first_valid;
+	if (nvalid == 0)
+		return NULL;
+
+	batches = (nvalid + api->max_keys_per_request - 1) / api->max_keys_per_request;
 
 	if (api->max_window_ms > 0 && (filters->has_lower || filters->has_upper))
 	{
@@ -132,7 +144,7 @@ oprec_build_chains(const OprecApi *api, const OprecFilters *filters,
 			 * requests: "the last 3 days" becomes one window, "since 2024"
 			 * one walk through the history, with the bound checked locally.
 			 */
-			int64		per_batch = Min(keys->nvalues, api->max_keys_per_request);
+			int64		per_batch = Min(nvalid, api->max_keys_per_request);
 			int64		history_pages = ceil_div(per_batch * ASSUMED_RECORDS_PER_KEY,
 												 Max(page_size, 1));
 
@@ -152,8 +164,8 @@ oprec_build_chains(const OprecApi *api, const OprecFilters *filters,
 	chains = palloc(sizeof(OprecChain) * batches * Max(windows, 1));
 	for (int b = 0; b < batches; b++)
 	{
-		int			first = b * api->max_keys_per_request;
-		int			count = Min(api->max_keys_per_request, keys->nvalues - first);
+		int			first = first_valid + b * api->max_keys_per_request;
+		int			count = Min(api->max_keys_per_request, first_valid + nvalid - first);
 
 		if (!use_windows)
 		{

@@ -25,6 +25,7 @@
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "oprec_fdw.h"
@@ -384,8 +385,8 @@ socket_action(curl_socket_t fd, int events)
 
 /*
  * Wait once for curl's sockets, its timer or the latch.  The wait event set
- * is freed before anything can throw: PostgreSQL 15 does not track its
- * descriptor in a resource owner.
+ * is freed before anything can throw: before PostgreSQL 17 no resource
+ * owner tracks its descriptor.
  */
 static void
 wait_for_activity(void)
@@ -407,7 +408,11 @@ wait_for_activity(void)
 		timeout = Max(0, Min(timeout, until));
 	}
 
+#if PG_VERSION_NUM >= 170000
+	set = CreateWaitEventSet(CurrentResourceOwner, nwatched + 2);
+#else
 	set = CreateWaitEventSet(CurrentMemoryContext, nwatched + 2);
+#endif
 	PG_TRY();
 	{
 		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);

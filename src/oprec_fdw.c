@@ -417,7 +417,8 @@ oprecExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		if (es->analyze && state->scan)
 		{
 			ExplainPropertyInteger("Id Batches", NULL, state->scan->counters.key_batches, es);
-			ExplainPropertyInteger("Time Windows", NULL, state->scan->counters.time_windows, es);
+			if (api->max_window_ms > 0)
+				ExplainPropertyInteger("Time Windows", NULL, state->scan->counters.time_windows, es);
 		}
 		else if (!oprec_exprs_need_execution(fsplan->fdw_exprs))
 		{
@@ -437,12 +438,14 @@ oprecExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			MemoryContextSwitchTo(oldcxt);
 			MemoryContextDelete(tmp);
 			ExplainPropertyInteger("Id Batches", NULL, nbatches, es);
-			ExplainPropertyInteger("Time Windows", NULL, nwindows, es);
+			if (api->max_window_ms > 0)
+				ExplainPropertyInteger("Time Windows", NULL, nwindows, es);
 		}
 		else
 		{
 			ExplainPropertyText("Id Batches", "computed when the scan starts", es);
-			ExplainPropertyText("Time Windows", "computed when the scan starts", es);
+			if (api->max_window_ms > 0)
+				ExplainPropertyText("Time Windows", "computed when the scan starts", es);
 		}
 	}
 

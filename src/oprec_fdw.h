@@ -277,6 +277,8 @@ typedef struct OprecApi
 	const char *name;			/* value of the server's api option */
 	const char *title;			/* human name, e.g. "Feishu Project" */
 	const char *default_base_url;
+	/* optional: a default base URL that depends on other options */
+	const char *(*default_base_url_for) (const OprecOptions *options);
 	int			max_page_size;
 	int			default_page_size;
 	int			default_requests_per_second;
@@ -286,6 +288,8 @@ typedef struct OprecApi
 	const OprecColumnDef *columns;
 	int			ncolumns;
 	int			key_column;		/* index of the OPREC_PUSH_KEY column */
+	int64		min_key;		/* keys outside [min_key, max_key] cannot */
+	int64		max_key;		/* exist: they are not asked for */
 	int			time_column;	/* OPREC_PUSH_TIME column, or -1 */
 	int			scope_column;	/* OPREC_PUSH_SCOPE column, or -1 */
 	int			max_keys_per_request;
@@ -359,6 +363,7 @@ extern OprecOptions *oprec_get_options(Oid foreigntableid, Oid userid);
 extern const char *oprec_option_value(const OprecOptions *options, const char *name);
 extern int	oprec_option_int(const OprecOptions *options, const char *name, int fallback);
 extern TimestampTz oprec_parse_timestamptz(const char *text, const char *option_name);
+extern bool oprec_try_parse_timestamptz(const char *text, TimestampTz *result);
 
 /* in pushdown.c */
 extern void oprec_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
@@ -432,5 +437,8 @@ extern void oprec_bad_answer(OprecScan *scan, OprecRequest *req, OprecResponse *
 
 /* in api/feishu.c */
 extern const OprecApi oprec_feishu_api;
+
+/* in api/huawei.c */
+extern const OprecApi oprec_huawei_api;
 
 #endif							/* OPREC_FDW_H */

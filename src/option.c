@@ -45,6 +45,7 @@ static const OprecOptionDef engine_options[] = {
 /* Every API the extension speaks. */
 static const OprecApi *const known_apis[] = {
 	&oprec_feishu_api,
+	&oprec_huawei_api,
 };
 
 #define NUM_KNOWN_APIS lengthof(known_apis)
@@ -200,19 +201,19 @@ parse_int_option(const char *value, int *result)
 	return true;
 }
 
-TimestampTz
-oprec_parse_timestamptz(const char *text, const char *option_name)
+/* Parse a finite timestamp with time zone; false if it is not one. */
+bool
+oprec_try_parse_timestamptz(const char *text, TimestampTz *result)
 {
-	TimestampTz result = 0;
-	bool		ok = true;
+	volatile bool ok = true;
 	MemoryContext oldcxt = CurrentMemoryContext;
 
 	PG_TRY();
 	{
-		result = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
-														 CStringGetDatum(text),
-														 ObjectIdGetDatum(InvalidOid),
-														 Int32GetDatum(-1)));
+		*result = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+														  CStringGetDatum(text),
+														  ObjectIdGetDatum(InvalidOid),
+														  Int32GetDatum(-1)));
 	}
 	PG_CATCH();
 	{
@@ -221,8 +222,15 @@ oprec_parse_timestamptz(const char *text, const char *option_name)
 		ok = false;
 	}
 	PG_END_TRY();
+	return ok && !TIMESTAMP_NOT_FINITE(*result);
+}
 
-	if (!ok || TIMESTAMP_NOT_FINITE(result))
+TimestampTz
+oprec_parse_timestamptz(const char *text, const char *option_name)
+{
+	TimestampTz result = 0;
+
+	if (!oprec_try_parse_timestamptz(text, &result))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid value for option \"%s\": \"%s\"", option_name, text),
@@ -483,7 +491,11 @@ oprec_get_options(Oid foreigntableid, Oid userid)
 	}
 
 	base_url = oprec_option_value(opts, "base_url");
-	opts->base_url = pstrdup(base_url ? base_url : opts->api->default_base_url);
+	if (base_url == NULL)
+		base_url = opts->api->default_base_url_for
+			? opts->api->default_base_url_for(opts)
+			: opts->api->default_base_url;
+	opts->base_url = pstrdup(base_url);
 	len = strlen(opts->base_url);
 	while (len > 0 && opts->base_url[len - 1] == '/')
 		opts->base_url[--len] = '\0';

@@ -1,0 +1,682 @@
+/*-------------------------------------------------------------------------
+ *
+ * huawei.c
+ *		  The Huawei Cloud CodeArts Req (ProjectMan) dialect: issue history
+ *		  from GET /v2/issues/get-record.
+ *
+ * What is specific to Huawei lives here: its options and columns, the
+ * query string of a request, offset/limit paging with the API's offset cap,
+ * the error shapes, and three ways to authenticate: a given X-Auth-Token,
+ * an IAM token got with a password (cached per user mapping until shortly
+ * before it expires, renewed once when refused), or AK/SK signing of every
+ * request (huawei_sign.c).  One row is one detail of a history entry; an
+ * entry without details still gives one row.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <jansson.h>
+
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_table.h"
+#include "catalog/pg_type.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "pgtime.h"
+#include "utils/datetime.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "oprec_fdw.h"
+#include "huawei_sign.h"
+
+#define RECORD_PATH "/v2/issues/get-record"
+#define IAM_TOKEN_PATH "/v3/auth/tokens"
+
+/* The API refuses offsets past this (FACTS.md). */
+#define MAX_OFFSET 10000
+
+/* Issue ids have 1 to 10 digits. */
+#define MAX_ISSUE_ID INT64CONST(9999999999)
+
+/* Renew an IAM token this long before it expires; tokens last 24 h. */
+#define TOKEN_RENEW_MARGIN_SEC 600
+#define DEFAULT_TOKEN_LIFETIME_SEC (23 * 3600)
+
+#define HUAWEI_INVALID_TOKEN "PM.10001002"
+
+enum HuaweiColumn
+{
+	COL_PROJECT_ID,
+	COL_ISSUE_ID,
+	COL_JOURNAL_ID,
+	COL_CREATED_ON,
+	COL_NOTES,
+	COL_USER_ID,
+	COL_USER_NAME,
+	COL_USER_NICK_NAME,
+	COL_USER_FIRST_NAME,
+	COL_USER_IDENTIFIER,
+	COL_DETAIL_ID,
+	COL_PROPERTY,
+	COL_FIELD_NAME,
+	COL_OPERATION,
+	COL_OLD_VALUE,
+	COL_NEW_VALUE,
+	NUM_HUAWEI_COLUMNS
+};
+
+static const OprecColumnDef huawei_columns[NUM_HUAWEI_COLUMNS] = {
+	[COL_PROJECT_ID] = {"project_id", OPREC_VALUE_TEXT, OPREC_PUSH_SCOPE, TEXTOID, "project_id", "project_id"},
+	[COL_ISSUE_ID] = {"issue_id", OPREC_VALUE_INT64, OPREC_PUSH_KEY, INT8OID, "issue_id", NULL},
+	[COL_JOURNAL_ID] = {"journal_id", OPREC_VALUE_INT64},
+	[COL_CREATED_ON] = {"created_on", OPREC_VALUE_EPOCH_MS},
+	[COL_NOTES] = {"notes", OPREC_VALUE_TEXT},
+	[COL_USER_ID] = {"user_id", OPREC_VALUE_INT64},
+	[COL_USER_NAME] = {"user_name", OPREC_VALUE_TEXT},
+	[COL_USER_NICK_NAME] = {"user_nick_name", OPREC_VALUE_TEXT},
+	[COL_USER_FIRST_NAME] = {"user_first_name", OPREC_VALUE_TEXT},
+	[COL_USER_IDENTIFIER] = {"user_identifier", OPREC_VALUE_TEXT},
+	[COL_DETAIL_ID] = {"detail_id", OPREC_VALUE_INT64},
+	[COL_PROPERTY] = {"property", OPREC_VALUE_TEXT},
+	[COL_FIELD_NAME] = {"field_name", OPREC_VALUE_TEXT},
+	[COL_OPERATION] = {"operation", OPREC_VALUE_TEXT},
+	[COL_OLD_VALUE] = {"old_value", OPREC_VALUE_TEXT},
+	[COL_NEW_VALUE] = {"new_value", OPREC_VALUE_TEXT},
+};
+
+/* Where each column's value is found in a history entry. */
+typedef enum HuaweiSource
+{
+	FROM_SCOPE,					/* the project asked for */
+	FROM_CHAIN,					/* the issue asked for */
+	FROM_ENTRY,
+	FROM_USER,					/* entry.user */
+	FROM_DETAIL					/* entry.details[row] */
+} HuaweiSource;
+
+static const struct
+{
+	HuaweiSource source;
+	const char *field;
+}			huawei_sources[NUM_HUAWEI_COLUMNS] = {
+	[COL_PROJECT_ID] = {FROM_SCOPE, NULL},
+	[COL_ISSUE_ID] = {FROM_CHAIN, NULL},
+	[COL_JOURNAL_ID] = {FROM_ENTRY, "id"},
+	[COL_CREATED_ON] = {FROM_ENTRY, "created_on"},
+	[COL_NOTES] = {FROM_ENTRY, "notes"},
+	[COL_USER_ID] = {FROM_USER, "id"},
+	[COL_USER_NAME] = {FROM_USER, "name"},
+	[COL_USER_NICK_NAME] = {FROM_USER, "nick_name"},
+	[COL_USER_FIRST_NAME] = {FROM_USER, "first_name"},
+	[COL_USER_IDENTIFIER] = {FROM_USER, "identifier"},
+	[COL_DETAIL_ID] = {FROM_DETAIL, "id"},
+	[COL_PROPERTY] = {FROM_DETAIL, "property"},
+	[COL_FIELD_NAME] = {FROM_DETAIL, "name"},
+	[COL_OPERATION] = {FROM_DETAIL, "operation"},
+	[COL_OLD_VALUE] = {FROM_DETAIL, "old_value"},
+	[COL_NEW_VALUE] = {FROM_DETAIL, "new_value"},
+};
+
+static const OprecOptionDef huawei_options[] = {
+	{"project_id", ForeignServerRelationId, OPREC_OPT_STRING, 0, 0, false},
+	{"project_type", ForeignServerRelationId, OPREC_OPT_STRING, 0, 0, false},
+	{"iam_url", ForeignServerRelationId, OPREC_OPT_URL, 0, 0, false},
+	{"region", ForeignServerRelationId, OPREC_OPT_STRING, 0, 0, false},
+	{"auth_token", UserMappingRelationId, OPREC_OPT_STRING, 0, 0, true},
+	{"user_name", UserMappingRelationId, OPREC_OPT_STRING, 0, 0, false},
+	{"password", UserMappingRelationId, OPREC_OPT_STRING, 0, 0, true},
+	{"domain_name", UserMappingRelationId, OPREC_OPT_STRING, 0, 0, false},
+	{"access_key", UserMappingRelationId, OPREC_OPT_STRING, 0, 0, false},
+	{"secret_key", UserMappingRelationId, OPREC_OPT_STRING, 0, 0, true},
+	{"security_token", UserMappingRelationId, OPREC_OPT_STRING, 0, 0, true},
+	{"project_id", ForeignTableRelationId, OPREC_OPT_STRING, 0, 0, false},
+	{NULL}
+};
+
+#define DEFAULT_REGION "cn-north-4"
+#define DEFAULT_PROJECT_TYPE "scrum"
+
+typedef enum HuaweiAuth
+{
+	AUTH_GIVEN_TOKEN,			/* auth_token */
+	AUTH_PASSWORD,				/* user_name, password, domain_name */
+	AUTH_AKSK					/* access_key, secret_key [, security_token] */
+} HuaweiAuth;
+
+typedef struct HuaweiState
+{
+	HuaweiAuth auth;
+	List	   *um;				/* user mapping options */
+	const char *project_type;
+	const char *region;
+	char	   *iam_url;
+	char	   *host;			/* host[:port] of base_url, signed */
+	char	   *path_prefix;	/* path of base_url, "" if none */
+	json_t	   *issue_json;		/* issue of the current chain */
+} HuaweiState;
+
+static const char *
+defelem_value(List *options, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *opt = lfirst(lc);
+
+		if (strcmp(opt->defname, name) == 0)
+			return defGetString(opt);
+	}
+	return NULL;
+}
+
+#define AUTH_WAYS "Give exactly one of: auth_token; user_name, password and domain_name; access_key and secret_key (with security_token for temporary credentials)."
+
+/* A user mapping holds exactly one complete set of credentials. */
+static void
+huawei_check_user_mapping(List *options)
+{
+	bool		token = defelem_value(options, "auth_token") != NULL;
+	int			npassword = (defelem_value(options, "user_name") != NULL) +
+		(defelem_value(options, "password") != NULL) +
+		(defelem_value(options, "domain_name") != NULL);
+	int			naksk = (defelem_value(options, "access_key") != NULL) +
+		(defelem_value(options, "secret_key") != NULL);
+	bool		security_token = defelem_value(options, "security_token") != NULL;
+	int			nsets = token + (npassword > 0) + (naksk > 0 || security_token);
+
+	if (nsets > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("a user mapping for an api 'huawei' server takes one set of credentials, not %d", nsets),
+				 errhint(AUTH_WAYS)));
+	if (npassword > 0 && npassword < 3)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("options user_name, password and domain_name go together"),
+				 errhint(AUTH_WAYS)));
+	if ((naksk > 0 || security_token) && naksk < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("options access_key and secret_key go together"),
+				 errhint(AUTH_WAYS)));
+	if (nsets == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("a user mapping for an api 'huawei' server needs credentials"),
+				 errhint(AUTH_WAYS)));
+}
+
+/* https://projectman-ext.<region>.myhuaweicloud.com, from the region option */
+static const char *
+huawei_default_base_url(const OprecOptions *options)
+{
+	const char *region = oprec_option_value(options, "region");
+
+	return psprintf("https://projectman-ext.%s.myhuaweicloud.com",
+					region ? region : DEFAULT_REGION);
+}
+
+/* Split base_url into the host[:port] and path prefix that are signed. */
+static void
+split_base_url(const char *base_url, char **host, char **path_prefix)
+{
+	const char *start = strstr(base_url, "://");
+	const char *slash;
+
+	start = start ? start + 3 : base_url;
+	slash = strchr(start, '/');
+	if (slash)
+	{
+		*host = pnstrdup(start, slash - start);
+		*path_prefix = pstrdup(slash);
+	}
+	else
+	{
+		*host = pstrdup(start);
+		*path_prefix = pstrdup("");
+	}
+}
+
+static void *
+huawei_begin_scan(OprecScan *scan)
+{
+	HuaweiState *st = palloc0(sizeof(HuaweiState));
+	const OprecOptions *options = scan->options;
+	const char *iam_url;
+	size_t		len;
+
+	st->um = options->user_options;
+	if (defelem_value(st->um, "auth_token"))
+		st->auth = AUTH_GIVEN_TOKEN;
+	else if (defelem_value(st->um, "user_name") && defelem_value(st->um, "password") &&
+			 defelem_value(st->um, "domain_name"))
+		st->auth = AUTH_PASSWORD;
+	else if (defelem_value(st->um, "access_key") && defelem_value(st->um, "secret_key"))
+		st->auth = AUTH_AKSK;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("the user mapping for this Huawei CodeArts Req server has no complete credentials"),
+				 errhint(AUTH_WAYS)));
+
+	st->project_type = oprec_option_value(options, "project_type");
+	if (st->project_type == NULL)
+		st->project_type = DEFAULT_PROJECT_TYPE;
+	st->region = oprec_option_value(options, "region");
+	if (st->region == NULL)
+		st->region = DEFAULT_REGION;
+	iam_url = oprec_option_value(options, "iam_url");
+	st->iam_url = iam_url ? pstrdup(iam_url)
+		: psprintf("https://iam.%s.myhuaweicloud.com", st->region);
+	len = strlen(st->iam_url);
+	while (len > 0 && st->iam_url[len - 1] == '/')
+		st->iam_url[--len] = '\0';
+	split_base_url(options->base_url, &st->host, &st->path_prefix);
+	return st;
+}
+
+/* ----------------------------------------------------------------
+ *		Errors
+ * ----------------------------------------------------------------
+ */
+
+static const char *
+huawei_hint(HuaweiState *st, const char *code)
+{
+	if (strcmp(code, HUAWEI_INVALID_TOKEN) == 0)
+		return st->auth == AUTH_GIVEN_TOKEN
+			? "The auth_token of the user mapping was refused; set a fresh one, or give user_name, password and domain_name so that tokens are renewed."
+			: "Check the credentials in the user mapping.";
+	if (strncmp(code, "APIG.03", 7) == 0)
+		return "Check access_key and secret_key (and security_token for temporary credentials). Five failed signatures in a row lock the key pair for 5 minutes, so correct them before retrying.";
+	if (strcmp(code, "PM.02153001") == 0 || strcmp(code, "APIGW.0308") == 0)
+		return "The API's request rate limit was reached; lower the server's requests_per_second option or retry in a few seconds.";
+	if (strcmp(code, "PM.02152005") == 0)
+		return "Check the project_id: the project is missing or was deleted.";
+	if (strcmp(code, "PM.02175006") == 0 || strcmp(code, "PM.02152001") == 0)
+		return "The API refused a parameter; check project_id (32 hexadecimal characters), project_type and the issue ids.";
+	if (strcmp(code, "PM.02174103") == 0)
+		return "The API refused the paging parameters; lower the server's page_size option (100 is accepted).";
+	if (strcmp(code, "PM.02175000") == 0)
+		return "The API is busy; retry later.";
+	return NULL;
+}
+
+/* Read {"error_code", "error_msg"} from an answer. */
+static bool
+huawei_error_of(json_t *root, const char **code, const char **msg)
+{
+	json_t	   *value = json_object_get(root, "error_code");
+
+	*code = NULL;
+	*msg = json_string_value(json_object_get(root, "error_msg"));
+	if (json_is_string(value) && json_string_length(value) > 0)
+		*code = json_string_value(value);
+	else if (json_is_integer(value))
+		*code = psprintf("%lld", (long long) json_integer_value(value));
+	if (*msg == NULL)
+		*msg = "(no message)";
+	return *code != NULL;
+}
+
+/* ----------------------------------------------------------------
+ *		Authentication
+ * ----------------------------------------------------------------
+ */
+
+static void
+huawei_ensure_token(OprecScan *scan, bool force_renew)
+{
+	HuaweiState *st = scan->api_state;
+	OprecRequest req;
+	OprecResponse resp;
+	json_t	   *body;
+	json_t	   *root;
+	char	   *text;
+	TimestampTz expires = 0;
+	const char *expires_at;
+
+	if (st->auth != AUTH_PASSWORD)
+		return;
+	if (!force_renew && oprec_session_token_usable(scan->session, TOKEN_RENEW_MARGIN_SEC))
+		return;
+
+	oprec_request_init(&req, "POST");
+	req.secret_answer = true;
+	req.capture[req.ncapture++] = "X-Subject-Token";
+	appendStringInfo(&req.url, "%s%s", st->iam_url, IAM_TOKEN_PATH);
+	oprec_request_add_header(&req, "Content-Type", "application/json;charset=utf8");
+	body = oprec_json_owned(json_pack("{s:{s:{s:[s],s:{s:{s:s,s:s,s:{s:s}}}},s:{s:{s:s}}}}",
+									  "auth", "identity", "methods", "password",
+									  "password", "user",
+									  "name", defelem_value(st->um, "user_name"),
+									  "password", defelem_value(st->um, "password"),
+									  "domain", "name", defelem_value(st->um, "domain_name"),
+									  "scope", "project", "name", st->region));
+	if (body == NULL || (text = json_dumps(body, JSON_COMPACT)) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not build the IAM token request")));
+	appendStringInfoString(&req.body, text);
+	explicit_bzero(text, strlen(text));
+	free(text);
+	appendStringInfo(&req.summary, "POST %s for user \"%s\" of domain \"%s\", project scope \"%s\"",
+					 IAM_TOKEN_PATH, defelem_value(st->um, "user_name"),
+					 defelem_value(st->um, "domain_name"), st->region);
+
+	oprec_http_send(scan, &req, &resp);
+	explicit_bzero(req.body.data, req.body.len);
+
+	root = oprec_json_load_owned(&resp.body);
+	if (resp.status < 200 || resp.status > 299)
+	{
+		json_t	   *error = json_object_get(root, "error");
+		const char *message = json_string_value(json_object_get(error, "message"));
+		json_t	   *code = json_object_get(error, "code");
+
+		oprec_api_error(scan, &req, &resp,
+						json_is_string(code) ? json_string_value(code)
+						: psprintf("%ld", resp.status),
+						psprintf("\"%s\"", message ? message : "the IAM token was not issued"),
+						"Check user_name, password and domain_name in the user mapping, and that the server's region option names a project of that account.");
+	}
+	if (resp.captured[0] == NULL || resp.captured[0][0] == '\0')
+		oprec_bad_answer(scan, &req, &resp, "no X-Subject-Token header in the IAM answer");
+
+	expires_at = json_string_value(json_object_get(json_object_get(root, "token"), "expires_at"));
+	if (expires_at == NULL || !oprec_try_parse_timestamptz(expires_at, &expires))
+		expires = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											  (int64) DEFAULT_TOKEN_LIFETIME_SEC * 1000);
+	oprec_session_set_token(scan->session, resp.captured[0], expires);
+	explicit_bzero(resp.captured[0], strlen(resp.captured[0]));
+}
+
+static bool
+huawei_can_renew_token(OprecScan *scan)
+{
+	return ((HuaweiState *) scan->api_state)->auth == AUTH_PASSWORD;
+}
+
+/* X-Sdk-Date for now: YYYYMMDDTHHMMSSZ in UTC. */
+static char *
+sdk_date_now(void)
+{
+	pg_time_t	now = (pg_time_t) time(NULL);
+	struct pg_tm *tm = pg_gmtime(&now);
+
+	return psprintf("%04d%02d%02dT%02d%02d%02dZ",
+					tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday,
+					tm->tm_hour, tm->tm_min, tm->tm_sec);
+}
+
+/* Add the auth headers; with AK/SK, sign the request as it will be sent. */
+static void
+authorize(OprecScan *scan, OprecRequest *req, const char *path,
+		  const HuaweiSignPair *query, int nquery)
+{
+	HuaweiState *st = scan->api_state;
+	HuaweiSignPair headers[3];
+	int			nheaders = 0;
+	HuaweiSignRequest sign = {0};
+	StringInfoData authorization;
+	const char *error = NULL;
+	const char *security_token;
+
+	switch (st->auth)
+	{
+		case AUTH_GIVEN_TOKEN:
+			oprec_request_add_header(req, "X-Auth-Token", defelem_value(st->um, "auth_token"));
+			return;
+		case AUTH_PASSWORD:
+			oprec_request_add_header(req, "X-Auth-Token", scan->session->token);
+			return;
+		case AUTH_AKSK:
+			break;
+	}
+
+	headers[nheaders++] = (HuaweiSignPair) {"Host", st->host};
+	headers[nheaders++] = (HuaweiSignPair) {"X-Sdk-Date", sdk_date_now()};
+	security_token = defelem_value(st->um, "security_token");
+	if (security_token)
+		headers[nheaders++] = (HuaweiSignPair) {"X-Security-Token", security_token};
+
+	sign.method = req->method;
+	sign.path = path;
+	sign.query = query;
+	sign.nquery = nquery;
+	sign.headers = headers;
+	sign.nheaders = nheaders;
+	sign.body = req->body.data;
+	sign.body_len = req->body.len;
+	sign.sdk_date = headers[1].value;
+	sign.access_key = defelem_value(st->um, "access_key");
+	sign.secret_key = defelem_value(st->um, "secret_key");
+
+	initStringInfo(&authorization);
+	if (!huawei_sign(&sign, &authorization, &error))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("could not sign the request: %s", error)));
+	for (int i = 0; i < nheaders; i++)
+		oprec_request_add_header(req, headers[i].name, headers[i].value);
+	oprec_request_add_header(req, "Authorization", authorization.data);
+}
+
+/* ----------------------------------------------------------------
+ *		Requests and answers
+ * ----------------------------------------------------------------
+ */
+
+static int64
+issue_of_chain(OprecScan *scan, const OprecChain *chain)
+{
+	return scan->filters->columns[COL_ISSUE_ID].ints[chain->first_key];
+}
+
+static int64
+offset_of_cursor(const char *cursor)
+{
+	return cursor ? strtoll(cursor, NULL, 10) : 0;
+}
+
+static void
+huawei_build_page_request(OprecScan *scan, const OprecChain *chain, const char *cursor,
+						  OprecRequest *req)
+{
+	HuaweiState *st = scan->api_state;
+	int64		issue = issue_of_chain(scan, chain);
+	HuaweiSignPair query[5];
+	char	   *path = psprintf("%s%s", st->path_prefix, RECORD_PATH);
+	StringInfoData canonical;
+
+	/* the chain's issue id, as rows show it */
+	if (cursor == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(scan->chain_cxt);
+
+		st->issue_json = oprec_json_owned(json_integer(issue));
+		MemoryContextSwitchTo(oldcxt);
+	}
+
+	query[0] = (HuaweiSignPair) {"project_id", scan->scope};
+	query[1] = (HuaweiSignPair) {"issue_id", psprintf(INT64_FORMAT, issue)};
+	query[2] = (HuaweiSignPair) {"limit", psprintf("%d", scan->options->page_size)};
+	query[3] = (HuaweiSignPair) {"offset", psprintf(INT64_FORMAT, offset_of_cursor(cursor))};
+	query[4] = (HuaweiSignPair) {"type", st->project_type};
+
+	/* the query is sent exactly as it is signed */
+	initStringInfo(&canonical);
+	{
+		HuaweiSignRequest sign = {.query = query, .nquery = lengthof(query)};
+
+		huawei_canonical_query(&sign, &canonical);
+	}
+	req->method = "GET";
+	appendStringInfo(&req->url, "%s%s?%s", scan->options->base_url, RECORD_PATH, canonical.data);
+	oprec_request_add_header(req, "Accept", "application/json");
+	authorize(scan, req, path, query, lengthof(query));
+	appendStringInfo(&req->summary, "GET %s?%s", RECORD_PATH, canonical.data);
+}
+
+static void
+raise_huawei_error(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
+				   const char *code, const char *msg)
+{
+	oprec_api_error(scan, req, resp, code, psprintf("\"%s\"", msg),
+					huawei_hint(scan->api_state, code));
+}
+
+/*
+ * Past offset 10000 the API answers nothing: say how much of the history
+ * could not be read, once per issue.
+ */
+static void
+warn_offset_cap(OprecScan *scan, const OprecChain *chain, int64 total, int64 readable)
+{
+	ereport(WARNING,
+			(errcode(ERRCODE_WARNING),
+			 errmsg("issue " INT64_FORMAT " has " INT64_FORMAT " history entries; " INT64_FORMAT " could not be read",
+					issue_of_chain(scan, chain), total, total - readable),
+			 errdetail("The %s API serves no offset past %d; with page_size %d that is the first " INT64_FORMAT " entries.",
+					   scan->api->title, MAX_OFFSET, scan->options->page_size, readable),
+			 errhint("A larger page_size reaches a little further, if the API accepts it.")));
+}
+
+static OprecPageOutcome
+huawei_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
+				 bool may_renew, OprecRequest *req, OprecResponse *resp, OprecPage *page)
+{
+	json_t	   *root = oprec_json_load_owned(&resp->body);
+	json_t	   *result;
+	json_t	   *records;
+	json_t	   *total_json;
+	const char *code;
+	const char *msg;
+	int64		offset = offset_of_cursor(cursor);
+	int64		next_offset;
+	int64		total;
+
+	if (root == NULL)
+	{
+		if (resp->status < 200 || resp->status > 299)
+			oprec_api_error(scan, req, resp, NULL, "the request failed",
+							"The API or a gateway in front of it failed; retry later, and check the server's base_url option if it persists.");
+		oprec_bad_answer(scan, req, resp, "the answer is not JSON");
+	}
+	if (huawei_error_of(root, &code, &msg))
+	{
+		if (may_renew && strcmp(code, HUAWEI_INVALID_TOKEN) == 0)
+			return OPREC_PAGE_TOKEN_REJECTED;
+		raise_huawei_error(scan, req, resp, code, msg);
+	}
+	if (resp->status < 200 || resp->status > 299)
+		oprec_api_error(scan, req, resp, NULL, "the request failed", NULL);
+	if (!json_is_string(json_object_get(root, "status")) ||
+		strcmp(json_string_value(json_object_get(root, "status")), "success") != 0)
+		oprec_api_error(scan, req, resp, NULL, "the answer's status is not \"success\"", NULL);
+
+	result = json_object_get(root, "result");
+	if (!json_is_object(result))
+		oprec_bad_answer(scan, req, resp, "no result object");
+	records = json_object_get(result, "record");
+	if (records == NULL || json_is_null(records))
+		records = oprec_json_owned(json_array());
+	else if (!json_is_array(records))
+		oprec_bad_answer(scan, req, resp, "result.record is not an array");
+	total_json = json_object_get(result, "journals_total");
+	if (!json_is_integer(total_json))
+		oprec_bad_answer(scan, req, resp, "result.journals_total is not an integer");
+	total = json_integer_value(total_json);
+
+	page->root = root;
+	page->records = records;
+	page->has_more = false;
+	page->next_cursor = NULL;
+
+	/* the next page, unless this one was the last or came back empty */
+	next_offset = offset + scan->options->page_size;
+	if (next_offset < total && json_array_size(records) > 0)
+	{
+		if (next_offset > MAX_OFFSET)
+			warn_offset_cap(scan, chain, total, next_offset);
+		else
+		{
+			page->has_more = true;
+			page->next_cursor = psprintf(INT64_FORMAT, next_offset);
+		}
+	}
+	return OPREC_PAGE_OK;
+}
+
+static json_t *
+details_of(json_t *entry)
+{
+	json_t	   *details = json_object_get(entry, "details");
+
+	return json_is_array(details) ? details : NULL;
+}
+
+static int
+huawei_rows_in_record(json_t *entry)
+{
+	json_t	   *details = details_of(entry);
+
+	return details ? Max(1, (int) json_array_size(details)) : 1;
+}
+
+static json_t *
+huawei_column_value(OprecScan *scan, const OprecChain *chain, json_t *entry,
+					int row, int column)
+{
+	const char *field = huawei_sources[column].field;
+
+	switch (huawei_sources[column].source)
+	{
+		case FROM_SCOPE:
+			return scan->scope_json;
+		case FROM_CHAIN:
+			return ((HuaweiState *) scan->api_state)->issue_json;
+		case FROM_ENTRY:
+			return json_object_get(entry, field);
+		case FROM_USER:
+			return json_object_get(json_object_get(entry, "user"), field);
+		case FROM_DETAIL:
+			/* an entry without details gives one row with NULL details */
+			return json_object_get(json_array_get(details_of(entry), row), field);
+	}
+	return NULL;
+}
+
+const OprecApi oprec_huawei_api = {
+	.name = "huawei",
+	.title = "Huawei CodeArts Req",
+	.default_base_url = "https://projectman-ext." DEFAULT_REGION ".myhuaweicloud.com",
+	.default_base_url_for = huawei_default_base_url,
+	.max_page_size = 1000,
+	.default_page_size = 100,
+	.default_requests_per_second = 10,
+	.call = "GET " RECORD_PATH,
+	.options = huawei_options,
+	.columns = huawei_columns,
+	.ncolumns = NUM_HUAWEI_COLUMNS,
+	.key_column = COL_ISSUE_ID,
+	.min_key = 1,
+	.max_key = MAX_ISSUE_ID,
+	.time_column = -1,
+	.scope_column = COL_PROJECT_ID,
+	.max_keys_per_request = 1,
+	.max_window_ms = 0,
+	.history_start_option = NULL,
+	.default_history_start = NULL,
+	.check_user_mapping = huawei_check_user_mapping,
+	.begin_scan = huawei_begin_scan,
+	.ensure_token = huawei_ensure_token,
+	.can_renew_token = huawei_can_renew_token,
+	.build_page_request = huawei_build_page_request,
+	.read_page = huawei_read_page,
+	.rows_in_record = huawei_rows_in_record,
+	.column_value = huawei_column_value,
+};

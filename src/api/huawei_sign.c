@@ -1,0 +1,248 @@
+/*-------------------------------------------------------------------------
+ *
+ * huawei_sign.c
+ *		  SDK-HMAC-SHA256 signing of Huawei Cloud API requests (AK/SK).
+ *
+ * The algorithm, as the Huawei SDKs implement it:
+ *   canonical request = METHOD \n URI \n QUERY \n HEADERS \n SIGNED \n hex(sha256(body))
+ *   string to sign    = "SDK-HMAC-SHA256" \n X-Sdk-Date \n hex(sha256(canonical request))
+ *   signature         = hex(HMAC-SHA256(secret key, string to sign))
+ * with URI segments and query names and values percent-encoded except
+ * A-Za-z0-9-_.~, the URI ending in '/', the query sorted by name then value,
+ * and headers as "lowercase-name:trimmed-value\n" sorted by name.
+ *
+ * Hashes and HMACs come from PostgreSQL's common/cryptohash.h and
+ * common/hmac.h.  No backend facility is used, so the unit test can link
+ * this file with libpgcommon alone.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifdef FRONTEND
+#include "postgres_fe.h"
+#else
+#include "postgres.h"
+#endif
+
+#include "common/cryptohash.h"
+#include "common/hmac.h"
+#include "common/sha2.h"
+
+#include "huawei_sign.h"
+
+#define SIGN_ALGORITHM "SDK-HMAC-SHA256"
+
+static bool
+is_unreserved(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		(c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~';
+}
+
+static void
+append_encoded(StringInfo buf, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+	{
+		if (is_unreserved(*p))
+			appendStringInfoChar(buf, (char) *p);
+		else
+			appendStringInfo(buf, "%%%02X", *p);
+	}
+}
+
+static void
+append_hex(StringInfo buf, const uint8 *bytes, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++)
+	{
+		appendStringInfoChar(buf, digits[bytes[i] >> 4]);
+		appendStringInfoChar(buf, digits[bytes[i] & 0x0F]);
+	}
+}
+
+/* Append the lowercase hex SHA-256 of data. */
+static bool
+append_sha256_hex(StringInfo buf, const char *data, size_t len, const char **error)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	bool		ok;
+
+	if (ctx == NULL)
+	{
+		*error = "out of memory";
+		return false;
+	}
+	ok = pg_cryptohash_init(ctx) == 0 &&
+		pg_cryptohash_update(ctx, (const uint8 *) data, len) == 0 &&
+		pg_cryptohash_final(ctx, digest, sizeof(digest)) == 0;
+	if (!ok)
+		*error = pg_cryptohash_error(ctx);
+	pg_cryptohash_free(ctx);
+	if (ok)
+		append_hex(buf, digest, sizeof(digest));
+	return ok;
+}
+
+static bool
+append_hmac_sha256_hex(StringInfo buf, const char *key, const char *data, const char **error)
+{
+	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	bool		ok;
+
+	if (ctx == NULL)
+	{
+		*error = "out of memory";
+		return false;
+	}
+	ok = pg_hmac_init(ctx, (const uint8 *) key, strlen(key)) == 0 &&
+		pg_hmac_update(ctx, (const uint8 *) data, strlen(data)) == 0 &&
+		pg_hmac_final(ctx, digest, sizeof(digest)) == 0;
+	if (!ok)
+		*error = pg_hmac_error(ctx);
+	pg_hmac_free(ctx);
+	if (ok)
+		append_hex(buf, digest, sizeof(digest));
+	return ok;
+}
+
+/* Pairs encoded once, for sorting. */
+typedef struct EncodedPair
+{
+	char	   *name;
+	char	   *value;
+} EncodedPair;
+
+static int
+cmp_encoded_pair(const void *a, const void *b)
+{
+	const EncodedPair *x = a;
+	const EncodedPair *y = b;
+	int			c = strcmp(x->name, y->name);
+
+	return c != 0 ? c : strcmp(x->value, y->value);
+}
+
+static char *
+encoded(const char *s)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	append_encoded(&buf, s);
+	return buf.data;
+}
+
+void
+huawei_canonical_query(const HuaweiSignRequest *req, StringInfo buf)
+{
+	EncodedPair *pairs;
+
+	if (req->nquery == 0)
+		return;
+	pairs = palloc(sizeof(EncodedPair) * req->nquery);
+	for (int i = 0; i < req->nquery; i++)
+	{
+		pairs[i].name = encoded(req->query[i].name);
+		pairs[i].value = encoded(req->query[i].value);
+	}
+	qsort(pairs, req->nquery, sizeof(EncodedPair), cmp_encoded_pair);
+	for (int i = 0; i < req->nquery; i++)
+		appendStringInfo(buf, "%s%s=%s", i > 0 ? "&" : "", pairs[i].name, pairs[i].value);
+}
+
+static char *
+lowercase(const char *s)
+{
+	char	   *result = pstrdup(s);
+
+	for (char *p = result; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p += 'a' - 'A';
+	return result;
+}
+
+/* A header value without leading and trailing blanks. */
+static char *
+trimmed(const char *s)
+{
+	const char *end = s + strlen(s);
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	return pnstrdup(s, end - s);
+}
+
+bool
+huawei_sign(const HuaweiSignRequest *req, StringInfo authorization, const char **error)
+{
+	StringInfoData canonical;
+	StringInfoData signed_headers;
+	StringInfoData to_sign;
+	StringInfoData signature;
+	EncodedPair *headers = palloc(sizeof(EncodedPair) * Max(req->nheaders, 1));
+	char	   *segment_start;
+	char	   *path = pstrdup(req->path);
+
+	initStringInfo(&canonical);
+	initStringInfo(&signed_headers);
+	initStringInfo(&to_sign);
+	initStringInfo(&signature);
+
+	/* method, then the URI: every segment encoded, always ending in '/' */
+	appendStringInfo(&canonical, "%s\n", req->method);
+	segment_start = path;
+	while (*segment_start == '/')
+		segment_start++;
+	appendStringInfoChar(&canonical, '/');
+	while (*segment_start)
+	{
+		char	   *slash = strchr(segment_start, '/');
+
+		if (slash)
+			*slash = '\0';
+		if (*segment_start)
+		{
+			append_encoded(&canonical, segment_start);
+			appendStringInfoChar(&canonical, '/');
+		}
+		if (!slash)
+			break;
+		segment_start = slash + 1;
+	}
+	appendStringInfoChar(&canonical, '\n');
+
+	huawei_canonical_query(req, &canonical);
+	appendStringInfoChar(&canonical, '\n');
+
+	for (int i = 0; i < req->nheaders; i++)
+	{
+		headers[i].name = lowercase(req->headers[i].name);
+		headers[i].value = trimmed(req->headers[i].value);
+	}
+	qsort(headers, req->nheaders, sizeof(EncodedPair), cmp_encoded_pair);
+	for (int i = 0; i < req->nheaders; i++)
+	{
+		appendStringInfo(&canonical, "%s:%s\n", headers[i].name, headers[i].value);
+		appendStringInfo(&signed_headers, "%s%s", i > 0 ? ";" : "", headers[i].name);
+	}
+	appendStringInfo(&canonical, "\n%s\n", signed_headers.data);
+	if (!append_sha256_hex(&canonical, req->body ? req->body : "", req->body_len, error))
+		return false;
+
+	appendStringInfo(&to_sign, "%s\n%s\n", SIGN_ALGORITHM, req->sdk_date);
+	if (!append_sha256_hex(&to_sign, canonical.data, canonical.len, error))
+		return false;
+
+	if (!append_hmac_sha256_hex(&signature, req->secret_key, to_sign.data, error))
+		return false;
+
+	appendStringInfo(authorization, "%s Access=%s, SignedHeaders=%s, Signature=%s",
+					 SIGN_ALGORITHM, req->access_key, signed_headers.data, signature.data);
+	return true;
+}
