@@ -19,7 +19,8 @@ EXTVERSION = 0.1
 DATA = sql/oprec_fdw--$(EXTVERSION).sql
 PGFILEDESC = "oprec_fdw - operation-record APIs as foreign tables"
 
-REGRESS = init options feishu_types feishu_pushdown feishu_paging feishu_errors feishu_explain
+REGRESS = init options feishu_types feishu_pushdown feishu_paging feishu_errors feishu_explain \
+	huawei_records huawei_auth huawei_errors
 REGRESS_OPTS = --inputdir=. --outputdir=test/results
 
 PG_CPPFLAGS = -I$(srcdir)/src -DOPREC_FDW_VERSION='"$(EXTVERSION)"' $(shell pkg-config --cflags libcurl jansson 2>/dev/null)

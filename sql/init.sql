@@ -86,26 +86,73 @@ SELECT count(*) > 4000 AS plenty, count(DISTINCT work_item_id) AS work_items,
 FROM sim.feishu_truth;
 
 --
--- Compare a result table with the truth under a condition: the rows
--- missing from the result, those it has that the API does not hold, and
--- rows it has more often than the API holds them.
+-- Compare a result table with the truth under a condition, on the result's
+-- columns: the rows missing from the result, and those it has that the
+-- API does not hold (a duplicate counts as extra).
 --
 CREATE FUNCTION sim.compare(result regclass, condition text,
+                            truth regclass DEFAULT 'sim.feishu_truth',
                             OUT expected bigint, OUT got bigint,
                             OUT missing bigint, OUT extra bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
-    cols text := 'project_key, work_item_id, work_item_type_key, operation_time, operator, '
-                 'operator_type, operation_type, op_record_module, source_type, source, '
-                 'record_contents::text';
+    cols text := (SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum)
+                  FROM pg_attribute
+                  WHERE attrelid = result AND attnum > 0 AND NOT attisdropped);
 BEGIN
-    EXECUTE format('SELECT count(*) FROM sim.feishu_truth WHERE %s', condition) INTO expected;
+    EXECUTE format('SELECT count(*) FROM %s WHERE %s', truth, condition) INTO expected;
     EXECUTE format('SELECT count(*) FROM %s', result) INTO got;
-    EXECUTE format('SELECT count(*) FROM (SELECT %s FROM sim.feishu_truth WHERE %s EXCEPT ALL SELECT %s FROM %s) d',
-                   cols, condition, cols, result) INTO missing;
-    EXECUTE format('SELECT count(*) FROM (SELECT %s FROM %s EXCEPT ALL SELECT %s FROM sim.feishu_truth WHERE %s) d',
-                   cols, result, cols, condition) INTO extra;
+    EXECUTE format('SELECT count(*) FROM (SELECT %s FROM %s WHERE %s EXCEPT ALL SELECT %s FROM %s) d',
+                   cols, truth, condition, cols, result) INTO missing;
+    EXECUTE format('SELECT count(*) FROM (SELECT %s FROM %s EXCEPT ALL SELECT %s FROM %s WHERE %s) d',
+                   cols, result, cols, truth, condition) INTO extra;
 END $$;
+
+--
+-- Every row the simulated Huawei API holds: one per detail of a history
+-- entry, or one with NULL details for an entry without any.  position is
+-- the entry's place in the order the API returns an issue's history.
+--
+CREATE TABLE sim.huawei_truth AS
+SELECT h->>'project_id' AS project_id,
+       (h->>'issue_id')::bigint AS issue_id,
+       (e->>'id')::bigint AS journal_id,
+       sim.ms((e->>'created_on')::bigint) AS created_on,
+       e->>'notes' AS notes,
+       (e->'user'->>'id')::bigint AS user_id,
+       e->'user'->>'name' AS user_name,
+       e->'user'->>'nick_name' AS user_nick_name,
+       e->'user'->>'first_name' AS user_first_name,
+       e->'user'->>'identifier' AS user_identifier,
+       (d->>'id')::bigint AS detail_id,
+       d->>'property' AS property,
+       d->>'name' AS field_name,
+       d->>'operation' AS operation,
+       d->>'old_value' AS old_value,
+       d->>'new_value' AS new_value,
+       dense_rank() OVER (PARTITION BY h->>'project_id', h->>'issue_id' ORDER BY n) AS position
+FROM (SELECT line::jsonb AS h, n FROM sim.call('GET', '/_sim/truth/huawei') WITH ORDINALITY AS t(line, n)) AS s
+CROSS JOIN LATERAL (SELECT s.h->'entry' AS e) AS x
+LEFT JOIN LATERAL jsonb_array_elements(
+    CASE WHEN jsonb_typeof(x.e->'details') = 'array' AND jsonb_array_length(x.e->'details') > 0
+         THEN x.e->'details' END) AS d ON true;
+SELECT count(DISTINCT issue_id) AS issues, count(*) FILTER (WHERE detail_id IS NULL) AS entries_without_details
+FROM sim.huawei_truth;
+
+CREATE VIEW sim.huawei_requests AS
+SELECT (r->>'seq')::int AS seq,
+       r->>'api' AS api,
+       (r->>'status')::int AS status,
+       r->>'err_code' AS err_code,
+       r->>'token' AS token,
+       r->'query'->>'project_id' AS project_id,
+       (r->'query'->>'issue_id')::bigint AS issue_id,
+       (r->'query'->>'offset')::int AS "offset",
+       (r->'query'->>'limit')::int AS "limit",
+       r->'query'->>'type' AS type,
+       (r->>'records')::int AS records
+FROM sim.requests() AS r
+WHERE r->>'api' LIKE 'huawei%';
 
 --
 -- The Feishu objects most tests use.

@@ -261,7 +261,7 @@ check_option_value(const OprecOptionDef *def, const char *value, const OprecApi 
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("invalid value for option \"%s\": \"%s\"", def->name, value),
-						 errhint("Give an http:// or https:// URL, such as 'https://project.feishu.cn'.")));
+						 errhint("Give an http:// or https:// URL, such as 'https://api.example.com'.")));
 			if (strpbrk(value, " \t\r\n?#") != NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),

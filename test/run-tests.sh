@@ -12,6 +12,9 @@ set -euo pipefail
 install_dependencies
 build_and_install
 
+echo "== unit test of the AK/SK signer"
+make -C "$OPREC_ROOT" -s unittest
+
 echo "== simulator self-check"
 "$PYTHON" "$OPREC_ROOT/test/simulator/selftest.py"
 

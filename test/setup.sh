@@ -20,7 +20,7 @@ as_root() {
 install_dependencies() {
     local packages=(make gcc pkg-config python3 curl ca-certificates
         postgresql-15 postgresql-server-dev-15 postgresql-common
-        libcurl4-openssl-dev libjansson-dev)
+        libcurl4-openssl-dev libjansson-dev libssl-dev)
     local missing=()
     for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

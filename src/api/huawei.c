@@ -576,7 +576,8 @@ huawei_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 		oprec_api_error(scan, req, resp, NULL, "the request failed", NULL);
 	if (!json_is_string(json_object_get(root, "status")) ||
 		strcmp(json_string_value(json_object_get(root, "status")), "success") != 0)
-		oprec_api_error(scan, req, resp, NULL, "the answer's status is not \"success\"", NULL);
+		oprec_api_error(scan, req, resp, NULL, "the answer's status is not \"success\"",
+						"The API reported a failure without an error code; retry later.");
 
 	result = json_object_get(root, "result");
 	if (!json_is_object(result))
