@@ -1,5 +1,6 @@
--- oprec_fdw demo: operation records of Feishu Project work items, read from
--- the local API simulator (its base URL is passed in as :sim_url).
+-- oprec_fdw demo: operation records of Feishu Project work items and the
+-- history of Huawei CodeArts Req issues, read from the local API simulator
+-- (its base URL is passed in as :sim_url).
 \set ECHO queries
 \pset footer off
 SET timezone = 'Asia/Shanghai';
@@ -62,6 +63,33 @@ EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 SELECT count(*) FROM feishu_op_records
 WHERE work_item_id IN (1001, 1002, 1003) AND operator_type = 'user'
   AND operation_time BETWEEN '2025-05-01' AND '2025-06-01';
+
+\echo
+\echo '== Huawei CodeArts Req: signed with an AK/SK pair'
+CREATE SERVER huawei FOREIGN DATA WRAPPER oprec_fdw
+    OPTIONS (api 'huawei', base_url :'sim_url', project_id 'c15cc54e338d4506afd9bd8103071ff0');
+
+CREATE USER MAPPING FOR CURRENT_USER SERVER huawei
+    OPTIONS (access_key 'SIMAK0000000000000001', secret_key 'sim-secret-key-0001');
+
+CREATE FOREIGN TABLE huawei_issue_records (
+    project_id text, issue_id bigint, journal_id bigint, created_on timestamptz,
+    notes text, user_id bigint, user_name text, user_nick_name text,
+    user_first_name text, user_identifier text, detail_id bigint, property text,
+    field_name text, operation text, old_value text, new_value text
+) SERVER huawei;
+
+\echo '== The history of one issue'
+SELECT created_on, journal_id, user_nick_name, field_name, operation, left(new_value, 30) AS new_value
+FROM huawei_issue_records WHERE issue_id = 9175005
+ORDER BY created_on DESC, detail_id;
+
+\echo '== Who changed status_id in the last week'
+SELECT issue_id, created_on, user_nick_name, old_value, new_value
+FROM huawei_issue_records
+WHERE issue_id IN (5555, 100, 101, 102) AND field_name = 'status_id'
+  AND created_on >= now() - interval '7 days'
+ORDER BY created_on;
 
 \echo '== A query without a work item condition is refused before any request'
 \set ON_ERROR_STOP 0
