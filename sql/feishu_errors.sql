@@ -7,22 +7,6 @@
 SET timezone = 'UTC';
 \getenv sim_url OPREC_SIM_URL
 
--- Run a query and return its error, if any, as one row per field.
-CREATE FUNCTION pg_temp.error_of(query text)
-RETURNS TABLE (field text, value text) LANGUAGE plpgsql AS $$
-DECLARE
-    m text; d text; h text; s text;
-BEGIN
-    EXECUTE query;
-    RETURN QUERY SELECT 'no error'::text, NULL::text;
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL,
-                            h = PG_EXCEPTION_HINT, s = RETURNED_SQLSTATE;
-    -- libcurl's own words carry timings that vary from run to run
-    d := regexp_replace(d, '\d+ (ms|milliseconds)', 'N \1', 'g');
-    RETURN QUERY VALUES ('sqlstate', s), ('message', m), ('detail', d), ('hint', h);
-END $$;
-
 -- no condition on work_item_id: an error at plan time, no request
 SELECT sim.reset();
 SELECT * FROM feishu_op_records;
@@ -44,27 +28,27 @@ SELECT count(*) FROM feishu_noproject_records WHERE work_item_id = 2001 AND proj
 -- an API error names the API, the code, the message, the HTTP status and
 -- the log id, shows the request, and hints at a fix
 SELECT sim.reset();
-SELECT * FROM pg_temp.error_of('SELECT * FROM feishu_op_records WHERE work_item_id IN (1001, 424242)');
-SELECT * FROM pg_temp.error_of($$SELECT * FROM feishu_op_records WHERE work_item_id = 1001 AND operator_type = 'robot'$$);
+SELECT * FROM sim.error_of('SELECT * FROM feishu_op_records WHERE work_item_id IN (1001, 424242)');
+SELECT * FROM sim.error_of($$SELECT * FROM feishu_op_records WHERE work_item_id = 1001 AND operator_type = 'robot'$$);
 
 -- a failure on the API's side, and answers that are not what was expected
 SELECT sim.reset();
 SELECT sim.configure('{"fail_next": {"path": "/op_record/", "status": 500,
     "body": {"err": {"code": 50006, "msg": "internal error"}, "err_code": 50006, "err_msg": "internal error", "data": null}}}');
-SELECT * FROM pg_temp.error_of('SELECT * FROM feishu_op_records WHERE work_item_id = 1001');
+SELECT * FROM sim.error_of('SELECT * FROM feishu_op_records WHERE work_item_id = 1001');
 SELECT sim.configure('{"fail_next": {"path": "/op_record/", "status": 502, "raw": "<html>Bad Gateway</html>",
     "headers": {"Content-Type": "text/html"}}}');
-SELECT * FROM pg_temp.error_of('SELECT * FROM feishu_op_records WHERE work_item_id = 1001');
+SELECT * FROM sim.error_of('SELECT * FROM feishu_op_records WHERE work_item_id = 1001');
 SELECT sim.configure('{"fail_next": {"path": "/op_record/", "status": 200, "raw": "{\"data\": {\"has_more\": fals"}}');
-SELECT * FROM pg_temp.error_of('SELECT * FROM feishu_op_records WHERE work_item_id = 1001');
+SELECT * FROM sim.error_of('SELECT * FROM feishu_op_records WHERE work_item_id = 1001');
 SELECT sim.configure('{"fail_next": {"path": "/op_record/", "status": 200, "body": {"err_code": 0, "data": {"has_more": "no", "op_records": []}}}}');
-SELECT * FROM pg_temp.error_of('SELECT * FROM feishu_op_records WHERE work_item_id = 1001');
+SELECT * FROM sim.error_of('SELECT * FROM feishu_op_records WHERE work_item_id = 1001');
 
 -- the quota: with pacing off, a burst over the API's rate is refused ...
 SELECT sim.reset();
 SELECT sim.configure('{"feishu_qps": 3}');
 ALTER SERVER feishu OPTIONS (ADD requests_per_second '0');
-SELECT * FROM pg_temp.error_of($$SELECT * FROM feishu_op_records WHERE work_item_id = 1200
+SELECT * FROM sim.error_of($$SELECT * FROM feishu_op_records WHERE work_item_id = 1200
     AND operation_time >= '2025-03-01' AND operation_time < '2025-04-26'$$);
 -- ... and with pacing at the API's rate every request passes
 SELECT sim.reset();
@@ -87,7 +71,7 @@ SELECT seq, api, status, err_code, token FROM sim.feishu_requests ORDER BY seq;
 SELECT sim.reset();
 SELECT sim.configure('{"fail_next": {"path": "/op_record/", "count": 2, "status": 401,
     "body": {"err": {"code": 10022, "msg": "token check failed"}, "err_code": 10022, "err_msg": "token check failed", "data": null}}}');
-SELECT * FROM pg_temp.error_of('SELECT * FROM feishu_op_records WHERE work_item_id = 1002');
+SELECT * FROM sim.error_of('SELECT * FROM feishu_op_records WHERE work_item_id = 1002');
 SELECT seq, api, status, err_code FROM sim.feishu_requests ORDER BY seq;
 
 -- wrong credentials: clear errors, and no secret in them
@@ -97,16 +81,16 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER feishu_badauth
     OPTIONS (plugin_id 'MII_SIM_PLUGIN', plugin_secret 'wrong-secret-xyzzy', user_key '7491126018028090001');
 CREATE FOREIGN TABLE feishu_badauth_records (work_item_id bigint, operator text) SERVER feishu_badauth;
 SELECT sim.reset();
-SELECT * FROM pg_temp.error_of('SELECT * FROM feishu_badauth_records WHERE work_item_id = 1001');
+SELECT * FROM sim.error_of('SELECT * FROM feishu_badauth_records WHERE work_item_id = 1001');
 SELECT api, status, body FROM sim.requests() AS r, LATERAL (SELECT r->>'api' AS api,
     (r->>'status')::int AS status, r->'body' AS body) s;
 ALTER USER MAPPING FOR CURRENT_USER SERVER feishu_badauth
     OPTIONS (DROP plugin_id, DROP plugin_secret, ADD plugin_token 'p-revoked-token-xyzzy');
-SELECT * FROM pg_temp.error_of('SELECT * FROM feishu_badauth_records WHERE work_item_id = 1001');
+SELECT * FROM sim.error_of('SELECT * FROM feishu_badauth_records WHERE work_item_id = 1001');
 SELECT count(*) FILTER (WHERE value LIKE '%xyzzy%') AS errors_showing_a_secret
-FROM (SELECT * FROM pg_temp.error_of('SELECT * FROM feishu_badauth_records WHERE work_item_id = 1001')
+FROM (SELECT * FROM sim.error_of('SELECT * FROM feishu_badauth_records WHERE work_item_id = 1001')
       UNION ALL
-      SELECT * FROM pg_temp.error_of('SELECT * FROM feishu_op_records WHERE work_item_id = 424242')) e;
+      SELECT * FROM sim.error_of('SELECT * FROM feishu_op_records WHERE work_item_id = 424242')) e;
 -- the static token of a user mapping is used as is
 ALTER USER MAPPING FOR CURRENT_USER SERVER feishu_badauth
     OPTIONS (SET plugin_token 'p-static-sim-token');
@@ -116,13 +100,13 @@ SELECT api, token FROM sim.feishu_requests;
 
 -- transport failures say what failed
 ALTER SERVER feishu_badauth OPTIONS (SET base_url 'http://127.0.0.1:1');
-SELECT * FROM pg_temp.error_of('SELECT * FROM feishu_badauth_records WHERE work_item_id = 1001');
+SELECT * FROM sim.error_of('SELECT * FROM feishu_badauth_records WHERE work_item_id = 1001');
 ALTER SERVER feishu_badauth OPTIONS (SET base_url 'http://no-such-host.invalid');
-SELECT * FROM pg_temp.error_of('SELECT * FROM feishu_badauth_records WHERE work_item_id = 1001');
+SELECT * FROM sim.error_of('SELECT * FROM feishu_badauth_records WHERE work_item_id = 1001');
 ALTER SERVER feishu_badauth OPTIONS (SET base_url :'sim_url', ADD request_timeout '1');
 SELECT sim.reset();
 SELECT sim.configure('{"delay_ms": 2500}');
-SELECT * FROM pg_temp.error_of('SELECT * FROM feishu_badauth_records WHERE work_item_id = 1001');
+SELECT * FROM sim.error_of('SELECT * FROM feishu_badauth_records WHERE work_item_id = 1001');
 
 -- statement_timeout (like a cancel) stops a query waiting on the API
 SELECT sim.configure('{"delay_ms": 5000}');

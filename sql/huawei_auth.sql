@@ -7,19 +7,6 @@
 --
 \getenv sim_url OPREC_SIM_URL
 
-CREATE FUNCTION pg_temp.error_of(query text)
-RETURNS TABLE (field text, value text) LANGUAGE plpgsql AS $$
-DECLARE
-    m text; d text; h text; s text;
-BEGIN
-    EXECUTE query;
-    RETURN QUERY SELECT 'no error'::text, NULL::text;
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL,
-                            h = PG_EXCEPTION_HINT, s = RETURNED_SQLSTATE;
-    RETURN QUERY VALUES ('sqlstate', s), ('message', m), ('detail', d), ('hint', h);
-END $$;
-
 -- the validator: server options, and one complete credential set
 CREATE SERVER hw_opt FOREIGN DATA WRAPPER oprec_fdw OPTIONS (api 'huawei', page_size '1001');
 CREATE SERVER hw_opt FOREIGN DATA WRAPPER oprec_fdw OPTIONS (api 'huawei', iam_url 'iam.example.com');
@@ -75,17 +62,17 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER hw_bad
     OPTIONS (user_name 'sim_user', password 'wrong-password-xyzzy', domain_name 'sim_domain');
 CREATE FOREIGN TABLE hw_bad_t (issue_id bigint, field_name text) SERVER hw_bad;
 SELECT sim.reset();
-SELECT * FROM pg_temp.error_of('SELECT * FROM hw_bad_t WHERE issue_id = 101');
+SELECT * FROM sim.error_of('SELECT * FROM hw_bad_t WHERE issue_id = 101');
 ALTER USER MAPPING FOR CURRENT_USER SERVER hw_bad OPTIONS (SET password 'sim-password');
 ALTER SERVER hw_bad OPTIONS (ADD region 'ap-southeast-3');
-SELECT * FROM pg_temp.error_of('SELECT * FROM hw_bad_t WHERE issue_id = 101');
+SELECT * FROM sim.error_of('SELECT * FROM hw_bad_t WHERE issue_id = 101');
 ALTER SERVER hw_bad OPTIONS (DROP region);
 
 -- a given token is sent as is, and never renewed
 ALTER USER MAPPING FOR CURRENT_USER SERVER hw_bad
     OPTIONS (DROP user_name, DROP password, DROP domain_name, ADD auth_token 'MIIrevoked-token-xyzzy');
 SELECT sim.reset();
-SELECT * FROM pg_temp.error_of('SELECT * FROM hw_bad_t WHERE issue_id = 101');
+SELECT * FROM sim.error_of('SELECT * FROM hw_bad_t WHERE issue_id = 101');
 ALTER USER MAPPING FOR CURRENT_USER SERVER hw_bad OPTIONS (SET auth_token 'MIIsim-static-huawei-token');
 SELECT count(*) FROM hw_bad_t WHERE issue_id = 101;
 SELECT api, status, token FROM sim.huawei_requests ORDER BY seq;
@@ -100,7 +87,7 @@ SELECT api, status, token, issue_id FROM sim.huawei_requests ORDER BY seq;
 -- temporary AK/SK need their security token
 ALTER USER MAPPING FOR CURRENT_USER SERVER hw_bad
     OPTIONS (SET access_key 'SIMTMPAK00000000000001', SET secret_key 'sim-temp-secret-0001');
-SELECT * FROM pg_temp.error_of('SELECT * FROM hw_bad_t WHERE issue_id = 101');
+SELECT * FROM sim.error_of('SELECT * FROM hw_bad_t WHERE issue_id = 101');
 ALTER USER MAPPING FOR CURRENT_USER SERVER hw_bad OPTIONS (ADD security_token 'sim-security-token');
 SELECT count(*) FROM hw_bad_t WHERE issue_id = 101;
 
@@ -109,22 +96,22 @@ SELECT count(*) FROM hw_bad_t WHERE issue_id = 101;
 ALTER USER MAPPING FOR CURRENT_USER SERVER hw_bad
     OPTIONS (DROP security_token, SET access_key 'SIMAK0000000000000001', SET secret_key 'wrong-secret-xyzzy');
 SELECT sim.reset();
-SELECT * FROM pg_temp.error_of('SELECT * FROM hw_bad_t WHERE issue_id IN (101, 102, 103)');
+SELECT * FROM sim.error_of('SELECT * FROM hw_bad_t WHERE issue_id IN (101, 102, 103)');
 SELECT count(*) AS requests FROM sim.huawei_requests;
 DO $$
 BEGIN
     FOR i IN 1..4 LOOP
-        PERFORM * FROM pg_temp.error_of('SELECT * FROM hw_bad_t WHERE issue_id = 101');
+        PERFORM * FROM sim.error_of('SELECT * FROM hw_bad_t WHERE issue_id = 101');
     END LOOP;
 END $$;
 ALTER USER MAPPING FOR CURRENT_USER SERVER hw_bad OPTIONS (SET secret_key 'sim-secret-key-0001');
-SELECT * FROM pg_temp.error_of('SELECT * FROM hw_bad_t WHERE issue_id = 101') WHERE field IN ('sqlstate', 'message');
+SELECT * FROM sim.error_of('SELECT * FROM hw_bad_t WHERE issue_id = 101') WHERE field IN ('sqlstate', 'message');
 SELECT count(*) AS requests, count(*) FILTER (WHERE status = 401) AS refused FROM sim.huawei_requests;
 
 -- no secret, password or token in any of these errors
 SELECT count(*) FILTER (WHERE value LIKE '%xyzzy%' OR value LIKE '%sim-secret%'
                            OR value LIKE '%sim-password%' OR value LIKE '%MIIsim%') AS errors_showing_a_secret
-FROM pg_temp.error_of('SELECT * FROM hw_bad_t WHERE issue_id = 101');
+FROM sim.error_of('SELECT * FROM hw_bad_t WHERE issue_id = 101');
 
 SELECT sim.reset();
 DROP FOREIGN TABLE hw_bad_t, hw_auth;

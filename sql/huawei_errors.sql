@@ -2,18 +2,6 @@
 -- Huawei errors: missing conditions fail before any request; error bodies
 -- ({"error_code", "error_msg"}, status "error") become clear errors.
 --
-CREATE FUNCTION pg_temp.error_of(query text)
-RETURNS TABLE (field text, value text) LANGUAGE plpgsql AS $$
-DECLARE
-    m text; d text; h text; s text;
-BEGIN
-    EXECUTE query;
-    RETURN QUERY SELECT 'no error'::text, NULL::text;
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL,
-                            h = PG_EXCEPTION_HINT, s = RETURNED_SQLSTATE;
-    RETURN QUERY VALUES ('sqlstate', s), ('message', m), ('detail', d), ('hint', h);
-END $$;
 
 -- no issue_id condition
 SELECT sim.reset();
@@ -24,28 +12,28 @@ SELECT count(*) AS requests FROM sim.huawei_requests;
 -- error bodies
 SELECT sim.configure('{"fail_next": {"path": "/v2/issues/get-record", "status": 400,
     "body": {"error_code": "PM.02175000", "error_msg": "system busy"}}}');
-SELECT * FROM pg_temp.error_of('SELECT * FROM huawei_issue_records WHERE issue_id = 101');
+SELECT * FROM sim.error_of('SELECT * FROM huawei_issue_records WHERE issue_id = 101');
 SELECT sim.configure('{"fail_next": {"path": "/v2/issues/get-record", "status": 200,
     "body": {"status": "error", "result": {}}}}');
-SELECT * FROM pg_temp.error_of('SELECT * FROM huawei_issue_records WHERE issue_id = 101');
+SELECT * FROM sim.error_of('SELECT * FROM huawei_issue_records WHERE issue_id = 101');
 SELECT sim.configure('{"fail_next": {"path": "/v2/issues/get-record", "status": 200,
     "body": {"status": "success", "result": {"record": [], "offset": 0}}}}');
-SELECT * FROM pg_temp.error_of('SELECT * FROM huawei_issue_records WHERE issue_id = 101');
+SELECT * FROM sim.error_of('SELECT * FROM huawei_issue_records WHERE issue_id = 101');
 SELECT sim.configure('{"fail_next": {"path": "/v2/issues/get-record", "status": 504, "raw": "upstream timed out"}}');
-SELECT * FROM pg_temp.error_of('SELECT * FROM huawei_issue_records WHERE issue_id = 101');
+SELECT * FROM sim.error_of('SELECT * FROM huawei_issue_records WHERE issue_id = 101');
 
 -- a project the API does not know, a page size it refuses
 ALTER FOREIGN TABLE huawei_issue_records OPTIONS (ADD project_id 'ffffffffffffffffffffffffffffffff');
-SELECT * FROM pg_temp.error_of('SELECT * FROM huawei_issue_records WHERE issue_id = 101');
+SELECT * FROM sim.error_of('SELECT * FROM huawei_issue_records WHERE issue_id = 101');
 ALTER FOREIGN TABLE huawei_issue_records OPTIONS (DROP project_id);
 ALTER SERVER huawei OPTIONS (ADD page_size '500');
-SELECT * FROM pg_temp.error_of('SELECT * FROM huawei_issue_records WHERE issue_id = 101');
+SELECT * FROM sim.error_of('SELECT * FROM huawei_issue_records WHERE issue_id = 101');
 ALTER SERVER huawei OPTIONS (DROP page_size);
 
 -- the gateway's rate limit
 SELECT sim.reset();
 SELECT sim.configure('{"huawei_qps": 2}');
-SELECT * FROM pg_temp.error_of('SELECT * FROM huawei_issue_records WHERE issue_id IN (100, 101, 102, 103, 104)');
+SELECT * FROM sim.error_of('SELECT * FROM huawei_issue_records WHERE issue_id IN (100, 101, 102, 103, 104)');
 -- ... which pacing at the same rate keeps to
 SELECT sim.reset();
 SELECT sim.configure('{"huawei_qps": 2}');

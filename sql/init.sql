@@ -155,6 +155,25 @@ FROM sim.requests() AS r
 WHERE r->>'api' LIKE 'huawei%';
 
 --
+-- Run a query and return its error, if any, one row per field, so that a
+-- test can show the DETAIL and HINT of an error or look for secrets in it.
+-- libcurl's own words carry timings that vary from run to run: masked.
+--
+CREATE FUNCTION sim.error_of(query text)
+RETURNS TABLE (field text, value text) LANGUAGE plpgsql AS $$
+DECLARE
+    m text; d text; h text; s text;
+BEGIN
+    EXECUTE query;
+    RETURN QUERY SELECT 'no error'::text, NULL::text;
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL,
+                            h = PG_EXCEPTION_HINT, s = RETURNED_SQLSTATE;
+    d := regexp_replace(d, '\d+ (ms|milliseconds)', 'N \1', 'g');
+    RETURN QUERY VALUES ('sqlstate', s), ('message', m), ('detail', d), ('hint', h);
+END $$;
+
+--
 -- The Feishu objects most tests use.
 --
 CREATE SERVER feishu FOREIGN DATA WRAPPER oprec_fdw

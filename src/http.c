@@ -500,6 +500,9 @@ void
 oprec_api_error(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
 				const char *code, const char *message, const char *hint)
 {
+	if (hint == NULL && code == NULL && (resp->status < 200 || resp->status > 299))
+		hint = "The API or a gateway in front of it failed; retry later, and check the server's base_url option if it persists.";
+
 	if (code)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),

@@ -361,6 +361,8 @@ extern void _PG_init(void);
 extern const OprecApi *oprec_find_api(const char *name);
 extern OprecOptions *oprec_get_options(Oid foreigntableid, Oid userid);
 extern const char *oprec_option_value(const OprecOptions *options, const char *name);
+extern const char *oprec_defelem_value(List *options, const char *name);
+extern char *oprec_url_base(const char *url);
 extern int	oprec_option_int(const OprecOptions *options, const char *name, int fallback);
 extern TimestampTz oprec_parse_timestamptz(const char *text, const char *option_name);
 extern bool oprec_try_parse_timestamptz(const char *text, TimestampTz *result);

@@ -423,6 +423,27 @@ find_defelem(List *options, const char *name)
 	return NULL;
 }
 
+/* The value of an option in one option list, or NULL. */
+const char *
+oprec_defelem_value(List *options, const char *name)
+{
+	DefElem    *opt = find_defelem(options, name);
+
+	return opt ? defGetString(opt) : NULL;
+}
+
+/* A copy of a URL without trailing slashes, ready for a path to follow. */
+char *
+oprec_url_base(const char *url)
+{
+	char	   *result = pstrdup(url);
+	size_t		len = strlen(result);
+
+	while (len > 0 && result[len - 1] == '/')
+		result[--len] = '\0';
+	return result;
+}
+
 /*
  * The value of an option for this table: the table's own, else the user
  * mapping's, else the server's; NULL if none sets it.
@@ -462,7 +483,6 @@ oprec_get_options(Oid foreigntableid, Oid userid)
 	OprecOptions *opts = palloc0(sizeof(OprecOptions));
 	const char *api_name;
 	const char *base_url;
-	size_t		len;
 
 	opts->serverid = server->serverid;
 	opts->server_options = server->options;
@@ -495,10 +515,7 @@ oprec_get_options(Oid foreigntableid, Oid userid)
 		base_url = opts->api->default_base_url_for
 			? opts->api->default_base_url_for(opts)
 			: opts->api->default_base_url;
-	opts->base_url = pstrdup(base_url);
-	len = strlen(opts->base_url);
-	while (len > 0 && opts->base_url[len - 1] == '/')
-		opts->base_url[--len] = '\0';
+	opts->base_url = oprec_url_base(base_url);
 
 	opts->page_size = oprec_option_int(opts, "page_size", opts->api->default_page_size);
 	opts->connect_timeout_ms =

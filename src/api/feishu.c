@@ -20,7 +20,6 @@
 #include "catalog/pg_foreign_table.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_user_mapping.h"
-#include "commands/defrem.h"
 #include "utils/timestamp.h"
 
 #include "oprec_fdw.h"
@@ -99,28 +98,13 @@ typedef struct FeishuState
 	const char *plugin_token;	/* given as is: never renewed */
 } FeishuState;
 
-static const char *
-defelem_value(List *options, const char *name)
-{
-	ListCell   *lc;
-
-	foreach(lc, options)
-	{
-		DefElem    *opt = lfirst(lc);
-
-		if (strcmp(opt->defname, name) == 0)
-			return defGetString(opt);
-	}
-	return NULL;
-}
-
 /* A user mapping holds exactly one complete way to get a token. */
 static void
 feishu_check_user_mapping(List *options)
 {
-	bool		has_id = defelem_value(options, "plugin_id") != NULL;
-	bool		has_secret = defelem_value(options, "plugin_secret") != NULL;
-	bool		has_token = defelem_value(options, "plugin_token") != NULL;
+	bool		has_id = oprec_defelem_value(options, "plugin_id") != NULL;
+	bool		has_secret = oprec_defelem_value(options, "plugin_secret") != NULL;
+	bool		has_token = oprec_defelem_value(options, "plugin_token") != NULL;
 	const char *ways = "Give either plugin_token, or plugin_id and plugin_secret, and user_key.";
 
 	if (has_token && (has_id || has_secret))
@@ -140,7 +124,7 @@ feishu_check_user_mapping(List *options)
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("a user mapping for an api 'feishu' server needs credentials"),
 				 errhint("%s", ways)));
-	if (defelem_value(options, "user_key") == NULL)
+	if (oprec_defelem_value(options, "user_key") == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("a user mapping for an api 'feishu' server needs option \"user_key\""),
@@ -154,10 +138,10 @@ feishu_begin_scan(OprecScan *scan)
 	FeishuState *st = palloc0(sizeof(FeishuState));
 	List	   *um = scan->options->user_options;
 
-	st->user_key = defelem_value(um, "user_key");
-	st->plugin_id = defelem_value(um, "plugin_id");
-	st->plugin_secret = defelem_value(um, "plugin_secret");
-	st->plugin_token = defelem_value(um, "plugin_token");
+	st->user_key = oprec_defelem_value(um, "user_key");
+	st->plugin_id = oprec_defelem_value(um, "plugin_id");
+	st->plugin_secret = oprec_defelem_value(um, "plugin_secret");
+	st->plugin_token = oprec_defelem_value(um, "plugin_token");
 	if (st->user_key == NULL || (st->plugin_token == NULL &&
 								 (st->plugin_id == NULL || st->plugin_secret == NULL)))
 		ereport(ERROR,
@@ -382,8 +366,7 @@ feishu_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 	if (root == NULL)
 	{
 		if (resp->status < 200 || resp->status > 299)
-			oprec_api_error(scan, req, resp, NULL, "the request failed",
-							"The API or a proxy in front of it failed; retry later, and check the server's base_url option if it persists.");
+			oprec_api_error(scan, req, resp, NULL, "the request failed", NULL);
 		oprec_bad_answer(scan, req, resp, "the answer is not JSON");
 	}
 	if (feishu_error_of(root, &code, &msg))

@@ -22,7 +22,6 @@
 #include "catalog/pg_foreign_table.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_user_mapping.h"
-#include "commands/defrem.h"
 #include "pgtime.h"
 #include "utils/datetime.h"
 #include "utils/memutils.h"
@@ -157,34 +156,19 @@ typedef struct HuaweiState
 	json_t	   *issue_json;		/* issue of the current chain */
 } HuaweiState;
 
-static const char *
-defelem_value(List *options, const char *name)
-{
-	ListCell   *lc;
-
-	foreach(lc, options)
-	{
-		DefElem    *opt = lfirst(lc);
-
-		if (strcmp(opt->defname, name) == 0)
-			return defGetString(opt);
-	}
-	return NULL;
-}
-
 #define AUTH_WAYS "Give exactly one of: auth_token; user_name, password and domain_name; access_key and secret_key (with security_token for temporary credentials)."
 
 /* A user mapping holds exactly one complete set of credentials. */
 static void
 huawei_check_user_mapping(List *options)
 {
-	bool		token = defelem_value(options, "auth_token") != NULL;
-	int			npassword = (defelem_value(options, "user_name") != NULL) +
-		(defelem_value(options, "password") != NULL) +
-		(defelem_value(options, "domain_name") != NULL);
-	int			naksk = (defelem_value(options, "access_key") != NULL) +
-		(defelem_value(options, "secret_key") != NULL);
-	bool		security_token = defelem_value(options, "security_token") != NULL;
+	bool		token = oprec_defelem_value(options, "auth_token") != NULL;
+	int			npassword = (oprec_defelem_value(options, "user_name") != NULL) +
+		(oprec_defelem_value(options, "password") != NULL) +
+		(oprec_defelem_value(options, "domain_name") != NULL);
+	int			naksk = (oprec_defelem_value(options, "access_key") != NULL) +
+		(oprec_defelem_value(options, "secret_key") != NULL);
+	bool		security_token = oprec_defelem_value(options, "security_token") != NULL;
 	int			nsets = token + (npassword > 0) + (naksk > 0 || security_token);
 
 	if (nsets > 1)
@@ -246,15 +230,14 @@ huawei_begin_scan(OprecScan *scan)
 	HuaweiState *st = palloc0(sizeof(HuaweiState));
 	const OprecOptions *options = scan->options;
 	const char *iam_url;
-	size_t		len;
 
 	st->um = options->user_options;
-	if (defelem_value(st->um, "auth_token"))
+	if (oprec_defelem_value(st->um, "auth_token"))
 		st->auth = AUTH_GIVEN_TOKEN;
-	else if (defelem_value(st->um, "user_name") && defelem_value(st->um, "password") &&
-			 defelem_value(st->um, "domain_name"))
+	else if (oprec_defelem_value(st->um, "user_name") && oprec_defelem_value(st->um, "password") &&
+			 oprec_defelem_value(st->um, "domain_name"))
 		st->auth = AUTH_PASSWORD;
-	else if (defelem_value(st->um, "access_key") && defelem_value(st->um, "secret_key"))
+	else if (oprec_defelem_value(st->um, "access_key") && oprec_defelem_value(st->um, "secret_key"))
 		st->auth = AUTH_AKSK;
 	else
 		ereport(ERROR,
@@ -269,11 +252,8 @@ huawei_begin_scan(OprecScan *scan)
 	if (st->region == NULL)
 		st->region = DEFAULT_REGION;
 	iam_url = oprec_option_value(options, "iam_url");
-	st->iam_url = iam_url ? pstrdup(iam_url)
-		: psprintf("https://iam.%s.myhuaweicloud.com", st->region);
-	len = strlen(st->iam_url);
-	while (len > 0 && st->iam_url[len - 1] == '/')
-		st->iam_url[--len] = '\0';
+	st->iam_url = oprec_url_base(iam_url ? iam_url
+								 : psprintf("https://iam.%s.myhuaweicloud.com", st->region));
 	split_base_url(options->base_url, &st->host, &st->path_prefix);
 	return st;
 }
@@ -352,9 +332,9 @@ huawei_ensure_token(OprecScan *scan, bool force_renew)
 	body = oprec_json_owned(json_pack("{s:{s:{s:[s],s:{s:{s:s,s:s,s:{s:s}}}},s:{s:{s:s}}}}",
 									  "auth", "identity", "methods", "password",
 									  "password", "user",
-									  "name", defelem_value(st->um, "user_name"),
-									  "password", defelem_value(st->um, "password"),
-									  "domain", "name", defelem_value(st->um, "domain_name"),
+									  "name", oprec_defelem_value(st->um, "user_name"),
+									  "password", oprec_defelem_value(st->um, "password"),
+									  "domain", "name", oprec_defelem_value(st->um, "domain_name"),
 									  "scope", "project", "name", st->region));
 	if (body == NULL || (text = json_dumps(body, JSON_COMPACT)) == NULL)
 		ereport(ERROR,
@@ -364,8 +344,8 @@ huawei_ensure_token(OprecScan *scan, bool force_renew)
 	explicit_bzero(text, strlen(text));
 	free(text);
 	appendStringInfo(&req.summary, "POST %s for user \"%s\" of domain \"%s\", project scope \"%s\"",
-					 IAM_TOKEN_PATH, defelem_value(st->um, "user_name"),
-					 defelem_value(st->um, "domain_name"), st->region);
+					 IAM_TOKEN_PATH, oprec_defelem_value(st->um, "user_name"),
+					 oprec_defelem_value(st->um, "domain_name"), st->region);
 
 	oprec_http_send(scan, &req, &resp);
 	explicit_bzero(req.body.data, req.body.len);
@@ -428,7 +408,7 @@ authorize(OprecScan *scan, OprecRequest *req, const char *path,
 	switch (st->auth)
 	{
 		case AUTH_GIVEN_TOKEN:
-			oprec_request_add_header(req, "X-Auth-Token", defelem_value(st->um, "auth_token"));
+			oprec_request_add_header(req, "X-Auth-Token", oprec_defelem_value(st->um, "auth_token"));
 			return;
 		case AUTH_PASSWORD:
 			oprec_request_add_header(req, "X-Auth-Token", scan->session->token);
@@ -439,7 +419,7 @@ authorize(OprecScan *scan, OprecRequest *req, const char *path,
 
 	headers[nheaders++] = (HuaweiSignPair) {"Host", st->host};
 	headers[nheaders++] = (HuaweiSignPair) {"X-Sdk-Date", sdk_date_now()};
-	security_token = defelem_value(st->um, "security_token");
+	security_token = oprec_defelem_value(st->um, "security_token");
 	if (security_token)
 		headers[nheaders++] = (HuaweiSignPair) {"X-Security-Token", security_token};
 
@@ -452,8 +432,8 @@ authorize(OprecScan *scan, OprecRequest *req, const char *path,
 	sign.body = req->body.data;
 	sign.body_len = req->body.len;
 	sign.sdk_date = headers[1].value;
-	sign.access_key = defelem_value(st->um, "access_key");
-	sign.secret_key = defelem_value(st->um, "secret_key");
+	sign.access_key = oprec_defelem_value(st->um, "access_key");
+	sign.secret_key = oprec_defelem_value(st->um, "secret_key");
 
 	initStringInfo(&authorization);
 	if (!huawei_sign(&sign, &authorization, &error))
@@ -562,8 +542,7 @@ huawei_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 	if (root == NULL)
 	{
 		if (resp->status < 200 || resp->status > 299)
-			oprec_api_error(scan, req, resp, NULL, "the request failed",
-							"The API or a gateway in front of it failed; retry later, and check the server's base_url option if it persists.");
+			oprec_api_error(scan, req, resp, NULL, "the request failed", NULL);
 		oprec_bad_answer(scan, req, resp, "the answer is not JSON");
 	}
 	if (huawei_error_of(root, &code, &msg))
