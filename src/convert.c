@@ -159,6 +159,25 @@ oprec_json_new_object(void)
 	return json_pack("{}");
 }
 
+/*
+ * Write a JSON value as the body of a request.  jansson's text may hold a
+ * secret (a token exchange carries one), so it is wiped before it is freed.
+ */
+void
+oprec_request_set_json_body(OprecRequest *req, json_t *body)
+{
+	char	   *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+	if (text == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not build a request body")));
+	resetStringInfo(&req->body);
+	appendStringInfoString(&req->body, text);
+	explicit_bzero(text, strlen(text));
+	free(text);
+}
+
 static void
 release_json(void *arg)
 {

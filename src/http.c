@@ -69,6 +69,7 @@ typedef struct Transfer
 	size_t		body_cap;
 	bool		too_large;
 	const OprecRequest *req;
+	const char *const *log_id_headers;
 	char	   *captured[OPREC_MAX_CAPTURED_HEADERS];
 	char	   *log_id;
 } Transfer;
@@ -174,9 +175,9 @@ header_callback(char *data, size_t size, size_t nitems, void *userp)
 							 value[value_len - 1] == ' '))
 		value_len--;
 
-	if ((name_len == 10 && pg_strncasecmp(data, "X-Tt-Logid", 10) == 0) ||
-		(name_len == 12 && pg_strncasecmp(data, "X-Request-Id", 12) == 0))
-		slot = &t->log_id;
+	for (const char *const *h = t->log_id_headers; h && *h && slot == NULL; h++)
+		if (strlen(*h) == name_len && pg_strncasecmp(data, *h, name_len) == 0)
+			slot = &t->log_id;
 	for (int i = 0; i < t->req->ncapture && slot == NULL; i++)
 	{
 		const char *wanted = t->req->capture[i];
@@ -290,6 +291,7 @@ prepare_transfer(const OprecOptions *options, const OprecRequest *req)
 	ListCell   *lc;
 
 	t->req = req;
+	t->log_id_headers = options->api->log_id_headers;
 	cb->func = release_transfer;
 	cb->arg = t;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);

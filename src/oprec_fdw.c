@@ -49,6 +49,7 @@ PG_MODULE_MAGIC;
 typedef struct OprecExecState
 {
 	OprecScan  *scan;			/* NULL when only explaining */
+	OprecOptions *options;
 	List	   *fdw_private;
 	List	   *expr_states;	/* pushed right-hand sides */
 	bool		started;		/* filters evaluated for this (re)scan */
@@ -291,6 +292,7 @@ oprecBeginForeignScan(ForeignScanState *node, int eflags)
 		options = oprec_get_options(relid, userid);
 		state->scan = oprec_scan_create(estate->es_query_cxt, options);
 	}
+	state->options = options;
 	api = options->api;
 
 	state->natts = tupdesc->natts;
@@ -397,17 +399,12 @@ oprecExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
 	OprecExecState *state = node->fdw_state;
 	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
-	Relation	rel = node->ss.ss_currentRelation;
-	OprecOptions *options;
-	const OprecApi *api;
+	OprecOptions *options = state->options;
+	const OprecApi *api = options->api;
 	List	   *pushed = oprec_pushed_descriptions(state->fdw_private);
 
 	if (!es->verbose && !es->analyze)
 		return;
-
-	options = state->scan ? state->scan->options
-		: oprec_get_options(RelationGetRelid(rel), InvalidOid);
-	api = options->api;
 
 	if (es->verbose)
 	{

@@ -179,7 +179,7 @@ typedef struct OprecResponse
 	long		status;			/* HTTP status */
 	StringInfoData body;
 	char	   *captured[OPREC_MAX_CAPTURED_HEADERS];	/* as in capture[] */
-	char	   *log_id;			/* X-Tt-Logid / X-Request-Id, if any */
+	char	   *log_id;			/* one of the API's log_id_headers, if any */
 } OprecResponse;
 
 /* ----------------------------------------------------------------
@@ -231,7 +231,6 @@ typedef struct OprecScanCounters
 	int64		rows;			/* rows produced */
 	int			key_batches;	/* from the most recent (re)scan */
 	int			time_windows;
-	int			chains;
 } OprecScanCounters;
 
 typedef struct OprecScan
@@ -283,6 +282,9 @@ typedef struct OprecApi
 	int			default_page_size;
 	int			default_requests_per_second;
 	const char *call;			/* e.g. "POST /open_api/..." (EXPLAIN) */
+	const char *const *log_id_headers;	/* answer headers naming a request
+										 * for the provider's support, NULL
+										 * terminated */
 
 	const OprecOptionDef *options;	/* terminated by a NULL name */
 	const OprecColumnDef *columns;
@@ -415,6 +417,7 @@ extern char *oprec_json_text(json_t *value);
 extern json_t *oprec_json_load_owned(const StringInfo body);
 extern json_t *oprec_json_owned(json_t *value);
 extern json_t *oprec_json_new_object(void);
+extern void oprec_request_set_json_body(OprecRequest *req, json_t *body);
 
 /* in session.c */
 extern OprecSession *oprec_get_session(Oid user_mapping_id);

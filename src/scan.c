@@ -105,7 +105,6 @@ oprec_scan_start(OprecScan *scan, OprecFilters *filters)
 									  &scan->nchains, &nbatches, &nwindows);
 	scan->counters.key_batches = nbatches;
 	scan->counters.time_windows = nwindows;
-	scan->counters.chains = scan->nchains;
 	scan->chain_index = 0;
 	scan->chain_started = false;
 	scan->chain_done = false;

@@ -226,20 +226,6 @@ raise_feishu_error(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
 					feishu_hint(scan, code));
 }
 
-/* The body as text; the value is owned by the current memory context. */
-static void
-dump_body(json_t *body, OprecRequest *req)
-{
-	char	   *text = json_dumps(body, JSON_COMPACT);
-
-	if (text == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("could not build a request body")));
-	appendStringInfoString(&req->body, text);
-	free(text);
-}
-
 static void
 feishu_ensure_token(OprecScan *scan, bool force_renew)
 {
@@ -268,7 +254,7 @@ feishu_ensure_token(OprecScan *scan, bool force_renew)
 	json_object_set_new(body, "plugin_id", json_string(st->plugin_id));
 	json_object_set_new(body, "plugin_secret", json_string(st->plugin_secret));
 	json_object_set_new(body, "type", json_integer(0));
-	dump_body(body, &req);
+	oprec_request_set_json_body(&req, body);
 	appendStringInfo(&req.summary, "POST %s for plugin_id \"%s\"", TOKEN_PATH, st->plugin_id);
 
 	oprec_http_send(scan, &req, &resp);
@@ -345,7 +331,7 @@ feishu_build_page_request(OprecScan *scan, const OprecChain *chain, const char *
 	json_object_set_new(body, "page_size", json_integer(scan->options->page_size));
 	if (cursor)
 		json_object_set_new(body, "start_from", json_string(cursor));
-	dump_body(body, req);
+	oprec_request_set_json_body(req, body);
 
 	/* the body holds no secret: show it as sent */
 	appendStringInfo(&req->summary, "POST %s %s", LIST_PATH, req->body.data);
@@ -416,6 +402,8 @@ feishu_column_value(OprecScan *scan, const OprecChain *chain, json_t *record,
 	return value;
 }
 
+static const char *const feishu_log_id_headers[] = {"X-Tt-Logid", "X-Request-Id", NULL};
+
 const OprecApi oprec_feishu_api = {
 	.name = "feishu",
 	.title = "Feishu Project",
@@ -424,6 +412,7 @@ const OprecApi oprec_feishu_api = {
 	.default_page_size = 200,
 	.default_requests_per_second = 15,
 	.call = "POST " LIST_PATH,
+	.log_id_headers = feishu_log_id_headers,
 	.options = feishu_options,
 	.columns = feishu_columns,
 	.ncolumns = NUM_FEISHU_COLUMNS,

@@ -315,7 +315,6 @@ huawei_ensure_token(OprecScan *scan, bool force_renew)
 	OprecResponse resp;
 	json_t	   *body;
 	json_t	   *root;
-	char	   *text;
 	TimestampTz expires = 0;
 	const char *expires_at;
 
@@ -336,13 +335,7 @@ huawei_ensure_token(OprecScan *scan, bool force_renew)
 									  "password", oprec_defelem_value(st->um, "password"),
 									  "domain", "name", oprec_defelem_value(st->um, "domain_name"),
 									  "scope", "project", "name", st->region));
-	if (body == NULL || (text = json_dumps(body, JSON_COMPACT)) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("could not build the IAM token request")));
-	appendStringInfoString(&req.body, text);
-	explicit_bzero(text, strlen(text));
-	free(text);
+	oprec_request_set_json_body(&req, body);
 	appendStringInfo(&req.summary, "POST %s for user \"%s\" of domain \"%s\", project scope \"%s\"",
 					 IAM_TOKEN_PATH, oprec_defelem_value(st->um, "user_name"),
 					 oprec_defelem_value(st->um, "domain_name"), st->region);
@@ -630,6 +623,8 @@ huawei_column_value(OprecScan *scan, const OprecChain *chain, json_t *entry,
 	return NULL;
 }
 
+static const char *const huawei_log_id_headers[] = {"X-Request-Id", NULL};
+
 const OprecApi oprec_huawei_api = {
 	.name = "huawei",
 	.title = "Huawei CodeArts Req",
@@ -639,6 +634,7 @@ const OprecApi oprec_huawei_api = {
 	.default_page_size = 100,
 	.default_requests_per_second = 10,
 	.call = "GET " RECORD_PATH,
+	.log_id_headers = huawei_log_id_headers,
 	.options = huawei_options,
 	.columns = huawei_columns,
 	.ncolumns = NUM_HUAWEI_COLUMNS,
