@@ -8,6 +8,10 @@ set -euo pipefail
 OPREC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON=/usr/bin/python3
 
+# The APIs speak UTF-8 and the expected test output is UTF-8: make the
+# throw-away cluster and psql use it whatever the caller's locale.
+export LANG=C.UTF-8 LC_ALL=C.UTF-8
+
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then
         "$@"
