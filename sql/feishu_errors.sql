@@ -67,6 +67,15 @@ SELECT sim.expire_tokens();
 SELECT count(*) FROM feishu_op_records WHERE work_item_id = 1002;
 SELECT seq, api, status, err_code, token FROM sim.feishu_requests ORDER BY seq;
 
+-- a token is renewed 3 minutes before it lapses: with a lifetime of 2
+-- minutes, every scan gets a fresh one before its first page
+SELECT sim.reset();
+SELECT sim.configure('{"feishu_token_ttl": 120}');
+SELECT sim.expire_tokens();
+SELECT count(*) FROM feishu_op_records WHERE work_item_id = 1002;
+SELECT count(*) FROM feishu_op_records WHERE work_item_id = 1002;
+SELECT seq, api, status, err_code, token FROM sim.feishu_requests ORDER BY seq;
+
 -- a token that keeps being refused is an error after one renewal
 SELECT sim.reset();
 SELECT sim.configure('{"fail_next": {"path": "/op_record/", "count": 2, "status": 401,

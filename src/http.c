@@ -404,10 +404,7 @@ wait_for_activity(void)
 
 	if (timer_deadline != 0)
 	{
-		long		until = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
-															 timer_deadline);
-
-		timeout = Max(0, Min(timeout, until));
+		timeout = Min(timeout, oprec_ms_until(timer_deadline));
 	}
 
 #if PG_VERSION_NUM >= 170000

@@ -336,6 +336,15 @@ typedef struct OprecApi
 								 json_t *record, int row, int column);
 } OprecApi;
 
+/* Milliseconds from now until t, rounded up; 0 if t has passed. */
+static inline long
+oprec_ms_until(TimestampTz t)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	return t <= now ? 0 : (long) Min((t - now + 999) / 1000, (TimestampTz) INT_MAX);
+}
+
 /* ----------------------------------------------------------------
  *		Plan-time state, kept in baserel->fdw_private
  * ----------------------------------------------------------------

@@ -159,7 +159,7 @@ oprec_session_pace(OprecSession *session, int requests_per_second)
 		if (session->recent[oldest] == 0)
 			return;
 		until = TimestampTzPlusMilliseconds(session->recent[oldest], PACING_WINDOW_MS + 1);
-		wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until);
+		wait_ms = oprec_ms_until(until);
 		if (wait_ms <= 0)
 			return;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

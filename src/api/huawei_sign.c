@@ -23,9 +23,13 @@
 #include "postgres.h"
 #endif
 
+/* common/cryptohash.h and common/hmac.h came with PostgreSQL 14 */
+#if PG_VERSION_NUM >= 140000
 #include "common/cryptohash.h"
 #include "common/hmac.h"
 #include "common/sha2.h"
+#define HAVE_PG_HMAC 1
+#endif
 
 #include "huawei_sign.h"
 
@@ -49,6 +53,8 @@ append_encoded(StringInfo buf, const char *s)
 			appendStringInfo(buf, "%%%02X", *p);
 	}
 }
+
+#ifdef HAVE_PG_HMAC
 
 static void
 append_hex(StringInfo buf, const uint8 *bytes, size_t len)
@@ -108,6 +114,24 @@ append_hmac_sha256_hex(StringInfo buf, const char *key, const char *data, const 
 		append_hex(buf, digest, sizeof(digest));
 	return ok;
 }
+
+#else							/* !HAVE_PG_HMAC */
+
+static bool
+append_sha256_hex(StringInfo buf, const char *data, size_t len, const char **error)
+{
+	*error = "AK/SK signing needs PostgreSQL 14 or later";
+	return false;
+}
+
+static bool
+append_hmac_sha256_hex(StringInfo buf, const char *key, const char *data, const char **error)
+{
+	*error = "AK/SK signing needs PostgreSQL 14 or later";
+	return false;
+}
+
+#endif							/* HAVE_PG_HMAC */
 
 /* Pairs encoded once, for sorting. */
 typedef struct EncodedPair
