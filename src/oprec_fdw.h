@@ -32,9 +32,6 @@
 typedef struct json_t json_t;
 
 struct OprecApi;
-struct OprecScan;
-struct OprecChain;
-struct OprecSession;
 
 /* ----------------------------------------------------------------
  *		Column and option descriptions, supplied by API units
@@ -66,7 +63,7 @@ typedef struct OprecColumnDef
 	OprecValueKind kind;
 	OprecPushKind push;
 	Oid			push_type;		/* declared type needed for pushdown */
-	const char *request_name;	/* how the API calls the filter (EXPLAIN) */
+	const char *request_name;	/* the request parameter it becomes */
 	const char *scope_option;	/* OPREC_PUSH_SCOPE: default from this
 								 * table or server option */
 } OprecColumnDef;
@@ -104,7 +101,6 @@ typedef struct OprecOptions
 	List	   *server_options; /* DefElem lists, for the API unit */
 	List	   *table_options;
 	List	   *user_options;	/* NIL at plan time */
-	Oid			serverid;
 	Oid			user_mapping_id;	/* InvalidOid at plan time */
 } OprecOptions;
 

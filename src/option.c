@@ -238,6 +238,13 @@ oprec_parse_timestamptz(const char *text, const char *option_name)
 	return result;
 }
 
+/* An option's value as an error message may show it: never a secret. */
+static const char *
+shown_value(const OprecOptionDef *def, const char *value)
+{
+	return def->secret ? "(not shown)" : psprintf("\"%s\"", value);
+}
+
 static void
 check_option_value(const OprecOptionDef *def, const char *value, const OprecApi *api)
 {
@@ -260,19 +267,19 @@ check_option_value(const OprecOptionDef *def, const char *value, const OprecApi 
 				pg_strncasecmp(value, "https://", 8) != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-						 errmsg("invalid value for option \"%s\": \"%s\"", def->name, value),
+						 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
 						 errhint("Give an http:// or https:// URL, such as 'https://api.example.com'.")));
 			if (strpbrk(value, " \t\r\n?#") != NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-						 errmsg("invalid value for option \"%s\": \"%s\"", def->name, value),
+						 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
 						 errhint("Give the scheme, host, optional port and optional path prefix only, without spaces, query or fragment.")));
 			break;
 		case OPREC_OPT_INT:
 			if (!parse_int_option(value, &ival) || ival < def->min_value || ival > max_value)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-						 errmsg("invalid value for option \"%s\": \"%s\"", def->name, value),
+						 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
 						 errhint("Give an integer from %d to %d.", def->min_value, max_value)));
 			break;
 		case OPREC_OPT_TIMESTAMPTZ:
@@ -484,7 +491,6 @@ oprec_get_options(Oid foreigntableid, Oid userid)
 	const char *api_name;
 	const char *base_url;
 
-	opts->serverid = server->serverid;
 	opts->server_options = server->options;
 	opts->table_options = table->options;
 

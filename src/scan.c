@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "mb/pg_wchar.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -64,22 +65,23 @@ oprec_history_start(const OprecOptions *options)
 }
 
 /*
- * The request scope (project) of a scan: the value of an equality
- * condition on the scope column, else the table's or server's option.
+ * The request scope (project) of a scan, in UTF-8 like every value sent:
+ * the value of an equality condition on the scope column, else the
+ * table's or server's option.
  */
 const char *
 oprec_scope_value(const OprecOptions *options, const OprecFilters *filters)
 {
 	const OprecApi *api = options->api;
-	const OprecColumnDef *def;
+	const char *option;
 
 	if (api->scope_column < 0)
 		return NULL;
-	def = &api->columns[api->scope_column];
 	if (filters && filters->columns[api->scope_column].active &&
 		filters->columns[api->scope_column].nvalues == 1)
 		return filters->columns[api->scope_column].strs[0];
-	return oprec_option_value(options, def->scope_option);
+	option = oprec_option_value(options, api->columns[api->scope_column].scope_option);
+	return option ? pg_server_to_any(option, strlen(option), PG_UTF8) : NULL;
 }
 
 /*
