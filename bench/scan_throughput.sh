@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Scan throughput against the local API simulator, pacing off: how many
+# rows and pages per second one backend turns into tuples.  The simulator
+# runs on the same 2 cores, so the figures bound the FDW's own cost from
+# above rather than predict a remote API's.
+#
+#   bench/scan_throughput.sh [repetitions]
+
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../test/setup.sh"
+
+REPETITIONS="${1:-5}"
+
+install_dependencies
+build_and_install
+start_simulator
+
+# the simulator's quota would stop an unpaced burst: lift it
+curl -sf -X POST -d '{"feishu_qps": 0}' "$OPREC_SIM_URL/_sim/config" >/dev/null
+
+script="$(mktemp /tmp/oprec-bench.XXXXXX.sql)"
+trap 'kill "$SIM_PID" 2>/dev/null || true; rm -f "$script"' EXIT
+cat >"$script" <<'SQL'
+\set QUIET on
+SET client_min_messages = error;
+CREATE EXTENSION oprec_fdw;
+CREATE SERVER feishu FOREIGN DATA WRAPPER oprec_fdw
+    OPTIONS (api 'feishu', base_url :'sim_url', project_key 'proj_alpha', requests_per_second '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER feishu
+    OPTIONS (plugin_token 'p-static-sim-token', user_key '7491126018028090001');
+CREATE FOREIGN TABLE feishu_op_records (project_key text, work_item_id bigint,
+    work_item_type_key text, operation_time timestamptz, operator text, operator_type text,
+    operation_type text, op_record_module text, source_type text, source text,
+    record_contents jsonb) SERVER feishu;
+CREATE SERVER huawei FOREIGN DATA WRAPPER oprec_fdw
+    OPTIONS (api 'huawei', base_url :'sim_url', project_id 'c15cc54e338d4506afd9bd8103071ff0',
+             requests_per_second '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER huawei
+    OPTIONS (access_key 'SIMAK0000000000000001', secret_key 'sim-secret-key-0001');
+CREATE FOREIGN TABLE huawei_issue_records (project_id text, issue_id bigint, journal_id bigint,
+    created_on timestamptz, notes text, user_id bigint, user_name text, user_nick_name text,
+    user_first_name text, user_identifier text, detail_id bigint, property text,
+    field_name text, operation text, old_value text, new_value text) SERVER huawei;
+
+-- Time one query :reps times; print rows, requests and rates.
+CREATE FUNCTION bench(label text, query text, reps int) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    started timestamptz;
+    seconds float8;
+    nrows bigint;
+    plan json;
+    requests bigint;
+BEGIN
+    EXECUTE 'EXPLAIN (ANALYZE, FORMAT JSON, TIMING OFF, SUMMARY OFF) ' || query INTO plan;
+    requests := (SELECT sum((p->>'HTTP Requests')::bigint)
+                 FROM jsonb_path_query(plan::jsonb, 'strict $.**') AS p
+                 WHERE jsonb_typeof(p) = 'object' AND p ? 'HTTP Requests');
+    started := clock_timestamp();
+    FOR i IN 1..reps LOOP
+        EXECUTE 'SELECT count(*) FROM (' || query || ') q' INTO nrows;
+    END LOOP;
+    seconds := extract(epoch FROM clock_timestamp() - started) / reps;
+    RETURN format('%-44s %6s rows %4s requests %8s ms/scan %9s rows/s %7s requests/s',
+                  label, nrows, requests, round((seconds * 1000)::numeric, 1),
+                  round(nrows / seconds), round(requests / seconds));
+END $$;
+
+\pset tuples_only on
+\pset format unaligned
+SELECT bench('feishu: 1 work item, 3000 records, all columns',
+             'SELECT * FROM feishu_op_records WHERE work_item_id = 5000', :reps);
+SELECT bench('feishu: 120 work items, 1488 records',
+             'SELECT * FROM feishu_op_records WHERE work_item_id = ANY (ARRAY(SELECT generate_series(1001, 1120)::bigint))', :reps);
+SELECT bench('feishu: 120 items x 9 weekly windows',
+             $q$SELECT * FROM feishu_op_records WHERE work_item_id = ANY (ARRAY(SELECT generate_series(1001, 1120)::bigint)) AND operation_time BETWEEN '2025-01-01' AND '2025-03-01'$q$, :reps);
+SELECT bench('huawei: 1 issue, 10100 entries, AK/SK signed',
+             'SELECT * FROM huawei_issue_records WHERE issue_id = 4000000000', :reps);
+SQL
+
+echo "== scan throughput, $REPETITIONS repetitions each"
+pg_virtualenv -v 15 \
+    psql -X -q -v sim_url="$OPREC_SIM_URL" -v reps="$REPETITIONS" -f "$script" 2>&1 \
+    | grep -v '^$' | grep -v 'WARNING\|DETAIL\|HINT' || true
