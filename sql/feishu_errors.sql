@@ -112,6 +112,11 @@ ALTER SERVER feishu_badauth OPTIONS (SET base_url 'http://127.0.0.1:1');
 SELECT * FROM sim.error_of('SELECT * FROM feishu_badauth_records WHERE work_item_id = 1001');
 ALTER SERVER feishu_badauth OPTIONS (SET base_url 'http://no-such-host.invalid');
 SELECT * FROM sim.error_of('SELECT * FROM feishu_badauth_records WHERE work_item_id = 1001');
+-- https to a server that speaks plain http: the TLS handshake fails
+SELECT replace(:'sim_url', 'http://', 'https://') AS tls_url \gset
+ALTER SERVER feishu_badauth OPTIONS (SET base_url :'tls_url');
+SELECT * FROM sim.error_of('SELECT * FROM feishu_badauth_records WHERE work_item_id = 1001')
+WHERE field <> 'detail';
 ALTER SERVER feishu_badauth OPTIONS (SET base_url :'sim_url', ADD request_timeout '1');
 SELECT sim.reset();
 SELECT sim.configure('{"delay_ms": 2500}');

@@ -572,7 +572,7 @@ report_transport_failure(OprecScan *scan, const OprecRequest *req, Transfer *t)
 		case CURLE_SSL_CACERT_BADFILE:
 		case CURLE_SSL_ISSUER_ERROR:
 			what = "TLS handshake failed";
-			hint = "Check the certificate of the host in base_url and the CA certificates of the database host.";
+			hint = "Check that the host in base_url speaks https, its certificate, and the CA certificates of the database host.";
 			break;
 		case CURLE_SEND_ERROR:
 		case CURLE_RECV_ERROR:
