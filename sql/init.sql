@@ -4,6 +4,11 @@
 -- every record the simulated API holds), and the Feishu objects.
 --
 \getenv sim_url OPREC_SIM_URL
+\if :{?sim_url}
+\else
+\echo 'OPREC_SIM_URL is not set: run the suite with test/run-tests.sh, which starts the API simulator'
+\quit
+\endif
 SET client_min_messages = warning;
 
 CREATE EXTENSION oprec_fdw;
