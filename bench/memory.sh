@@ -17,8 +17,7 @@ install_dependencies
 build_and_install
 start_simulator
 
-script="$(mktemp /tmp/oprec-bench.XXXXXX.sql)"
-trap 'kill "$SIM_PID" 2>/dev/null || true; rm -f "$script"' EXIT
+script="$(temp_sql_file)"
 cat >"$script" <<'SQL'
 \set QUIET on
 \set ON_ERROR_STOP 0

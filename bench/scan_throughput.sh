@@ -18,8 +18,7 @@ start_simulator
 # the simulator's quota would stop an unpaced burst: lift it
 curl -sf -X POST -d '{"feishu_qps": 0}' "$OPREC_SIM_URL/_sim/config" >/dev/null
 
-script="$(mktemp /tmp/oprec-bench.XXXXXX.sql)"
-trap 'kill "$SIM_PID" 2>/dev/null || true; rm -f "$script"' EXIT
+script="$(temp_sql_file)"
 cat >"$script" <<'SQL'
 \set QUIET on
 SET client_min_messages = error;

@@ -65,8 +65,8 @@ json_serialize(json_t *value)
  * The text form of a scalar: a string as is, a number in its exact JSON
  * spelling, true/false; arrays and objects as JSON text.
  */
-char *
-oprec_json_text(json_t *value)
+static char *
+json_scalar_text(json_t *value)
 {
 	switch (json_typeof(value))
 	{
@@ -141,7 +141,7 @@ oprec_json_to_datum(OprecColumnConverter *conv, OprecValueKind kind,
 	if (conv->typid == JSONBOID || conv->typid == JSONOID)
 		text = json_serialize(value);
 	else
-		text = oprec_json_text(value);
+		text = json_scalar_text(value);
 
 	return InputFunctionCall(&conv->input, text, conv->typioparam, conv->typmod);
 }
@@ -209,6 +209,25 @@ oprec_json_owned(json_t *value)
 	cb->arg = value;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
 	return value;
+}
+
+/*
+ * The JSON of a page answer, owned by the current memory context.  An
+ * answer that is not JSON is an error: a failure of the API (or of a
+ * gateway) if its HTTP status says so, else an answer we cannot read.
+ */
+json_t *
+oprec_json_answer(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
+{
+	json_t	   *root = oprec_json_load_owned(&resp->body);
+
+	if (root == NULL)
+	{
+		if (resp->status < 200 || resp->status > 299)
+			oprec_api_error(scan, req, resp, NULL, "the request failed", NULL);
+		oprec_bad_answer(scan, req, resp, "the answer is not JSON");
+	}
+	return root;
 }
 
 /* Parse an answer body into JSON owned by the current memory context. */

@@ -66,8 +66,8 @@ _PG_init(void)
 }
 
 /* The API column a table column maps to, by name; -1 if none. */
-static int
-api_column_by_name(const OprecApi *api, const char *name)
+int
+oprec_api_column(const OprecApi *api, const char *name)
 {
 	for (int i = 0; i < api->ncolumns; i++)
 		if (strcmp(api->columns[i].name, name) == 0)
@@ -99,7 +99,7 @@ check_table_columns(Oid relid, const OprecApi *api)
 
 		if (attr->attisdropped)
 			continue;
-		if (api_column_by_name(api, NameStr(attr->attname)) < 0)
+		if (oprec_api_column(api, NameStr(attr->attname)) < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_COLUMN_NAME),
 					 errmsg("column \"%s\" of foreign table \"%s\" is not a field of the %s API",
@@ -141,7 +141,6 @@ oprecGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntablei
 {
 	OprecPlanState *plan = palloc0(sizeof(OprecPlanState));
 	ListCell   *lc;
-	double		keys;
 
 	plan->options = oprec_get_options(foreigntableid, InvalidOid);
 	check_table_columns(foreigntableid, plan->options->api);
@@ -156,8 +155,8 @@ oprecGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntablei
 		pull_varattnos((Node *) rinfo->clause, baserel->relid, &plan->attrs_used);
 	}
 
-	keys = estimate_keys(plan, plan->options->api);
-	baserel->rows = clamp_row_est(keys * ROWS_PER_KEY_ESTIMATE);
+	plan->keys_estimate = estimate_keys(plan, plan->options->api);
+	baserel->rows = clamp_row_est(plan->keys_estimate * ROWS_PER_KEY_ESTIMATE);
 	baserel->fdw_private = plan;
 }
 
@@ -166,8 +165,7 @@ oprecGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	OprecPlanState *plan = baserel->fdw_private;
 	const OprecApi *api = plan->options->api;
-	double		keys = estimate_keys(plan, api);
-	double		requests = ceil(keys / api->max_keys_per_request) +
+	double		requests = ceil(plan->keys_estimate / api->max_keys_per_request) +
 		baserel->rows / Max(plan->options->page_size, 1);
 	Cost		startup_cost = REQUEST_COST;
 	Cost		total_cost = startup_cost + requests * REQUEST_COST +
@@ -303,7 +301,7 @@ oprecBeginForeignScan(ForeignScanState *node, int eflags)
 		int			column = -1;
 
 		if (!attr->attisdropped && attribute_retrieved(retrieved, attr->attnum))
-			column = api_column_by_name(api, NameStr(attr->attname));
+			column = oprec_api_column(api, NameStr(attr->attname));
 		if (column >= 0)
 			oprec_prepare_converter(&state->converters[i], column,
 									attr->atttypid, attr->atttypmod);

@@ -245,6 +245,8 @@ typedef struct OprecScan
 	OprecFilters *filters;
 	const char *scope;			/* value of the scope (project) */
 	json_t	   *scope_json;		/* the same as a JSON string, or NULL */
+	json_t	   *chain_key_json; /* the key of a one-key chain, for APIs whose
+								 * records do not carry it; else NULL */
 	OprecChain *chains;
 	int			nchains;
 	int			chain_index;	/* chain being fetched */
@@ -353,6 +355,7 @@ typedef struct OprecPlanState
 	List	   *pushed_exprs;	/* right-hand side expression */
 	List	   *pushed_text;	/* the condition as written, for EXPLAIN */
 	bool		has_key_condition;
+	double		keys_estimate;	/* keys the conditions name, or a guess */
 	Bitmapset  *attrs_used;
 } OprecPlanState;
 
@@ -363,6 +366,7 @@ typedef struct OprecPlanState
 
 /* in oprec_fdw.c */
 extern void _PG_init(void);
+extern int	oprec_api_column(const OprecApi *api, const char *name);
 
 /* in option.c */
 extern const OprecApi *oprec_find_api(const char *name);
@@ -418,8 +422,8 @@ extern void oprec_prepare_converter(OprecColumnConverter *conv, int column,
 extern Datum oprec_json_to_datum(OprecColumnConverter *conv, OprecValueKind kind,
 								 json_t *value, bool *isnull);
 extern bool oprec_json_epoch_ms(json_t *value, int64 *ms);
-extern char *oprec_json_text(json_t *value);
 extern json_t *oprec_json_load_owned(const StringInfo body);
+extern json_t *oprec_json_answer(OprecScan *scan, OprecRequest *req, OprecResponse *resp);
 extern json_t *oprec_json_owned(json_t *value);
 extern json_t *oprec_json_new_object(void);
 extern void oprec_request_set_json_body(OprecRequest *req, json_t *body);

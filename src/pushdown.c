@@ -58,10 +58,7 @@ api_column_of_var(PlannerInfo *root, RelOptInfo *baserel, const OprecApi *api, V
 		return -1;
 	rte = planner_rt_fetch(baserel->relid, root);
 	attname = get_attname(rte->relid, var->varattno, false);
-	for (int i = 0; i < api->ncolumns; i++)
-		if (strcmp(api->columns[i].name, attname) == 0)
-			return i;
-	return -1;
+	return oprec_api_column(api, attname);
 }
 
 /* True if an expression can be computed once, before the scan's first row. */

@@ -150,6 +150,15 @@ fetch_page(OprecScan *scan)
 		scan->chain_pages = 0;
 		scan->cursor = NULL;
 		scan->seen_cursors = NIL;
+		scan->chain_key_json = NULL;
+		if (chain->nkeys == 1)
+		{
+			int64		key = scan->filters->columns[api->key_column].ints[chain->first_key];
+
+			oldcxt = MemoryContextSwitchTo(scan->chain_cxt);
+			scan->chain_key_json = oprec_json_owned(json_integer(key));
+			MemoryContextSwitchTo(oldcxt);
+		}
 	}
 
 	oldcxt = MemoryContextSwitchTo(scan->page_cxt);

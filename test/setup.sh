@@ -48,18 +48,34 @@ build_and_install() {
     as_root make -C "$OPREC_ROOT" -s install >/dev/null
 }
 
+# What to undo when the shell exits: the simulator, and temporary files.
+TEMP_FILES=()
+clean_up() {
+    [ -z "${SIM_PID:-}" ] || kill "$SIM_PID" 2>/dev/null || true
+    [ "${#TEMP_FILES[@]}" -eq 0 ] || rm -f "${TEMP_FILES[@]}"
+}
+trap clean_up EXIT
+
+# A temporary SQL file, removed when the shell exits.
+temp_sql_file() {
+    local file
+    file="$(mktemp /tmp/oprec.XXXXXX.sql)"
+    TEMP_FILES+=("$file")
+    echo "$file"
+}
+
 free_port() {
     "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# Start the simulator; exports OPREC_SIM_URL and stops it when the shell exits.
+# Start the simulator; exports OPREC_SIM_URL.  It stops when the shell exits.
 start_simulator() {
     local port
     port="$(free_port)"
     SIM_LOG="$(mktemp /tmp/oprec-sim.XXXXXX.log)"
+    TEMP_FILES+=("$SIM_LOG")
     "$PYTHON" "$OPREC_ROOT/test/simulator/oprec_sim.py" --port "$port" >"$SIM_LOG" 2>&1 &
     SIM_PID=$!
-    trap 'kill "$SIM_PID" 2>/dev/null || true' EXIT
     export OPREC_SIM_URL="http://127.0.0.1:$port"
     for _ in $(seq 1 100); do
         if curl -sf "$OPREC_SIM_URL/_sim/health" >/dev/null 2>&1; then

@@ -341,7 +341,7 @@ static OprecPageOutcome
 feishu_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 				 bool may_renew, OprecRequest *req, OprecResponse *resp, OprecPage *page)
 {
-	json_t	   *root = oprec_json_load_owned(&resp->body);
+	json_t	   *root = oprec_json_answer(scan, req, resp);
 	json_t	   *data;
 	json_t	   *records;
 	json_t	   *has_more;
@@ -349,12 +349,6 @@ feishu_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 	int64		code;
 	const char *msg;
 
-	if (root == NULL)
-	{
-		if (resp->status < 200 || resp->status > 299)
-			oprec_api_error(scan, req, resp, NULL, "the request failed", NULL);
-		oprec_bad_answer(scan, req, resp, "the answer is not JSON");
-	}
 	if (feishu_error_of(root, &code, &msg))
 	{
 		if (may_renew && (code == FEISHU_TOKEN_EXPIRED || code == FEISHU_TOKEN_INVALID))

@@ -24,7 +24,6 @@
 #include "catalog/pg_user_mapping.h"
 #include "pgtime.h"
 #include "utils/datetime.h"
-#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "oprec_fdw.h"
@@ -89,7 +88,7 @@ static const OprecColumnDef huawei_columns[NUM_HUAWEI_COLUMNS] = {
 typedef enum HuaweiSource
 {
 	FROM_SCOPE,					/* the project asked for */
-	FROM_CHAIN,					/* the issue asked for */
+	FROM_CHAIN,					/* the issue asked for (one per chain) */
 	FROM_ENTRY,
 	FROM_USER,					/* entry.user */
 	FROM_DETAIL					/* entry.details[row] */
@@ -153,7 +152,6 @@ typedef struct HuaweiState
 	char	   *iam_url;
 	char	   *host;			/* host[:port] of base_url, signed */
 	char	   *path_prefix;	/* path of base_url, "" if none */
-	json_t	   *issue_json;		/* issue of the current chain */
 } HuaweiState;
 
 #define AUTH_WAYS "Give exactly one of: auth_token; user_name, password and domain_name; access_key and secret_key (with security_token for temporary credentials)."
@@ -465,15 +463,6 @@ huawei_build_page_request(OprecScan *scan, const OprecChain *chain, const char *
 	char	   *path = psprintf("%s%s", st->path_prefix, RECORD_PATH);
 	StringInfoData canonical;
 
-	/* the chain's issue id, as rows show it */
-	if (cursor == NULL)
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(scan->chain_cxt);
-
-		st->issue_json = oprec_json_owned(json_integer(issue));
-		MemoryContextSwitchTo(oldcxt);
-	}
-
 	query[0] = (HuaweiSignPair) {"project_id", scan->scope};
 	query[1] = (HuaweiSignPair) {"issue_id", psprintf(INT64_FORMAT, issue)};
 	query[2] = (HuaweiSignPair) {"limit", psprintf("%d", scan->options->page_size)};
@@ -522,7 +511,7 @@ static OprecPageOutcome
 huawei_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 				 bool may_renew, OprecRequest *req, OprecResponse *resp, OprecPage *page)
 {
-	json_t	   *root = oprec_json_load_owned(&resp->body);
+	json_t	   *root = oprec_json_answer(scan, req, resp);
 	json_t	   *result;
 	json_t	   *records;
 	json_t	   *total_json;
@@ -532,12 +521,6 @@ huawei_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 	int64		next_offset;
 	int64		total;
 
-	if (root == NULL)
-	{
-		if (resp->status < 200 || resp->status > 299)
-			oprec_api_error(scan, req, resp, NULL, "the request failed", NULL);
-		oprec_bad_answer(scan, req, resp, "the answer is not JSON");
-	}
 	if (huawei_error_of(root, &code, &msg))
 	{
 		if (may_renew && strcmp(code, HUAWEI_INVALID_TOKEN) == 0)
@@ -611,7 +594,7 @@ huawei_column_value(OprecScan *scan, const OprecChain *chain, json_t *entry,
 		case FROM_SCOPE:
 			return scan->scope_json;
 		case FROM_CHAIN:
-			return ((HuaweiState *) scan->api_state)->issue_json;
+			return scan->chain_key_json;
 		case FROM_ENTRY:
 			return json_object_get(entry, field);
 		case FROM_USER:
