@@ -9,6 +9,7 @@ import collections
 import copy
 import json
 import os
+import re
 import threading
 import time
 
@@ -17,9 +18,59 @@ import time
 # JSON helpers
 # --------------------------------------------------------------------------
 
+class RawJSON:
+    """A JSON number written to the wire with exactly this text (e.g. "1.5e300",
+    "0.1000000000000000055511151231257827"), which a Python float cannot keep."""
+
+    __slots__ = ("text",)
+    _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+    def __init__(self, text):
+        if not self._NUMBER.fullmatch(text):
+            raise ValueError(f"not a JSON number: {text!r}")
+        self.text = text
+
+    def __eq__(self, other):
+        return isinstance(other, RawJSON) and other.text == self.text
+
+    def __hash__(self):
+        return hash(self.text)
+
+    def __repr__(self):
+        return f"RawJSON({self.text!r})"
+
+
+# RawJSON values are first encoded as a marked string, then the quotes and
+# marks are cut away (private-use characters: never in real data).
+_RAW_OPEN, _RAW_CLOSE = "\ue000oprec-raw:", "\ue001"
+_RAW_MARKED = re.compile('"' + _RAW_OPEN + '([^"' + _RAW_CLOSE + ']*)' + _RAW_CLOSE + '"')
+
+
 def dumps(obj):
-    """Compact JSON, UTF-8 text kept as is (the real APIs do not escape it)."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON, UTF-8 text kept as is (the real APIs do not escape it).
+    RawJSON numbers are written with their exact text."""
+    used = []
+
+    def default(value):
+        if isinstance(value, RawJSON):
+            used.append(True)
+            return _RAW_OPEN + value.text + _RAW_CLOSE
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=default)
+    if used:
+        text = _RAW_MARKED.sub(lambda m: m.group(1), text)
+    return text
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_exact(text):
+    """json.loads, but non-integer numbers become RawJSON (their text is kept
+    exactly) and NaN/Infinity are rejected.  Used for /_sim/config bodies."""
+    return json.loads(text, parse_float=RawJSON, parse_constant=_reject_constant)
 
 
 def jsonl_line(obj):
@@ -88,11 +139,35 @@ class Response:
                  content_type="application/json; charset=utf-8", payload=None,
                  token=None):
         self.status = status
-        self.body = body if isinstance(body, bytes) else body.encode("utf-8")
+        # surrogatepass: a lone surrogate from a config string goes out as is
+        # (invalid UTF-8) instead of crashing the handler.
+        self.body = body if isinstance(body, bytes) else body.encode("utf-8", "surrogatepass")
         self.headers = dict(headers or {})
         self.headers.setdefault("Content-Type", content_type)
         self.payload = payload
         self.token = token
+        # Fault injection (faults.py): "reset" = drop the connection without an
+        # answer; `stream` = an iterable of byte chunks sent instead of `body`,
+        # with Content-Length `length` or chunked; `deadline` (time.monotonic)
+        # ends a stream early and closes the connection.
+        self.action = None
+        self.stream = None
+        self.length = None
+        self.chunked = False
+        self.deadline = None
+        self.close_after = False
+        # (status, err_code, records, has_more) for the request log when the
+        # answer cannot be summarised from `payload`.
+        self.log_summary = None
+
+    def set_header(self, name, value):
+        """Set a header, replacing any of the same name in another case."""
+        for existing in [k for k in self.headers if k.lower() == name.lower()]:
+            del self.headers[existing]
+        self.headers[name] = value
+
+    def has_header(self, name):
+        return any(k.lower() == name.lower() for k in self.headers)
 
     @classmethod
     def json(cls, status, obj, headers=None, token=None,
@@ -118,7 +193,13 @@ DEFAULT_CONFIG = {
     "huawei_qps": 0,
     "delay_ms": 0,
     "fail_next": None,
+    "faults": [],
+    "feishu_token_reported_ttl": None,
+    "feishu_token_value": None,
+    "huawei_token_ttl": 86400,
 }
+
+HUAWEI_TOKEN_TTL_MAX = 10 ** 10   # keeps expires_at within year 9999
 
 
 class ConfigError(ValueError):
@@ -181,6 +262,19 @@ def validate_config_update(update):
             _need_int(key, value, 1)
         elif key == "fail_next":
             value = _validate_fail_next(value)
+        elif key == "faults":
+            import faults   # faults.py imports this module
+            value = faults.validate_faults(value)
+        elif key == "feishu_token_reported_ttl":
+            if value is not None and not (is_json_int(value) or isinstance(value, RawJSON)):
+                raise ConfigError("feishu_token_reported_ttl must be a JSON number or null")
+        elif key == "feishu_token_value":
+            if value is not None and not isinstance(value, str):
+                raise ConfigError("feishu_token_value must be a string or null")
+        elif key == "huawei_token_ttl":
+            _need_int(key, value, 1)
+            if value > HUAWEI_TOKEN_TTL_MAX:
+                raise ConfigError(f"huawei_token_ttl must be at most {HUAWEI_TOKEN_TTL_MAX}")
         clean[key] = value
     return clean
 
@@ -257,11 +351,14 @@ class SimState:
         self.aksk_locked_until = {}    # AK -> time.time() when the lock ends
         self.log = []
         self.log_generation = 0
+        self.faults = []               # faults.Fault, in config order, with their counters
+        self.loop_cursor_count = 0     # never reset, so paging_loop cursors never repeat
 
     def reset(self):
         with self.lock:
             self.config = copy.deepcopy(DEFAULT_CONFIG)
             self.fail_remaining = 0
+            self.faults = []
             self.feishu_tokens.clear_forced()
             self.huawei_tokens.clear_forced()
             self.feishu_limiter.clear()
@@ -274,6 +371,10 @@ class SimState:
     def update_config(self, update):
         clean = validate_config_update(update)
         with self.lock:
+            if "faults" in clean:
+                # New list, fresh counters; the config shows the objects as given.
+                self.faults = clean["faults"]
+                clean["faults"] = [fault.spec for fault in self.faults]
             self.config.update(clean)
             if "fail_next" in clean:
                 fault = clean["fail_next"]
@@ -283,8 +384,19 @@ class SimState:
         with self.lock:
             return self.config[key]
 
+    def pick_fault(self, path):
+        """The `faults` entry (faults.Fault) that answers this request, or None.
+        The request walks down the list: each fault whose path matches counts
+        it, the first whose selection picks it takes it, and the faults after
+        that one neither see nor count it."""
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches(path) and fault.count_and_select():
+                    return fault
+            return None
+
     def take_fault(self, path):
-        """Consume one injected failure if one is armed for this path."""
+        """Consume one injected failure if one is armed for this path (fail_next)."""
         with self.lock:
             fault = self.config["fail_next"]
             if not fault or self.fail_remaining <= 0 or fault["path"] not in path:

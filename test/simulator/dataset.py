@@ -1,6 +1,7 @@
 """Deterministic test data for the oprec simulator.
 
-Feishu Project: operation records of work items (proj_alpha, proj_beta).
+Feishu Project: operation records of work items (proj_alpha, proj_beta, and
+proj_edge, whose item 7000 carries JSON numbers past int64 and double).
 Huawei CodeArts Req: issue history entries (two projects).
 
 Everything comes from random.Random with fixed seeds, so every run serves the
@@ -11,6 +12,8 @@ always find something.
 
 import datetime
 import random
+
+from common import RawJSON
 
 
 def _ms(iso):
@@ -29,7 +32,7 @@ FEISHU_MIN_SERVED_MS = 1719849600000          # 2024-07-02T00:00:00+08:00
 FEISHU_DATA_FIRST_MS = _ms("2024-06-01T00:00:00+08:00")
 FEISHU_DATA_LAST_MS = _ms("2026-10-31T23:59:59+08:00")
 
-FEISHU_PROJECTS = ("proj_alpha", "proj_beta")
+FEISHU_PROJECTS = ("proj_alpha", "proj_beta", "proj_edge")
 FEISHU_NORMAL_ITEMS = range(1001, 1131)       # proj_alpha, 130 items
 FEISHU_EMPTY_ITEMS = (1013, 1057, 1099)       # forced to have no records at all
 FEISHU_UNSERVED_ITEM = 1120                   # records only before 2024-07-02
@@ -42,6 +45,9 @@ FEISHU_EDGE_WEEKS = 9                         # edges k = 0..8
 FEISHU_RECENT_ITEM = 1300
 FEISHU_RECENT_OFFSETS_S = (3600, 2 * 86400, 5 * 86400, 10 * 86400, 40 * 86400)
 FEISHU_BETA_ITEMS = range(2001, 2011)
+FEISHU_NUMBER_PROJECT = "proj_edge"
+FEISHU_NUMBER_ITEM = 7000
+FEISHU_NUMBER_BASE_MS = 1743465600000         # 2025-04-01T00:00:00Z; records +0, +1, +2 min
 
 FEISHU_OPERATOR_TYPES = ("user", "auto", "system", "calc_field", "plugin", "others")
 FEISHU_SOURCE_TYPES = ("auto", "plugin")
@@ -164,6 +170,7 @@ class FeishuData:
                 self._add(self._random_record(rng, "proj_alpha", item_id, "story", t // 1000 * 1000))
         self._build_edge_item()
         self._build_recent_item(rng, start_s)
+        self._build_number_item()
         for item_id in FEISHU_BETA_ITEMS:
             self._add_item("proj_beta", item_id)
             for _ in range(rng.randint(1, 5)):
@@ -294,6 +301,27 @@ class FeishuData:
                        "operator_type": "user", "operator": "7491126018028090002",
                        "operation_type": "modify", "op_record_module": "field_mod",
                        "record_contents": [self._field_change("edge_label", [], [label])]})
+
+    def _build_number_item(self):
+        """proj_edge / 7000: numbers a double or int64 cannot hold, written to
+        the wire with exactly this text (RawJSON for the non-integers)."""
+        self._add_item(FEISHU_NUMBER_PROJECT, FEISHU_NUMBER_ITEM)
+        extras = [
+            {"big": 123456789012345678901234567890, "neg": -99999999999999999999,
+             "small": 1, "real": RawJSON("1.5e300")},
+            {"precise": RawJSON("0.1000000000000000055511151231257827")},
+            None,
+        ]
+        for k, extra in enumerate(extras):
+            content = self._field_change("story_points", [str(k)], [str(k + 1)])
+            if extra is not None:
+                content["extra"] = extra
+            self._add({"project_key": FEISHU_NUMBER_PROJECT, "work_item_id": FEISHU_NUMBER_ITEM,
+                       "work_item_type_key": "story",
+                       "operation_time": FEISHU_NUMBER_BASE_MS + k * 60000,
+                       "operator_type": "user", "operator": "7491126018028090001",
+                       "operation_type": "modify", "op_record_module": "field_mod",
+                       "record_contents": [content]})
 
     def _build_recent_item(self, rng, start_s):
         self._add_item("proj_alpha", FEISHU_RECENT_ITEM)

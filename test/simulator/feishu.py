@@ -77,11 +77,17 @@ def plugin_token(state, req):
         return fail(20006, "invalid param: type (only 0, plugin token, is simulated)")
     if body["plugin_id"] != PLUGIN_ID or body["plugin_secret"] != PLUGIN_SECRET:
         return fail(10211, "plugin_id or plugin_secret is invalid")
-    token = "p-" + secrets.token_hex(16)
     with state.lock:
+        # feishu_token_value / feishu_token_reported_ttl: a hostile answer (odd
+        # token text, a lifetime that is not the real one); the real ttl rules.
+        token = state.config["feishu_token_value"]
+        if token is None:
+            token = "p-" + secrets.token_hex(16)
         ttl = state.config["feishu_token_ttl"]
+        reported = state.config["feishu_token_reported_ttl"]
         state.feishu_tokens.issue(token, ttl)
-    return Response.json(200, {"data": {"token": token, "expire_time": ttl},
+    return Response.json(200, {"data": {"token": token,
+                                        "expire_time": ttl if reported is None else reported},
                                "error": {"code": 0, "msg": "success"}}, token="none")
 
 

@@ -21,7 +21,7 @@ IAM_USER = "sim_user"
 IAM_PASSWORD = "sim-password"
 IAM_DOMAIN = "sim_domain"
 IAM_REGION = "cn-north-4"
-IAM_TOKEN_LIFETIME_S = 24 * 3600
+IAM_TOKEN_LIFETIME_S = 24 * 3600   # the default of the huawei_token_ttl config key
 STATIC_TOKEN = "MIIsim-static-huawei-token"
 
 AK = "SIMAK0000000000000001"
@@ -271,9 +271,10 @@ def iam_tokens(state, req):
     now = time.time()
     with state.lock:
         token = _make_iam_token(state)
-        state.huawei_tokens.issue(token, IAM_TOKEN_LIFETIME_S)
+        lifetime = state.config["huawei_token_ttl"]
+        state.huawei_tokens.issue(token, lifetime)
     body = {"token": {
-        "expires_at": _iso(now + IAM_TOKEN_LIFETIME_S),
+        "expires_at": _iso(now + lifetime),
         "issued_at": _iso(now),
         "methods": ["password"],
         "user": {"name": IAM_USER, "id": "5b1a6e5e3c8d4f0a9e7d6c5b4a392817",

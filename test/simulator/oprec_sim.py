@@ -13,6 +13,7 @@ import argparse
 import ipaddress
 import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -23,10 +24,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 sys.dont_write_bytecode = True   # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import faults  # noqa: E402
 import feishu  # noqa: E402
 import huawei  # noqa: E402
 from common import (INVALID_JSON, ConfigError, Request, Response, SimState,  # noqa: E402
-                    jsonl_line)
+                    jsonl_line, loads_exact)
 from dataset import FeishuData, HuaweiData  # noqa: E402
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -95,15 +97,19 @@ def open_log_entry(state, api, req, token_class):
                  "query": {k: v[0] for k, v in req.query.items()},
                  "body": body, "user_key": req.header("X-USER-KEY"),
                  "token": token_class, "status": None, "err_code": None,
-                 "records": None, "has_more": None}
+                 "records": None, "has_more": None, "fault": None}
         state.log.append(entry)
     return entry
 
 
 def close_log_entry(state, entry, api, resp):
-    err_code, records, has_more = _summarize(api, resp.payload)
+    if resp.log_summary is not None:
+        status, err_code, records, has_more = resp.log_summary
+    else:
+        status = resp.status
+        err_code, records, has_more = _summarize(api, resp.payload)
     with state.lock:
-        entry.update(status=resp.status, err_code=err_code, records=records,
+        entry.update(status=status, err_code=err_code, records=records,
                      has_more=has_more)
         if resp.token is not None:
             entry["token"] = resp.token
@@ -137,34 +143,56 @@ def _initial_token_class(state, api, req):
     return "none"
 
 
+def _normal_answer(state, req, route):
+    """fail_next, else the route's handler."""
+    injected = state.take_fault(req.path)
+    if injected:
+        return _injected_response(injected)
+    if route is None:
+        return Response.json(404, {"error": "not found", "path": req.path})
+    if req.method != route[1]:
+        return Response.json(405, {"error": f"method {req.method} not allowed, use {route[1]}"},
+                             headers={"Allow": route[1]})
+    return route[2](state, req)
+
+
 def dispatch_api(state, req):
+    """Order: log entry, delay_ms, faults (first picking fault wins; slow sleeps
+    and goes on), fail_next, routing, then the handler (auth, rate limit, ...)."""
     route = API_ROUTES.get(req.path)
     api = route[0] if route else "other"
     entry = open_log_entry(state, api, req, _initial_token_class(state, api, req))
+    picked = None
     try:
         if api in DELAYED_APIS:
             delay_ms = state.cfg("delay_ms")
             if delay_ms:
                 time.sleep(delay_ms / 1000.0)
-        fault = state.take_fault(req.path)
-        if fault:
-            resp = _injected_response(fault)
-        elif route is None:
-            resp = Response.json(404, {"error": "not found", "path": req.path})
-        elif req.method != route[1]:
-            resp = Response.json(405, {"error": f"method {req.method} not allowed, use {route[1]}"},
-                                 headers={"Allow": route[1]})
-        else:
-            resp = route[2](state, req)
+        picked = state.pick_fault(req.path)
+        resp = None
+        if picked is not None:
+            with state.lock:
+                entry["fault"] = picked.kind
+            if picked.kind == "slow":
+                time.sleep(picked.delay_ms / 1000.0)
+            else:
+                resp = faults.respond(state, picked, req)
+        if resp is None:
+            resp = _normal_answer(state, req, route)
+        if picked is not None:
+            faults.apply_headers(resp, picked)   # they win over everything below
     except Exception as exc:  # a handler bug must not take the server down
         traceback.print_exc(file=sys.stderr)
         resp = Response.json(500, {"error": "internal simulator error", "detail": repr(exc)})
     # Every answer on a vendor path carries that vendor's request id header,
-    # made from the log sequence number so that tests can name it.
+    # made from the log sequence number so that tests can name it (unless a
+    # fault or fail_next sets it, in any letter case).
     if api.startswith("feishu"):
-        resp.headers.setdefault("X-Tt-Logid", f"{entry['seq']:020x}")
+        if not resp.has_header("X-Tt-Logid"):
+            resp.headers["X-Tt-Logid"] = f"{entry['seq']:020x}"
     elif api.startswith("huawei"):
-        resp.headers.setdefault("X-Request-Id", f"{entry['seq']:032x}")
+        if not resp.has_header("X-Request-Id"):
+            resp.headers["X-Request-Id"] = f"{entry['seq']:032x}"
     close_log_entry(state, entry, api, resp)
     return resp
 
@@ -224,10 +252,12 @@ def dispatch_control(state, truth, req):
         state.reset()
         return Response.json(200, {"ok": True})
     if key == ("POST", "/_sim/config"):
-        body = req.json
         try:
-            if body is INVALID_JSON:
-                raise ConfigError("config body is not valid JSON")
+            try:
+                # Exact number text is kept (e.g. feishu_token_reported_ttl 1e30).
+                body = loads_exact(req.body.decode("utf-8")) if req.body else None
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                raise ConfigError("config body is not valid JSON") from None
             state.update_config(body)
         except ConfigError as exc:
             return Response.json(400, {"ok": False, "error": str(exc)})
@@ -343,6 +373,9 @@ class SimHandler(BaseHTTPRequestHandler):
         self._send(resp)
 
     def _send(self, resp):
+        if resp.action == "reset":
+            self._abort_connection()
+            return
         try:
             self.send_response(resp.status)
             for name, value in resp.headers.items():
@@ -351,12 +384,55 @@ class SimHandler(BaseHTTPRequestHandler):
                 if name.lower() == "connection" and value.lower() == "close":
                     self.close_connection = True
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(resp.body)))
+            if resp.stream is None:
+                self.send_header("Content-Length", str(len(resp.body)))
+            elif resp.chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(resp.length))
             self.end_headers()
-            self.wfile.write(resp.body)
+            if resp.stream is None:
+                self.wfile.write(resp.body)
+            else:
+                self._write_stream(resp)
             self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
             self.close_connection = True   # the client gave up (timeout/cancel)
+        finally:
+            if resp.close_after:
+                self.close_connection = True
+
+    def _write_stream(self, resp):
+        """Send resp.stream chunk by chunk (never one giant buffer); stop at
+        resp.deadline, also when the client stopped reading."""
+        try:
+            for chunk in resp.stream:
+                if resp.deadline is not None:
+                    left = resp.deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.connection.settimeout(left)
+                if resp.chunked:
+                    self.wfile.write(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+                else:
+                    self.wfile.write(chunk)
+        finally:
+            if resp.deadline is not None:
+                self.connection.settimeout(self.timeout)
+
+    def _abort_connection(self):
+        """Close without answering; SO_LINGER 0 makes the close a TCP reset."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        try:
+            self.rfile.close()        # drops the last reference: the socket closes now
+            self.connection.close()
+        except OSError:
+            pass
 
 
 class SimServer(ThreadingHTTPServer):

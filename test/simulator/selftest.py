@@ -30,7 +30,7 @@ import dataset  # noqa: E402
 import huawei as hw  # noqa: E402  (its signer doubles as the test client's signer)
 
 VERBOSE = "-v" in sys.argv
-BASE = HOSTPORT = None
+BASE = HOSTPORT = SIM_PID = None
 PASSED = FAILED = 0
 
 FEISHU_STATIC = "p-static-sim-token"
@@ -294,7 +294,8 @@ def test_control():
     check("reset restores defaults", cfg == {
         "feishu_end_inclusive": True, "feishu_qps": 15, "feishu_token_ttl": 7200,
         "feishu_repeat_cursor": False, "huawei_max_limit": 100, "huawei_qps": 0,
-        "delay_ms": 0, "fail_next": None}, cfg)
+        "delay_ms": 0, "fail_next": None, "faults": [], "feishu_token_reported_ttl": None,
+        "feishu_token_value": None, "huawei_token_ttl": 86400}, cfg)
     check("reset clears the log", request_log() == [])
 
 
@@ -956,7 +957,8 @@ def test_request_log():
     log = [json.loads(l) for l in lines[:-1]]
     check("log seq in arrival order", [e["seq"] for e in log] == list(range(1, 11)))
     check("log fields", all(set(e) == {"seq", "api", "method", "path", "query", "body", "user_key", "token",
-                                       "status", "err_code", "records", "has_more"} for e in log))
+                                       "status", "err_code", "records", "has_more", "fault"} for e in log))
+    check("log fault null on normal answers", all(e["fault"] is None for e in log))
     check("log api names", [e["api"] for e in log] == ["feishu_auth", "feishu", "feishu", "feishu", "feishu",
                                                        "huawei_iam", "huawei", "huawei", "huawei", "huawei"])
     check("log token classes", [e["token"] for e in log] == [
@@ -982,6 +984,643 @@ def test_request_log():
 
 
 # --------------------------------------------------------------------------
+# Faults (the `faults` config key), token behaviour keys, proj_edge numbers
+# --------------------------------------------------------------------------
+
+FEISHU_THROTTLE = {"err_code": 10429, "err_msg": "request too frequent",
+                   "err": {"code": 10429, "msg": "request too frequent"}, "data": None}
+HUAWEI_THROTTLE = {"error_code": "APIGW.0308",
+                   "error_msg": "The throttling threshold has been reached: policy user over ratelimit"}
+FEISHU_50006 = {"err_code": 50006, "err_msg": "server error",
+                "err": {"code": 50006, "msg": "server error"}, "data": None}
+HUAWEI_BUSY = {"error_code": "PM.02175000", "error_msg": "System busy"}
+LIST_BODY = {"project_key": "proj_alpha", "work_item_ids": [1001]}
+HW_QUERY = {"project_id": HW_PROJECT, "issue_id": 100}
+
+
+def set_faults(*faults, **other):
+    return configure(faults=list(faults), **other)
+
+
+def config_rejected(values):
+    r = http("POST", "/_sim/config", values)
+    return r.status == 400 and r.json.get("ok") is False and r.json.get("error")
+
+
+def sim_port():
+    return int(HOSTPORT.split(":")[1])
+
+
+def raw_http(method, path, body=b"", headers=None, timeout=30):
+    """One request on a fresh socket: (status, [(name bytes, value bytes)], body bytes).
+    Header bytes are kept exactly as sent (no decoding)."""
+    head = f"{method} {path} HTTP/1.1\r\nHost: {HOSTPORT}\r\nConnection: close\r\n"
+    for name, value in (headers or {}).items():
+        head += f"{name}: {value}\r\n"
+    head += f"Content-Length: {len(body)}\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", sim_port()), timeout=timeout) as s:
+        s.sendall(head.encode("latin-1") + body)
+        data = b""
+        while True:
+            chunk = s.recv(1 << 16)
+            if not chunk:
+                break
+            data += chunk
+    head_part, rest = data.split(b"\r\n\r\n", 1)
+    lines = head_part.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    fields = [tuple(l.split(b": ", 1)) for l in lines[1:]]
+    return status, fields, rest
+
+
+def raw_list(token=FEISHU_STATIC, body=None):
+    data = json.dumps(body or LIST_BODY).encode()
+    return raw_http("POST", LIST, data, {"X-PLUGIN-TOKEN": token, "X-USER-KEY": USER_KEY,
+                                         "Content-Type": "application/json"})
+
+
+def header_values(fields, name):
+    return [v for k, v in fields if k.lower() == name.lower().encode()]
+
+
+def vm_hwm_kb():
+    try:
+        with open(f"/proc/{SIM_PID}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def test_fault_config():
+    reset()
+    bad = [
+        ("faults not a list", {"faults": {"path": "list", "kind": "reset"}}),
+        ("fault not an object", {"faults": ["list"]}),
+        ("path missing", {"faults": [{"kind": "reset"}]}),
+        ("path empty", {"faults": [{"path": "", "kind": "reset"}]}),
+        ("path not a string", {"faults": [{"path": 5, "kind": "reset"}]}),
+        ("control path", {"faults": [{"path": "/_sim/health", "kind": "reset"}]}),
+        ("kind missing", {"faults": [{"path": "list"}]}),
+        ("kind unknown", {"faults": [{"path": "list", "kind": "explode"}]}),
+        ("unknown key", {"faults": [{"path": "list", "kind": "reset", "colour": 1}]}),
+        ("key of another kind", {"faults": [{"path": "list", "kind": "throttle", "status": 500}]}),
+        ("count and every", {"faults": [{"path": "list", "kind": "reset", "count": 1, "every": 2}]}),
+        ("count 0", {"faults": [{"path": "list", "kind": "reset", "count": 0}]}),
+        ("every 0", {"faults": [{"path": "list", "kind": "reset", "every": 0}]}),
+        ("skip -1", {"faults": [{"path": "list", "kind": "reset", "skip": -1}]}),
+        ("skip float", {"faults": [{"path": "list", "kind": "reset", "skip": 1.0}]}),
+        ("count bool", {"faults": [{"path": "list", "kind": "reset", "count": True}]}),
+        ("header value with LF", {"faults": [{"path": "list", "kind": "reset",
+                                              "headers": {"X-A": "a\nb"}}]}),
+        ("header value with CR", {"faults": [{"path": "list", "kind": "reset",
+                                              "headers": {"X-A": "a\rb"}}]}),
+        ("header name with LF", {"faults": [{"path": "list", "kind": "reset",
+                                             "headers": {"X-A\nX-B": "1"}}]}),
+        ("header name with colon", {"faults": [{"path": "list", "kind": "reset",
+                                                "headers": {"X-A:": "1"}}]}),
+        ("header value beyond latin-1", {"faults": [{"path": "list", "kind": "reset",
+                                                     "headers": {"X-A": "\u4e2d"}}]}),
+        ("header value not a string", {"faults": [{"path": "list", "kind": "reset",
+                                                   "headers": {"X-A": 1}}]}),
+        ("Content-Length header", {"faults": [{"path": "list", "kind": "error",
+                                               "headers": {"Content-Length": "5"}}]}),
+        ("retry_after words", {"faults": [{"path": "list", "kind": "throttle", "retry_after": "soon"}]}),
+        ("retry_after date:x", {"faults": [{"path": "list", "kind": "throttle", "retry_after": "date:x"}]}),
+        ("error body and raw", {"faults": [{"path": "list", "kind": "error", "body": {}, "raw": ""}]}),
+        ("error status 600", {"faults": [{"path": "list", "kind": "error", "status": 600}]}),
+        ("slow without delay_ms", {"faults": [{"path": "list", "kind": "slow"}]}),
+        ("slow delay_ms negative", {"faults": [{"path": "list", "kind": "slow", "delay_ms": -1}]}),
+        ("template without raw", {"faults": [{"path": "list", "kind": "template"}]}),
+        ("template repeat -1", {"faults": [{"path": "list", "kind": "template", "raw": "", "repeat": -1}]}),
+        ("template gzip not bool", {"faults": [{"path": "list", "kind": "template", "raw": "",
+                                                "gzip": 1}]}),
+        ("template latin-1 with U+4E2D", {"faults": [{"path": "list", "kind": "template",
+                                                      "raw": "\u4e2d", "encoding": "latin-1"}]}),
+        ("endless empty fill", {"faults": [{"path": "list", "kind": "endless", "fill": ""}]}),
+        ("paging_loop on get-record", {"faults": [{"path": "get-record", "kind": "paging_loop"}]}),
+        ("paging_loop cursor_length 0", {"faults": [{"path": "list", "kind": "paging_loop",
+                                                     "cursor_length": 0}]}),
+    ]
+    for name, values in bad:
+        check(f"faults config: {name} -> 400", config_rejected(values), values)
+    check("rejected faults leave none armed", http("GET", "/_sim/config").json["faults"] == []
+          and flist(LIST_BODY).status == 200)
+
+    spec = {"path": "work_item/list", "kind": "throttle", "count": 2, "retry_after": 3}
+    r = set_faults(spec)
+    check("faults echoed in the config", r.json["config"]["faults"] == [spec], r)
+    check("GET /_sim/config shows faults", http("GET", "/_sim/config").json["faults"] == [spec])
+    first = flist(LIST_BODY).status
+    configure(feishu_qps=50)   # another key: the faults and their counters stay
+    statuses = [first] + [flist(LIST_BODY).status for _ in range(2)]
+    check("other config keys keep faults and counters", statuses == [429, 429, 200], statuses)
+    set_faults(spec)
+    check("posting faults again restarts the counters", flist(LIST_BODY).status == 429)
+    set_faults({"path": "list", "kind": "throttle"})
+    reset()
+    check("reset clears faults", http("GET", "/_sim/config").json["faults"] == []
+          and flist(LIST_BODY).status == 200)
+    set_faults({"path": "list", "kind": "throttle"})
+    configure(faults=[])
+    check("faults [] disarms", flist(LIST_BODY).status == 200)
+
+
+def test_fault_selection():
+    def run(fault, n, call=lambda: flist(LIST_BODY).status):
+        reset()
+        set_faults(fault)
+        return [call() for _ in range(n)]
+
+    err = {"path": "work_item/list", "kind": "error"}
+    got = run(err, 4)
+    check("no selection: every matching request", got == [500] * 4, got)
+    got = run(dict(err, count=2), 4)
+    check("count 2", got == [500, 500, 200, 200], got)
+    got = run(dict(err, skip=2), 4)
+    check("skip 2 (then forever)", got == [200, 200, 500, 500], got)
+    got = run(dict(err, skip=2, count=2), 6)
+    check("skip 2 count 2", got == [200, 200, 500, 500, 200, 200], got)
+    got = run(dict(err, every=4), 12)
+    check("every 4: requests 4, 8, 12",
+          [i + 1 for i, s in enumerate(got) if s == 500] == [4, 8, 12], got)
+    got = run(dict(err, skip=1, every=2), 7)
+    check("skip 1 every 2: requests 3, 5, 7",
+          [i + 1 for i, s in enumerate(got) if s == 500] == [3, 5, 7], got)
+
+    reset()
+    set_faults(dict(err, path="get-record"))
+    check("path is a substring of the request path: other paths untouched",
+          flist(LIST_BODY).status == 200 and issue_feishu_token().startswith("p-"))
+    check("get-record faulted", hw_get(HW_QUERY).status == 500)
+    reset()
+    set_faults(dict(err, path="/open_api/"))
+    check("a path prefix matches every Feishu call",
+          http("POST", TOKEN, {"plugin_id": "x"}).status == 500 and flist(LIST_BODY).status == 500)
+    check("control endpoints are never faulted", http("GET", "/_sim/health").status == 200)
+
+    # Several faults: the first whose selection picks the request; every
+    # matching fault counts every matching request.
+    reset()
+    set_faults(dict(err, status=503, count=1), {"path": "list", "kind": "throttle"})
+    got = [flist(LIST_BODY).status for _ in range(3)]
+    check("first fault in list order wins", got == [503, 429, 429], got)
+    reset()
+    set_faults(dict(err, count=1), {"path": "list", "kind": "throttle", "count": 1})
+    got = [flist(LIST_BODY).status for _ in range(3)]
+    check("a list of count-1 faults is a script", got == [500, 429, 200], got)
+    reset()
+    set_faults(dict(err, count=1), {"path": "list", "kind": "throttle", "skip": 1, "count": 1})
+    got = [flist(LIST_BODY).status for _ in range(4)]
+    check("a request taken by a fault is not counted by the later ones", got == [500, 200, 429, 200], got)
+    log = request_log()
+    check("log fault field", [e["fault"] for e in log] == ["error", None, "throttle", None], log)
+
+
+def test_fault_order_and_rate_limit():
+    # delay_ms first, then the faults.
+    reset()
+    configure(delay_ms=300)
+    set_faults({"path": "list", "kind": "throttle", "count": 1})
+    t0 = time.time()
+    r = flist(LIST_BODY)
+    check("delay_ms applies before faults", r.status == 429 and time.time() - t0 >= 0.28)
+    # Faults come before authentication.
+    reset()
+    set_faults({"path": "list", "kind": "throttle", "count": 1})
+    check("faults before auth", feishu_error(flist(LIST_BODY, token=None), 429, 10429))
+    check("then auth as usual", feishu_error(flist(LIST_BODY, token=None), 401, 10021))
+    # Faults come before fail_next, which they do not consume.
+    reset()
+    configure(fail_next={"path": "list", "status": 502, "raw": "bad gateway"})
+    set_faults({"path": "list", "kind": "error", "status": 503, "count": 1})
+    got = [flist(LIST_BODY).status for _ in range(3)]
+    check("faults before fail_next", got == [503, 502, 200], got)
+    # slow: sleeps, then the normal path (fail_next included).
+    reset()
+    configure(fail_next={"path": "list", "status": 502, "raw": "bad gateway"})
+    set_faults({"path": "list", "kind": "slow", "delay_ms": 250, "count": 1})
+    t0 = time.time()
+    r = flist(LIST_BODY)
+    check("slow then fail_next", r.status == 502 and time.time() - t0 >= 0.23, r)
+    check("slow logged with its fault and the real status",
+          [(e["status"], e["fault"]) for e in request_log()] == [(502, "slow")])
+
+    # Faulted requests never reach the rate limiter; slow ones do.
+    reset()
+    configure(feishu_qps=2)
+    set_faults({"path": "list", "kind": "error", "count": 3})
+    got = [flist(LIST_BODY).status for _ in range(6)]
+    check("faulted requests do not use the rate limit", got == [500, 500, 500, 200, 200, 429], got)
+    time.sleep(1.05)
+    reset()
+    configure(huawei_qps=1)
+    set_faults({"path": "get-record", "kind": "throttle", "count": 2})
+    got = [hw_get(HW_QUERY).status for _ in range(4)]
+    check("huawei: faulted requests do not use the rate limit", got == [429, 429, 200, 429], got)
+    check("the last 429 is the real limiter (not a fault)",
+          [e["fault"] for e in request_log()] == ["throttle", "throttle", None, None])
+    time.sleep(1.05)
+    reset()
+    configure(feishu_qps=1)
+    set_faults({"path": "list", "kind": "slow", "delay_ms": 10})
+    got = [flist(LIST_BODY).status for _ in range(2)]
+    check("slow requests are rate limited like normal ones", got == [200, 429], got)
+    time.sleep(1.05)
+
+
+def test_fault_throttle_and_error():
+    reset()
+    set_faults({"path": "list", "kind": "throttle", "count": 1},
+               {"path": "list", "kind": "throttle", "count": 1, "retry_after": 7},
+               {"path": "list", "kind": "throttle", "count": 1, "retry_after": "date:120"},
+               {"path": "get-record", "kind": "throttle", "count": 1, "retry_after": 0})
+    r = flist(LIST_BODY)
+    check("throttle feishu: 429 + exact body", r.status == 429 and r.json == FEISHU_THROTTLE, r)
+    check("throttle without retry_after: no Retry-After", r.headers.get("Retry-After") is None)
+    check("throttle keeps X-Tt-Logid", len(r.headers.get("X-Tt-Logid", "")) == 20)
+    r = flist(LIST_BODY)
+    check("throttle retry_after 7 -> Retry-After: 7", r.status == 429 and r.headers.get("Retry-After") == "7")
+    r = flist(LIST_BODY)
+    when = r.headers.get("Retry-After", "")
+    try:
+        import email.utils
+        delta = email.utils.parsedate_to_datetime(when).timestamp() - time.time()
+    except (TypeError, ValueError):
+        delta = None
+    check("throttle retry_after date:120 -> HTTP-date 120 s ahead",
+          when.endswith(" GMT") and delta is not None and 115 <= delta <= 121, when)
+    r = hw_get(HW_QUERY)
+    check("throttle huawei: 429 + exact body", r.status == 429 and r.json == HUAWEI_THROTTLE
+          and r.headers.get("Retry-After") == "0" and len(r.headers.get("X-Request-Id", "")) == 32, r)
+    check("throttle huawei content type", r.headers.get("Content-Type") == "application/json;charset=UTF-8")
+    log = request_log()
+    check("throttle logged", [(e["status"], e["err_code"], e["fault"]) for e in log] ==
+          [(429, 10429, "throttle")] * 3 + [(429, "APIGW.0308", "throttle")], log)
+
+    reset()
+    set_faults({"path": "list", "kind": "error", "count": 1},
+               {"path": "list", "kind": "error", "count": 1, "status": 503, "retry_after": 2},
+               {"path": "list", "kind": "error", "count": 1, "status": 502, "raw": "<html>502</html>",
+                "headers": {"Content-Type": "text/html"}},
+               {"path": "list", "kind": "error", "count": 1, "status": 200,
+                "body": {"err_code": 0, "data": {"op_records": "nope"}}},
+               {"path": "list", "kind": "error", "count": 1, "status": 200,
+                "raw": "{\"x\":\"\u00ff\u00fe\"}", "encoding": "latin-1"},
+               {"path": "get-record", "kind": "error", "count": 1})
+    r = flist(LIST_BODY)
+    check("error feishu default: 500 + 50006 body", r.status == 500 and r.json == FEISHU_50006, r)
+    r = flist(LIST_BODY)
+    check("error status 503 + Retry-After", r.status == 503 and r.json == FEISHU_50006
+          and r.headers.get("Retry-After") == "2", r)
+    r = flist(LIST_BODY)
+    check("error raw + Content-Type header", r.status == 502 and r.raw == b"<html>502</html>"
+          and r.headers.get("Content-Type") == "text/html", r)
+    r = flist(LIST_BODY)
+    check("error JSON body", r.status == 200 and r.json == {"err_code": 0, "data": {"op_records": "nope"}}, r)
+    r = flist(LIST_BODY)
+    check("error raw latin-1: invalid UTF-8 bytes", r.raw == b'{"x":"\xff\xfe"}', r.raw)
+    r = hw_get(HW_QUERY)
+    check("error huawei default: 500 PM.02175000 System busy", r.status == 500 and r.json == HUAWEI_BUSY, r)
+    log = request_log()
+    check("error logged", [(e["status"], e["err_code"], e["fault"]) for e in log] ==
+          [(500, 50006, "error"), (503, 50006, "error"), (502, None, "error"), (200, 0, "error"),
+           (200, None, "error"), (500, "PM.02175000", "error")], log)
+
+
+def test_fault_headers():
+    reset()
+    set_faults({"path": "list", "kind": "error", "count": 1,
+                "headers": {"X-Tt-Logid": "\u00ff\u00fe\u0080log", "X-Extra": "caf\u00e9"}},
+               {"path": "list", "kind": "slow", "delay_ms": 1, "count": 1,
+                "headers": {"x-tt-logid": "slow-id", "Retry-After": "9"}},
+               {"path": "get-record", "kind": "throttle", "count": 1,
+                "headers": {"x-request-id": "\u00ff", "Retry-After": "\u00ff"}})
+    status, fields, _ = raw_list()
+    check("header bytes 0xFF 0xFE 0x80 arrive as such",
+          header_values(fields, "X-Tt-Logid") == [b"\xff\xfe\x80log"], fields)
+    check("latin-1 header value é -> byte 0xE9", header_values(fields, "X-Extra") == [b"caf\xe9"], fields)
+    status, fields, body = raw_list()
+    check("slow: headers added to the normal answer (name in any case overrides)",
+          status == 200 and json.loads(body)["err_code"] == 0
+          and header_values(fields, "X-Tt-Logid") == [b"slow-id"]
+          and header_values(fields, "Retry-After") == [b"9"], fields)
+    status, fields, _ = raw_http("GET", RECORD + "?" + urllib.parse.urlencode(HW_QUERY),
+                                 headers={"X-Auth-Token": HW_STATIC})
+    check("X-Request-Id overridden (lower-case name), Retry-After byte 0xFF",
+          status == 429 and header_values(fields, "X-Request-Id") == [b"\xff"]
+          and header_values(fields, "Retry-After") == [b"\xff"], fields)
+
+
+def test_fault_reset():
+    reset()
+    set_faults({"path": "list", "kind": "reset", "count": 1})
+    outcome = None
+    body = json.dumps(LIST_BODY).encode()
+    with socket.create_connection(("127.0.0.1", sim_port()), timeout=10) as s:
+        s.sendall((f"POST {LIST} HTTP/1.1\r\nHost: {HOSTPORT}\r\nX-PLUGIN-TOKEN: {FEISHU_STATIC}\r\n"
+                   f"X-USER-KEY: {USER_KEY}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
+        try:
+            data = s.recv(4096)
+            outcome = "eof" if data == b"" else data
+        except ConnectionResetError:
+            outcome = "reset"
+    check("reset: TCP reset, no answer", outcome == "reset", outcome)
+    check("reset: only once (count 1)", flist(LIST_BODY).status == 200)
+    log = request_log()
+    check("reset logged with status 0", [(e["status"], e["err_code"], e["fault"]) for e in log[:1]]
+          == [(0, None, "reset")] and log[1]["fault"] is None, log)
+    set_faults({"path": "get-record", "kind": "reset", "count": 1})
+    try:
+        hw_get(HW_QUERY)
+        failed = False
+    except (ConnectionError, http_client.HTTPException, urllib.error.URLError):
+        failed = True
+    check("reset seen by an HTTP client", failed)
+    check("server fine after resets", http("GET", "/_sim/health").status == 200)
+
+
+def test_fault_paging_loop():
+    reset()
+    set_faults({"path": "work_item/list", "kind": "paging_loop"})
+    cursors, shapes_ok = [], True
+    cursor = ""
+    for _ in range(25):
+        r = flist(dict(LIST_BODY, start_from=cursor), token=None)   # before auth, too
+        d = r.json
+        if not (r.status == 200 and set(d) == {"err_code", "err_msg", "data"} and d["err_code"] == 0
+                and d["err_msg"] == "" and set(d["data"]) == {"op_records", "has_more", "start_from"}
+                and d["data"]["op_records"] == [] and d["data"]["has_more"] is True):
+            shapes_ok = False
+        cursor = d["data"]["start_from"]
+        cursors.append(cursor)
+    check("paging_loop: empty page, has_more true, forever", shapes_ok)
+    check("paging_loop: cursors unique", len(set(cursors)) == 25, cursors)
+    check("paging_loop: default cursor length 16", all(len(c) == 16 for c in cursors), cursors)
+    check("paging_loop: log", all(e["fault"] == "paging_loop" and e["has_more"] is True and e["records"] == 0
+                                  for e in request_log()))
+    check("paging_loop leaves the token endpoint alone", issue_feishu_token().startswith("p-"))
+    for length in (1, 40, 3000):
+        set_faults({"path": LIST, "kind": "paging_loop", "cursor_length": length})
+        got = [flist(LIST_BODY).json["data"]["start_from"] for _ in range(3)]
+        check(f"paging_loop cursor_length {length}", all(len(c) == length for c in got)
+              and (length == 1 or len(set(got)) == 3), got if length < 100 else len(got))
+    reset()
+    set_faults({"path": "list", "kind": "paging_loop", "skip": 1})
+    first, second = flist(LIST_BODY), flist(LIST_BODY)
+    check("paging_loop with skip", first.json["data"].get("total") is not None
+          and "total" not in second.json["data"])
+
+
+def test_fault_template():
+    reset()
+    raw = '{"err_code":0,"err_msg":"","data":{"op_records":[@@FILL@@{}],"has_more":false,"note":"@@FILL@@"}}'
+    set_faults({"path": "list", "kind": "template", "raw": raw, "fill": "{},", "repeat": 3, "count": 1},
+               {"path": "list", "kind": "template", "raw": raw, "count": 1},
+               {"path": "list", "kind": "template", "raw": "<b>\u4e2d</b>", "status": 502, "count": 1,
+                "content_type": "text/html"},
+               {"path": "list", "kind": "template", "raw": "[@@FILL@@1]", "fill": "1,", "repeat": 5,
+                "gzip": True, "count": 1})
+    r = flist(LIST_BODY)
+    want = raw.replace("@@FILL@@", "{},{},{},").encode()
+    check("template: every @@FILL@@ replaced", r.status == 200 and r.raw == want, r.raw)
+    check("template: Content-Length and type", r.headers.get("Content-Length") == str(len(want))
+          and r.headers.get("Content-Type") == "application/json", dict(r.headers))
+    r = flist(LIST_BODY)
+    check("template: fill default empty, repeat default 0", r.raw == raw.replace("@@FILL@@", "").encode(), r.raw)
+    r = flist(LIST_BODY)
+    check("template: status, content_type, UTF-8", r.status == 502 and r.raw == "<b>中</b>".encode()
+          and r.headers.get("Content-Type") == "text/html", r)
+    status, fields, body = raw_list()
+    import gzip as gzip_module
+    check("template gzip: Content-Encoding gzip, valid gzip",
+          status == 200 and header_values(fields, "Content-Encoding") == [b"gzip"]
+          and gzip_module.decompress(body) == b"[1,1,1,1,1,1]", (fields, body))
+    log = request_log()
+    check("template logged", [(e["status"], e["err_code"], e["records"], e["fault"]) for e in log] ==
+          [(200, 0, 4, "template"), (200, 0, 1, "template"), (502, None, None, "template"),
+           (200, None, None, "template")], log)
+
+    # 30 MB, plain and gzip: seconds, modest memory.
+    big_raw = '{"err_code":0,"data":{"op_records":[@@FILL@@{}],"has_more":false}}'
+    prefix, suffix = big_raw.split("@@FILL@@")
+    repeat = 10_000_000
+    want_len = len(prefix) + 3 * repeat + len(suffix)
+    before = vm_hwm_kb()
+    set_faults({"path": "list", "kind": "template", "raw": big_raw, "fill": "{},", "repeat": repeat})
+    t0 = time.time()
+    r = flist(LIST_BODY)
+    elapsed = time.time() - t0
+    ok = (r.status == 200 and len(r.raw) == want_len and r.raw.startswith(prefix.encode() + b"{},{},")
+          and r.raw.endswith(b"{},{}," + suffix.encode()) and r.raw.count(b"{},") == repeat)
+    check("template 30 MB plain: exact body", ok and r.headers.get("Content-Length") == str(want_len),
+          (r.status, len(r.raw), want_len))
+    check("template 30 MB plain: fast", elapsed < 10, elapsed)
+    del r
+    set_faults({"path": "list", "kind": "template", "raw": big_raw, "fill": "{},", "repeat": repeat,
+                "gzip": True})
+    t0 = time.time()
+    status, fields, body = raw_list()
+    elapsed = time.time() - t0
+    plain = gzip_module.decompress(body)
+    check("template 30 MB gzip: decompresses to the exact body", status == 200 and len(plain) == want_len
+          and plain.startswith(prefix.encode() + b"{},") and plain.endswith(b"{},{}," + suffix.encode())
+          and plain.count(b"{},") == repeat, (status, len(plain)))
+    check("template 30 MB gzip: small and fast", len(body) < 1_000_000 and elapsed < 10, (len(body), elapsed))
+    del plain, body
+    set_faults({"path": "list", "kind": "template", "raw": "[@@FILL@@0]", "fill": "{},",
+                "repeat": 100_000_000, "gzip": True})
+    t0 = time.time()
+    status, fields, body = raw_list()
+    elapsed = time.time() - t0
+    import zlib
+    inflater = zlib.decompressobj(31)
+    size, pos, tail = 0, 0, b""
+    while pos < len(body):
+        out = inflater.decompress(body[pos:pos + 65536], 1 << 22)
+        size += len(out)
+        tail = (tail + out)[-16:]
+        pos += 65536
+        while inflater.unconsumed_tail:
+            out = inflater.decompress(inflater.unconsumed_tail, 1 << 22)
+            size += len(out)
+            tail = (tail + out)[-16:]
+    check("template 300 MB gzip: right size, fast", status == 200 and inflater.eof and size == 300_000_003
+          and tail.endswith(b"{},{},0]") and elapsed < 20, (size, elapsed))
+    after = vm_hwm_kb()
+    if before is not None and after is not None:
+        check("simulator memory stays modest (< 100 MB growth)", after - before < 100_000, (before, after))
+        if VERBOSE:
+            print(f"     simulator peak RSS {before} kB before the big templates, {after} kB after")
+
+
+def test_fault_endless():
+    def read_all(timeout):
+        head, data, error = b"", b"", None
+        body = json.dumps(LIST_BODY).encode()
+        t0 = time.time()
+        with socket.create_connection(("127.0.0.1", sim_port()), timeout=timeout) as s:
+            s.sendall((f"POST {LIST} HTTP/1.1\r\nHost: {HOSTPORT}\r\nContent-Length: {len(body)}\r\n\r\n")
+                      .encode() + body)
+            try:
+                while True:
+                    chunk = s.recv(1 << 20)
+                    if not chunk:
+                        break
+                    if not head:
+                        data += chunk
+                        if b"\r\n\r\n" in data:
+                            head, data = data.split(b"\r\n\r\n", 1)
+                            data = data[:100000]
+                    elif len(data) < 100000:
+                        data += chunk[:100000]
+            except OSError as exc:
+                error = exc
+        return head, data, time.time() - t0, error
+
+    reset()
+    set_faults({"path": "list", "kind": "endless", "max_seconds": 1, "count": 1},
+               {"path": "list", "kind": "endless", "max_seconds": 1, "count": 1, "chunked": True,
+                "fill": "x", "prefix": "{\"data\":"})
+    head, data, elapsed, error = read_all(10)
+    check("endless: 200, Content-Length 10^12", head.startswith(b"HTTP/1.1 200")
+          and b"\r\nContent-Length: 1000000000000" in head and b"application/json" in head, head)
+    check("endless: writes fill over and over", data.startswith(b"[{},[{},[{},"), data[:40])
+    check("endless: closes after max_seconds", 0.9 <= elapsed < 5 and error is None, (elapsed, error))
+    head, data, elapsed, error = read_all(10)
+    payload, rest = b"", data
+    while b"\r\n" in rest:   # undo the chunk framing as far as it was read
+        size_text, rest = rest.split(b"\r\n", 1)
+        size = int(size_text, 16)
+        if size == 0 or len(rest) < size + 2:
+            payload += rest[:size]
+            break
+        payload, rest = payload + rest[:size], rest[size + 2:]
+    check("endless chunked", b"Transfer-Encoding: chunked" in head and b"Content-Length" not in head
+          and payload.startswith(b'{"data":xxxx'), (head, data[:40]))
+    # A client that gives up early.
+    set_faults({"path": "list", "kind": "endless", "max_seconds": 30, "count": 1})
+    t0 = time.time()
+    with socket.create_connection(("127.0.0.1", sim_port()), timeout=10) as s:
+        s.sendall(f"POST {LIST} HTTP/1.1\r\nHost: {HOSTPORT}\r\nContent-Length: 0\r\n\r\n".encode())
+        s.recv(65536)
+    check("endless: client may hang up", http("GET", "/_sim/health").status == 200 and time.time() - t0 < 5)
+    log = request_log()
+    check("endless logged with status 0", [(e["status"], e["fault"]) for e in log] == [(0, "endless")] * 3, log)
+
+
+def raw_token_answer():
+    status, _, body = raw_http("POST", TOKEN, json.dumps(
+        {"plugin_id": "MII_SIM_PLUGIN", "plugin_secret": "sim-plugin-secret", "type": 0}).encode(),
+        {"Content-Type": "application/json"})
+    return status, body
+
+
+def test_token_keys():
+    reset()
+    for key, value in (("feishu_token_reported_ttl", "5"), ("feishu_token_reported_ttl", True),
+                       ("feishu_token_reported_ttl", [1]), ("feishu_token_value", 5),
+                       ("huawei_token_ttl", 0), ("huawei_token_ttl", 1.5), ("huawei_token_ttl", "60")):
+        check(f"config {key}={value!r} -> 400", config_rejected({key: value}))
+    for text in ("9223372036854775807", "1e30", "-5", "0", "1.5E+300", "-0.0"):
+        r = http("POST", "/_sim/config", raw=('{"feishu_token_reported_ttl": %s}' % text).encode())
+        status, body = raw_token_answer()
+        check(f"feishu_token_reported_ttl {text} written exactly",
+              r.status == 200 and status == 200 and (b'"expire_time":' + text.encode() + b"}") in body, body)
+    r = http("GET", "/_sim/config")
+    check("config shows the number text exactly", b'"feishu_token_reported_ttl":-0.0' in r.raw, r.raw)
+    configure(feishu_token_reported_ttl=10 ** 30, feishu_token_ttl=1)
+    token = issue_feishu_token()
+    check("reported ttl is not the real one: token works now", flist(LIST_BODY, token=token).status == 200)
+    time.sleep(1.1)
+    check("... and expires after feishu_token_ttl", feishu_error(flist(LIST_BODY, token=token), 401, 10022))
+    configure(feishu_token_reported_ttl=None)
+    check("reported ttl null -> real ttl", json.loads(raw_token_answer()[1])["data"]["expire_time"] == 1)
+
+    reset()
+    evil = "p-evil\r\nX-Injected: 1\u0000\u0007"
+    configure(feishu_token_value=evil)
+    status, body = raw_token_answer()
+    check("feishu_token_value issued exactly", status == 200 and json.loads(body)["data"]["token"] == evil
+          and b'"token":"p-evil\\r\\nX-Injected: 1\\u0000\\u0007"' in body, body)
+    configure(feishu_token_value="p-fixed-sim-token")
+    check("fixed token issued", issue_feishu_token() == "p-fixed-sim-token")
+    r = flist(LIST_BODY, token="p-fixed-sim-token")
+    check("fixed token accepted on the list call", r.status == 200 and r.json["err_code"] == 0, r)
+    check("fixed token logged as issued", request_log()[-1]["token"] == "issued")
+    reset()
+    cfg = http("GET", "/_sim/config").json
+    check("reset clears token keys", cfg["feishu_token_reported_ttl"] is None
+          and cfg["feishu_token_value"] is None and cfg["huawei_token_ttl"] == 86400, cfg)
+    check("random tokens again after reset", issue_feishu_token() != "p-fixed-sim-token")
+
+    # huawei_token_ttl: expires_at and enforcement.
+    configure(huawei_token_ttl=2)
+    t0 = time.time()
+    r = http("POST", IAM, iam_body())
+    token = r.headers.get("X-Subject-Token", "")
+    expires = r.json["token"]["expires_at"]
+    import re
+    exp = calendar.timegm(time.strptime(expires[:19], "%Y-%m-%dT%H:%M:%S")) + float("0" + expires[19:-1])
+    check("huawei_token_ttl in expires_at", re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", expires)
+          and abs(exp - (t0 + 2)) < 1.5, expires)
+    q = {"project_id": HW_PROJECT, "issue_id": 100}
+    check("IAM token valid before its ttl", hw_get(q, token=token).status == 200)
+    time.sleep(max(0, t0 + 2.1 - time.time()))
+    check("IAM token past huawei_token_ttl -> 401 PM.10001002",
+          hw_error(hw_get(q, token=token), 401, "PM.10001002"))
+    check("IAM expiry logged", request_log()[-1]["token"] == "expired")
+    configure(huawei_token_ttl=3600)
+    r = http("POST", IAM, iam_body())
+    exp = calendar.timegm(time.strptime(r.json["token"]["expires_at"][:19], "%Y-%m-%dT%H:%M:%S"))
+    check("huawei_token_ttl 3600", abs(exp - time.time() - 3600) < 5)
+
+
+EDGE_EXTRA_1 = (b'"extra":{"big":123456789012345678901234567890,"neg":-99999999999999999999,'
+                b'"small":1,"real":1.5e300}')
+EDGE_EXTRA_2 = b'"extra":{"precise":0.1000000000000000055511151231257827}'
+
+
+def test_proj_edge():
+    reset()
+    import decimal
+    r = http("GET", "/_sim/truth/feishu")
+    check("truth: proj_edge numbers exact", EDGE_EXTRA_1 in r.raw and EDGE_EXTRA_2 in r.raw)
+    exact = [json.loads(line, parse_float=decimal.Decimal) for line in r.text.splitlines()]
+    edge = [x for x in exact if x["project_key"] == "proj_edge"]
+    check("proj_edge: item 7000, 3 records in 2025, 13-digit ms",
+          len(edge) == 3 and all(x["work_item_id"] == 7000 for x in edge)
+          and all(isinstance(x["operation_time"], int) and MIN_MS <= x["operation_time"]
+                  and 1735689600000 <= x["operation_time"] < 1767225600000 for x in edge), edge)
+    extras = [x["record_contents"][0].get("extra") for x in edge]
+    check("proj_edge extras", extras == [
+        {"big": 123456789012345678901234567890, "neg": -99999999999999999999, "small": 1,
+         "real": decimal.Decimal("1.5e300")},
+        {"precise": decimal.Decimal("0.1000000000000000055511151231257827")}, None], extras)
+    r = flist({"project_key": "proj_edge", "work_item_ids": [7000]})
+    check("list: proj_edge numbers exact", r.status == 200 and EDGE_EXTRA_1 in r.raw and EDGE_EXTRA_2 in r.raw)
+    pages = feishu_pages({"project_key": "proj_edge", "work_item_ids": [7000], "page_size": 1})
+    check("proj_edge paging rules", [len(d["op_records"]) for _, d in pages] == [1, 0, 1, 1]
+          and all(d["total"] == 3 for _, d in pages), [len(d["op_records"]) for _, d in pages])
+    got = feishu_all({"project_key": "proj_edge", "work_item_ids": [7000], "page_size": 2})
+    plain_truth = [json.loads(line) for line in http("GET", "/_sim/truth/feishu").text.splitlines()
+                   if '"proj_edge"' in line]
+    check("proj_edge list == truth", got == plain_truth)
+    t0 = edge[0]["operation_time"]
+    got = feishu_all({"project_key": "proj_edge", "work_item_ids": [7000], "start": t0, "end": t0 + 60000})
+    check("proj_edge window filter", [x["operation_time"] for x in got] == [t0, t0 + 60000])
+    check("7000 not in proj_alpha", feishu_error(flist({"project_key": "proj_alpha", "work_item_ids": [7000]}),
+                                                 200, 30005))
+    check("proj_alpha item not in proj_edge", feishu_error(flist({"project_key": "proj_edge",
+                                                                  "work_item_ids": [1001]}), 200, 30005))
+    cursor = pages[1][0]
+    r = flist({"project_key": "proj_alpha", "work_item_ids": [7000], "page_size": 1, "start_from": cursor})
+    check("proj_edge cursor bound to its project", r.status == 200 and r.json["err_code"] in (20006, 30005), r)
+
+
+# --------------------------------------------------------------------------
 
 def free_start():
     sim = os.path.join(HERE, "oprec_sim.py")
@@ -993,8 +1632,9 @@ def free_start():
 
 
 def main():
-    global BASE, HOSTPORT
+    global BASE, HOSTPORT, SIM_PID
     proc, line, start_s = free_start()
+    SIM_PID = proc.pid
     if not line.startswith("oprec simulator listening on http://"):
         print("simulator did not start:", line, proc.stderr.read() if proc.poll() is not None else "")
         return 2
@@ -1006,7 +1646,10 @@ def main():
                      lambda: test_feishu_data_and_paging(start_s), test_feishu_repeat_cursor,
                      test_huawei_iam_and_token_auth, test_aksk, test_huawei_rate_limit,
                      test_huawei_validation, lambda: test_huawei_data(start_s), test_delay,
-                     test_fail_next, test_request_log):
+                     test_fail_next, test_request_log, test_fault_config, test_fault_selection,
+                     test_fault_order_and_rate_limit, test_fault_throttle_and_error, test_fault_headers,
+                     test_fault_reset, test_fault_paging_loop, test_fault_template, test_fault_endless,
+                     test_token_keys, test_proj_edge):
             try:
                 test()
             except Exception as exc:  # a crashed section is one failure, not the end
