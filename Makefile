@@ -8,7 +8,9 @@ OBJS = \
 	src/chain.o \
 	src/scan.o \
 	src/convert.o \
+	src/json.o \
 	src/session.o \
+	src/pace.o \
 	src/http.o \
 	src/api/feishu.o \
 	src/api/huawei.o \
@@ -20,7 +22,7 @@ DATA = sql/oprec_fdw--$(EXTVERSION).sql
 PGFILEDESC = "oprec_fdw - operation-record APIs as foreign tables"
 
 REGRESS = init options feishu_types feishu_pushdown feishu_paging feishu_errors feishu_explain \
-	huawei_records huawei_auth huawei_errors
+	huawei_records huawei_auth huawei_errors transfer_lifetime hostile_answers security tokens retries pacing
 REGRESS_OPTS = --inputdir=. --outputdir=test/results
 
 PG_CPPFLAGS = -I$(srcdir)/src -DOPREC_FDW_VERSION='"$(EXTVERSION)"' $(shell pkg-config --cflags libcurl jansson 2>/dev/null)
@@ -34,7 +36,7 @@ include $(PGXS)
 
 # Every object depends on the shared header (PGXS tracks no header
 # dependencies by itself).
-$(OBJS): src/oprec_fdw.h
+$(OBJS): src/oprec_fdw.h src/json_read.h
 src/api/huawei.o src/api/huawei_sign.o: src/api/huawei_sign.h
 
 # Unit test of the AK/SK signer, built against libpgcommon (no server).
@@ -47,3 +49,18 @@ unittest: test/unit/test_huawei_sign
 	test/unit/test_huawei_sign
 
 .PHONY: unittest
+
+# ----------------------------------------------------------------------
+# Fuzzing and sanitizer runs (test/fuzz/, test/sanitize.sh); nothing
+# here is built or installed by the targets above.
+#   make fuzz [FUZZ_SECONDS=60]   build both fuzz targets and run each
+#   make sanitize                 the regression suite under ASan
+FUZZ_SECONDS ?= 60
+
+fuzz:
+	test/fuzz/run.sh $(FUZZ_SECONDS)
+
+sanitize:
+	test/sanitize.sh
+
+.PHONY: fuzz sanitize

@@ -32,6 +32,8 @@ SELECT * FROM sim.error_of('SELECT * FROM feishu_op_records WHERE work_item_id I
 SELECT * FROM sim.error_of($$SELECT * FROM feishu_op_records WHERE work_item_id = 1001 AND operator_type = 'robot'$$);
 
 -- a failure on the API's side, and answers that are not what was expected
+-- (retries are off here: sql/retries.sql shows them)
+ALTER SERVER feishu OPTIONS (ADD max_retries '0');
 SELECT sim.reset();
 SELECT sim.configure('{"fail_next": {"path": "/op_record/", "status": 500,
     "body": {"err": {"code": 50006, "msg": "internal error"}, "err_code": 50006, "err_msg": "internal error", "data": null}}}');
@@ -58,7 +60,7 @@ SELECT count(*) FROM feishu_op_records WHERE work_item_id = 1200
     AND operation_time >= '2025-03-01' AND operation_time < '2025-04-26';
 SELECT count(*) AS requests, count(*) FILTER (WHERE status = 200) AS passed
 FROM sim.feishu_requests WHERE api = 'feishu';
-ALTER SERVER feishu OPTIONS (DROP requests_per_second);
+ALTER SERVER feishu OPTIONS (DROP requests_per_second, DROP max_retries);
 
 -- an expired token is renewed once and the page asked again
 SELECT sim.reset();
@@ -67,8 +69,8 @@ SELECT sim.expire_tokens();
 SELECT count(*) FROM feishu_op_records WHERE work_item_id = 1002;
 SELECT seq, api, status, err_code, token FROM sim.feishu_requests ORDER BY seq;
 
--- a token is renewed 3 minutes before it lapses: with a lifetime of 2
--- minutes, every scan gets a fresh one before its first page
+-- a token is renewed 3 minutes before it lapses, or half-way through its
+-- life if that is sooner: a token of 2 minutes serves both scans
 SELECT sim.reset();
 SELECT sim.configure('{"feishu_token_ttl": 120}');
 SELECT sim.expire_tokens();
@@ -117,14 +119,14 @@ SELECT replace(:'sim_url', 'http://', 'https://') AS tls_url \gset
 ALTER SERVER feishu_badauth OPTIONS (SET base_url :'tls_url');
 SELECT * FROM sim.error_of('SELECT * FROM feishu_badauth_records WHERE work_item_id = 1001')
 WHERE field <> 'detail';
-ALTER SERVER feishu_badauth OPTIONS (SET base_url :'sim_url', ADD request_timeout '1');
+ALTER SERVER feishu_badauth OPTIONS (SET base_url :'sim_url', ADD request_timeout '1', ADD max_retries '0');
 SELECT sim.reset();
 SELECT sim.configure('{"delay_ms": 2500}');
 SELECT * FROM sim.error_of('SELECT * FROM feishu_badauth_records WHERE work_item_id = 1001');
 
 -- statement_timeout (like a cancel) stops a query waiting on the API
 SELECT sim.configure('{"delay_ms": 5000}');
-ALTER SERVER feishu_badauth OPTIONS (SET request_timeout '60');
+ALTER SERVER feishu_badauth OPTIONS (SET request_timeout '60', DROP max_retries);
 SET statement_timeout = '300ms';
 SELECT * FROM feishu_badauth_records WHERE work_item_id = 1001;
 RESET statement_timeout;

@@ -250,3 +250,17 @@ SELECT m.id,
        (SELECT count(*) FROM sim.feishu_truth t WHERE t.work_item_id = m.id) AS expected
 FROM my_items m ORDER BY m.id;
 SELECT ids FROM sim.feishu_requests WHERE api = 'feishu' ORDER BY seq;
+
+-- operation_time = ANY (...) is sent as the span of its values and
+-- checked on each row
+SELECT sim.reset();
+CREATE TEMP TABLE result AS SELECT * FROM feishu_op_records WHERE work_item_id = 1200
+    AND operation_time IN (sim.ms(1740787200000), sim.ms(1741391999999), sim.ms(1740873600000));
+SELECT * FROM sim.compare('result', $$work_item_id = 1200 AND operation_time IN
+    (sim.ms(1740787200000), sim.ms(1741391999999), sim.ms(1740873600000))$$);
+SELECT window_start, window_end FROM sim.feishu_requests WHERE api = 'feishu' ORDER BY seq;
+DROP TABLE result;
+SELECT count(*) FROM feishu_op_records WHERE work_item_id = 1200
+    AND operation_time = ANY (ARRAY[NULL, NULL]::timestamptz[]);
+SELECT count(*) FROM feishu_op_records WHERE work_item_id = 1200
+    AND operation_time = ANY ('{}'::timestamptz[]);

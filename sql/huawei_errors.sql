@@ -9,7 +9,8 @@ SELECT * FROM huawei_issue_records WHERE field_name = 'status_id';
 SELECT * FROM huawei_issue_records WHERE issue_id > 100 AND issue_id < 110;
 SELECT count(*) AS requests FROM sim.huawei_requests;
 
--- error bodies
+-- error bodies (retries are off here: sql/retries.sql shows them)
+ALTER SERVER huawei OPTIONS (ADD max_retries '0');
 SELECT sim.configure('{"fail_next": {"path": "/v2/issues/get-record", "status": 400,
     "body": {"error_code": "PM.02175000", "error_msg": "system busy"}}}');
 SELECT * FROM sim.error_of('SELECT * FROM huawei_issue_records WHERE issue_id = 101');
@@ -41,5 +42,5 @@ ALTER SERVER huawei OPTIONS (SET requests_per_second '2');
 SELECT count(*) > 0 AS read FROM huawei_issue_records WHERE issue_id IN (100, 101, 102, 103, 104);
 SELECT count(*) AS requests, count(*) FILTER (WHERE status = 429) AS refused
 FROM sim.huawei_requests WHERE api = 'huawei';
-ALTER SERVER huawei OPTIONS (SET requests_per_second '0');
+ALTER SERVER huawei OPTIONS (SET requests_per_second '0', DROP max_retries);
 SELECT sim.reset();

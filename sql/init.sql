@@ -68,7 +68,8 @@ SELECT (r->>'seq')::int AS seq,
        (r->'body'->>'page_size')::int AS page_size,
        r->'body'->>'start_from' AS start_from,
        (r->>'records')::int AS records,
-       (r->>'has_more')::boolean AS has_more
+       (r->>'has_more')::boolean AS has_more,
+       r->>'fault' AS fault
 FROM sim.requests() AS r
 WHERE r->>'api' LIKE 'feishu%';
 
@@ -155,7 +156,8 @@ SELECT (r->>'seq')::int AS seq,
        (r->'query'->>'offset')::int AS "offset",
        (r->'query'->>'limit')::int AS "limit",
        r->'query'->>'type' AS type,
-       (r->>'records')::int AS records
+       (r->>'records')::int AS records,
+       r->>'fault' AS fault
 FROM sim.requests() AS r
 WHERE r->>'api' LIKE 'huawei%';
 

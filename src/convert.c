@@ -9,7 +9,9 @@
  * int8; any JSON value can become json/jsonb or its JSON text.  Everything
  * else goes through the type's input function, so a table may declare a
  * column as text, varchar, numeric, ... as it likes.  Strings arrive in
- * UTF-8 and are converted to the database encoding.
+ * UTF-8 and are converted to the database encoding.  Numbers that jansson
+ * could not keep exactly arrive as marked strings (json.c) and are written
+ * back as the numbers they are.
  *
  *-------------------------------------------------------------------------
  */
@@ -24,6 +26,16 @@
 #include "utils/timestamp.h"
 
 #include "oprec_fdw.h"
+#include "json_read.h"
+
+/*
+ * Reading one answer may take this much memory (an upper bound computed
+ * before parsing, about three times what jansson really takes), or this
+ * many bytes per byte of max_response_bytes if that is more.  A full page
+ * of real records stays far below it.
+ */
+#define JSON_MIN_MEMORY_BUDGET ((size_t) 128 * 1024 * 1024)
+#define JSON_MEMORY_PER_ANSWER_BYTE 8
 
 void
 oprec_prepare_converter(OprecColumnConverter *conv, int column, Oid typid, int32 typmod)
@@ -44,6 +56,28 @@ utf8_to_server(const char *text, size_t len)
 	return pg_any_to_server(text, (int) len, PG_UTF8);
 }
 
+/*
+ * A palloc'd copy of text jansson wrote, which is freed here whether or
+ * not the copy can be made.
+ */
+static char *
+copy_jansson_text(char *text)
+{
+	size_t		len = strlen(text);
+	char	   *copy = MemoryContextAllocExtended(CurrentMemoryContext, len + 1,
+												  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+
+	if (copy)
+		memcpy(copy, text, len + 1);
+	oprec_json_free(text);
+	if (copy == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Failed on request of size %zu.", len + 1)));
+	return copy;
+}
+
 /* The JSON text of any value (a string keeps its quotes). */
 static char *
 json_serialize(json_t *value)
@@ -53,11 +87,10 @@ json_serialize(json_t *value)
 
 	if (dumped == NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+				(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
 				 errmsg("could not serialize a JSON value from the API answer")));
-	/* copy out of malloc'd memory before anything can throw */
-	result = pstrdup(dumped);
-	free(dumped);
+	oprec_json_unmark_numbers(dumped);
+	result = copy_jansson_text(dumped);
 	return utf8_to_server(result, strlen(result));
 }
 
@@ -68,6 +101,11 @@ json_serialize(json_t *value)
 static char *
 json_scalar_text(json_t *value)
 {
+	const char *number;
+	size_t		number_len;
+
+	if (oprec_json_marked_number(value, &number, &number_len))
+		return pnstrdup(number, number_len);
 	switch (json_typeof(value))
 	{
 		case JSON_STRING:
@@ -127,10 +165,14 @@ oprec_json_to_datum(OprecColumnConverter *conv, OprecValueKind kind,
 		TimestampTz ts;
 
 		if (!oprec_json_epoch_ms(value, &ms) || !oprec_ms_to_timestamptz(ms, &ts))
+		{
+			char	   *shown = json_serialize(value);
+
+			shown = oprec_api_text(shown, strlen(shown));
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("invalid epoch milliseconds in the API answer: %s",
-							json_serialize(value))));
+					 errmsg("invalid epoch milliseconds in the API answer: %s", shown)));
+		}
 		/* a timestamp column shows the UTC time the API means */
 		return TimestampTzGetDatum(ts);
 	}
@@ -159,10 +201,7 @@ oprec_json_new_object(void)
 	return json_pack("{}");
 }
 
-/*
- * Write a JSON value as the body of a request.  jansson's text may hold a
- * secret (a token exchange carries one), so it is wiped before it is freed.
- */
+/* Write a JSON value as the body of a request. */
 void
 oprec_request_set_json_body(OprecRequest *req, json_t *body)
 {
@@ -172,10 +211,10 @@ oprec_request_set_json_body(OprecRequest *req, json_t *body)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("could not build a request body")));
+	text = copy_jansson_text(text);
 	resetStringInfo(&req->body);
 	appendStringInfoString(&req->body, text);
-	explicit_bzero(text, strlen(text));
-	free(text);
+	pfree(text);
 }
 
 static void
@@ -212,6 +251,31 @@ oprec_json_owned(json_t *value)
 }
 
 /*
+ * Parse an answer body into JSON owned by the current memory context,
+ * within the memory budget of the scan's answers.  NULL if the body is not
+ * JSON; an ERROR if it would take more memory than its budget.
+ */
+json_t *
+oprec_json_load_owned(OprecScan *scan, const StringInfo body)
+{
+	size_t		budget = Max(JSON_MIN_MEMORY_BUDGET,
+							 scan->options->max_response_bytes * JSON_MEMORY_PER_ANSWER_BYTE);
+	const char *error;
+	json_t	   *root = oprec_json_parse_bounded(body->data, body->len, budget, &error);
+
+	if (root == NULL && error == oprec_json_over_budget)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
+				 errmsg("an answer of the %s API needs more than %zu MB of memory to read",
+						scan->api->title, budget / (1024 * 1024)),
+				 errdetail("The answer has %d bytes; reading one answer may take %zu MB, or %d times the server's max_response_bytes if that is more.",
+						   body->len, JSON_MIN_MEMORY_BUDGET / (1024 * 1024),
+						   JSON_MEMORY_PER_ANSWER_BYTE),
+				 errhint("Lower the server's page_size option; if the API's answers are this complex, raise max_response_bytes.")));
+	return oprec_json_owned(root);
+}
+
+/*
  * The JSON of a page answer, owned by the current memory context.  An
  * answer that is not JSON is an error: a failure of the API (or of a
  * gateway) if its HTTP status says so, else an answer we cannot read.
@@ -219,7 +283,7 @@ oprec_json_owned(json_t *value)
 json_t *
 oprec_json_answer(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
 {
-	json_t	   *root = oprec_json_load_owned(&resp->body);
+	json_t	   *root = oprec_json_load_owned(scan, &resp->body);
 
 	if (root == NULL)
 	{
@@ -228,13 +292,4 @@ oprec_json_answer(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
 		oprec_bad_answer(scan, req, resp, "the answer is not JSON");
 	}
 	return root;
-}
-
-/* Parse an answer body into JSON owned by the current memory context. */
-json_t *
-oprec_json_load_owned(const StringInfo body)
-{
-	json_error_t error;
-
-	return oprec_json_owned(json_loadb(body->data, body->len, 0, &error));
 }

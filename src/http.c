@@ -1,18 +1,32 @@
 /*-------------------------------------------------------------------------
  *
  * http.c
- *		  HTTP transfers through libcurl, and the errors of the remote side.
+ *		  HTTP transfers through libcurl, retries, and the errors of the
+ *		  remote side.
  *
  * Every transfer runs on one per-backend curl multi handle, whose
  * connection cache keeps connections alive from page to page and from
  * query to query.  While a transfer is in flight the backend waits on its
  * latch and on curl's sockets together, so a cancel request, a
  * statement_timeout or the postmaster's death ends the wait at once; curl's
- * own connect and request timeouts bound it too.  The multi handle is ready
- * for several transfers in flight, although a scan sends one at a time.
+ * own connect and request timeouts bound it too.
  *
- * Each transfer's curl objects belong to a memory context through a reset
- * callback, so they are released when a query fails half-way as well.
+ * Lifetime.  A transfer lives in a memory context of its own and never
+ * outlives the call that sent it: it is taken off the multi handle before
+ * oprec_http_send returns or its error propagates, because curl may call a
+ * transfer's callbacks whenever the multi handle is next driven, which can
+ * be in another query.  The callbacks touch only memory of the transfer's
+ * own context, never the caller's, and never throw.
+ *
+ * Hostile answers.  An answer is refused past the server's
+ * max_response_bytes, counted after decompression; the body is kept once,
+ * in the transfer's context, and handed to the caller.  Every string an
+ * API sends that reaches a message goes through oprec_api_text.
+ *
+ * Retries.  Throttling, 5xx answers, the API units' transient error codes,
+ * connection resets and timeouts are retried with exponential backoff and
+ * jitter (or as Retry-After says), up to max_retries; the wait is on the
+ * latch, so a cancel still ends it at once.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,24 +34,37 @@
 
 #include <curl/curl.h>
 
+#if PG_VERSION_NUM >= 150000
+#include "common/pg_prng.h"
+#endif
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "oprec_fdw.h"
 
-/* Answers larger than this are refused rather than buffered. */
-#define MAX_ANSWER_BYTES ((size_t) 256 * 1024 * 1024)
-
 /* Cap on a single wait, so curl's timers are honoured even if it forgets. */
 #define MAX_WAIT_MS 1000
 
-/* Body excerpt length in error messages. */
-#define BODY_EXCERPT_CHARS 300
+/* How much of an answer body or of a string from the API a message shows. */
+#define API_TEXT_MAX_BYTES 300
+
+/* Captured header values (an IAM token is a few KB) are cut here. */
+#define MAX_CAPTURED_VALUE_BYTES 32768
+
+/* Answers shorter than this may be an error in disguise: ask the API unit. */
+#define SMALL_ANSWER_BYTES 65536
+
+/* Backoff: first delay, first delay when throttled, and the longest. */
+#define RETRY_BASE_DELAY_MS 200
+#define THROTTLE_BASE_DELAY_MS 1000
+#define RETRY_MAX_DELAY_MS 30000
+
+/* A Retry-After longer than this is not waited for: the query fails. */
+#define RETRY_AFTER_MAX_MS (120 * 1000)
 
 /* A socket curl wants watched. */
 typedef struct WatchedSocket
@@ -53,11 +80,13 @@ static int	watched_capacity = 0;
 static TimestampTz timer_deadline = 0;	/* 0: no timer */
 
 /*
- * One transfer.  Buffers filled from curl callbacks are malloc'd: an
- * ereport must never unwind through libcurl.
+ * One transfer, and everything its callbacks touch.  It is allocated in
+ * its own memory context (cxt), and so are the body and captured headers,
+ * which the callbacks allocate without throwing.
  */
 typedef struct Transfer
 {
+	MemoryContext cxt;
 	CURL	   *easy;
 	struct curl_slist *headers;
 	bool		attached;		/* added to the multi handle */
@@ -67,11 +96,16 @@ typedef struct Transfer
 	char	   *body;
 	size_t		body_len;
 	size_t		body_cap;
+	size_t		max_body;		/* the server's max_response_bytes */
 	bool		too_large;
-	const OprecRequest *req;
-	const char *const *log_id_headers;
+	/* headers to keep: the caller's, the API's log id names, Retry-After */
+	int			ncapture;
+	char	   *capture_name[OPREC_MAX_CAPTURED_HEADERS];
 	char	   *captured[OPREC_MAX_CAPTURED_HEADERS];
+	int			nlog_id_names;
+	char	  **log_id_names;
 	char	   *log_id;
+	char	   *retry_after;
 } Transfer;
 
 /* ----------------------------------------------------------------
@@ -123,26 +157,39 @@ timer_callback(CURLM *multi, long timeout_ms, void *userp)
 	return 0;
 }
 
+/* Memory for a callback: from the transfer's context, NULL rather than throw. */
+static void *
+callback_alloc(Transfer *t, size_t size)
+{
+	return MemoryContextAllocExtended(t->cxt, size, MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+}
+
 static size_t
 write_callback(char *data, size_t size, size_t nmemb, void *userp)
 {
 	Transfer   *t = userp;
 	size_t		len = size * nmemb;
 
-	if (t->body_len + len + 1 > MAX_ANSWER_BYTES)
+	/* counted after decompression: a small gzip answer cannot grow past it */
+	if (len > t->max_body || t->body_len > t->max_body - len)
 	{
 		t->too_large = true;
 		return 0;				/* makes curl fail with CURLE_WRITE_ERROR */
 	}
 	if (t->body_len + len + 1 > t->body_cap)
 	{
-		size_t		capacity = Max(t->body_cap * 2, t->body_len + len + 1);
+		size_t		capacity = Max(Max(t->body_cap * 2, t->body_len + len + 1), 16384);
 		char	   *grown;
 
-		capacity = Max(capacity, 16384);
-		grown = realloc(t->body, capacity);
+		capacity = Min(capacity, t->max_body + 1);
+		grown = callback_alloc(t, capacity);
 		if (grown == NULL)
 			return 0;
+		if (t->body)
+		{
+			memcpy(grown, t->body, t->body_len);
+			pfree(t->body);
+		}
 		t->body = grown;
 		t->body_cap = capacity;
 	}
@@ -152,7 +199,13 @@ write_callback(char *data, size_t size, size_t nmemb, void *userp)
 	return len;
 }
 
-/* Keep a header's value if it is one the caller asked for. */
+static bool
+header_name_is(const char *data, size_t name_len, const char *wanted)
+{
+	return strlen(wanted) == name_len && pg_strncasecmp(data, wanted, name_len) == 0;
+}
+
+/* Keep a header's value if it is one the transfer wants. */
 static size_t
 header_callback(char *data, size_t size, size_t nitems, void *userp)
 {
@@ -163,6 +216,7 @@ header_callback(char *data, size_t size, size_t nitems, void *userp)
 	const char *value;
 	size_t		value_len;
 	char	  **slot = NULL;
+	char	   *copy;
 
 	if (colon == NULL)
 		return len;
@@ -172,30 +226,29 @@ header_callback(char *data, size_t size, size_t nitems, void *userp)
 	while (value_len > 0 && (*value == ' ' || *value == '\t'))
 		value++, value_len--;
 	while (value_len > 0 && (value[value_len - 1] == '\r' || value[value_len - 1] == '\n' ||
-							 value[value_len - 1] == ' '))
+							 value[value_len - 1] == ' ' || value[value_len - 1] == '\t'))
 		value_len--;
+	value_len = Min(value_len, MAX_CAPTURED_VALUE_BYTES);
 
-	for (const char *const *h = t->log_id_headers; h && *h && slot == NULL; h++)
-		if (strlen(*h) == name_len && pg_strncasecmp(data, *h, name_len) == 0)
+	for (int i = 0; i < t->nlog_id_names && slot == NULL; i++)
+		if (header_name_is(data, name_len, t->log_id_names[i]))
 			slot = &t->log_id;
-	for (int i = 0; i < t->req->ncapture && slot == NULL; i++)
-	{
-		const char *wanted = t->req->capture[i];
-
-		if (strlen(wanted) == name_len && pg_strncasecmp(data, wanted, name_len) == 0)
+	for (int i = 0; i < t->ncapture && slot == NULL; i++)
+		if (header_name_is(data, name_len, t->capture_name[i]))
 			slot = &t->captured[i];
-	}
-	if (slot)
-	{
-		char	   *copy = malloc(value_len + 1);
+	if (slot == NULL && header_name_is(data, name_len, "Retry-After"))
+		slot = &t->retry_after;
+	if (slot == NULL)
+		return len;
 
-		if (copy == NULL)
-			return 0;
-		memcpy(copy, value, value_len);
-		copy[value_len] = '\0';
-		free(*slot);
-		*slot = copy;
-	}
+	copy = callback_alloc(t, value_len + 1);
+	if (copy == NULL)
+		return 0;
+	memcpy(copy, value, value_len);
+	copy[value_len] = '\0';
+	if (*slot)
+		pfree(*slot);
+	*slot = copy;
 	return len;
 }
 
@@ -229,7 +282,10 @@ get_multi_handle(void)
 	return multi_handle;
 }
 
-/* Memory context reset callback: release a transfer's curl objects. */
+/*
+ * Release a transfer's curl objects, taking it off the multi handle first.
+ * Also the reset callback of the transfer's context; safe to call twice.
+ */
 static void
 release_transfer(void *arg)
 {
@@ -245,15 +301,6 @@ release_transfer(void *arg)
 	t->attached = false;
 	curl_slist_free_all(t->headers);
 	t->headers = NULL;
-	free(t->body);
-	t->body = NULL;
-	free(t->log_id);
-	t->log_id = NULL;
-	for (int i = 0; i < OPREC_MAX_CAPTURED_HEADERS; i++)
-	{
-		free(t->captured[i]);
-		t->captured[i] = NULL;
-	}
 }
 
 void
@@ -266,10 +313,31 @@ oprec_request_init(OprecRequest *req, const char *method)
 	initStringInfo(&req->summary);
 }
 
+/*
+ * Add a header.  A value with a control character would let curl send
+ * more headers, or a second request, than the caller wrote: refuse it,
+ * without showing it (it may be a credential).
+ */
 void
 oprec_request_add_header(OprecRequest *req, const char *name, const char *value)
 {
+	if (oprec_has_control_char(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("refusing to send header %s: its value contains a control character", name),
+				 errdetail("Control characters in a header would let the request carry headers or requests it was not meant to."),
+				 errhint("Check the user mapping's options; if the value came from the API (a token), the API answered with a malformed token.")));
 	req->headers = lappend(req->headers, psprintf("%s: %s", name, value));
+}
+
+/* Whether a string holds a character below 0x20 or DEL. */
+bool
+oprec_has_control_char(const char *value)
+{
+	for (const unsigned char *p = (const unsigned char *) value; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return true;
+	return false;
 }
 
 static void
@@ -283,18 +351,30 @@ setopt_or_fail(CURL *easy, CURLcode rc, const char *what)
 
 #define SETOPT(easy, opt, val) setopt_or_fail((easy), curl_easy_setopt((easy), (opt), (val)), #opt)
 
+/* A transfer for req in a new context under the current one. */
 static Transfer *
-prepare_transfer(const OprecOptions *options, const OprecRequest *req)
+prepare_transfer(MemoryContext cxt, const OprecOptions *options, const OprecRequest *req)
 {
+	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
 	Transfer   *t = palloc0(sizeof(Transfer));
 	MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
+	const char *const *names = options->api->log_id_headers;
 	ListCell   *lc;
 
-	t->req = req;
-	t->log_id_headers = options->api->log_id_headers;
+	t->cxt = cxt;
+	t->max_body = options->max_response_bytes;
 	cb->func = release_transfer;
 	cb->arg = t;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+	MemoryContextRegisterResetCallback(cxt, cb);
+
+	/* copies: the transfer must not point into its caller's memory */
+	for (int i = 0; i < req->ncapture; i++)
+		t->capture_name[t->ncapture++] = pstrdup(req->capture[i]);
+	for (int i = 0; names && names[i]; i++)
+		t->nlog_id_names++;
+	t->log_id_names = palloc0(sizeof(char *) * Max(t->nlog_id_names, 1));
+	for (int i = 0; i < t->nlog_id_names; i++)
+		t->log_id_names[i] = pstrdup(names[i]);
 
 	t->easy = curl_easy_init();
 	if (t->easy == NULL)
@@ -313,8 +393,17 @@ prepare_transfer(const OprecOptions *options, const OprecRequest *req)
 		t->headers = grown;
 	}
 	/* curl would add "Expect: 100-continue" to larger bodies: a round trip */
-	t->headers = curl_slist_append(t->headers, "Expect:");
+	{
+		struct curl_slist *grown = curl_slist_append(t->headers, "Expect:");
 
+		if (grown == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
+					 errmsg("out of memory while building request headers")));
+		t->headers = grown;
+	}
+
+	/* curl copies the URL and, with COPYPOSTFIELDS, the body */
 	SETOPT(t->easy, CURLOPT_URL, req->url.data);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	SETOPT(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -322,25 +411,37 @@ prepare_transfer(const OprecOptions *options, const OprecRequest *req)
 	SETOPT(t->easy, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 	SETOPT(t->easy, CURLOPT_NOSIGNAL, 1L);	/* the backend owns SIGALRM */
+#if LIBCURL_VERSION_NUM >= 0x075700
+	/* a cancelled transfer must not wait for its resolver thread */
+	SETOPT(t->easy, CURLOPT_QUICK_EXIT, 1L);
+#endif
 	SETOPT(t->easy, CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(t->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	SETOPT(t->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (options->ca_file)
+		SETOPT(t->easy, CURLOPT_CAINFO, options->ca_file);
 	SETOPT(t->easy, CURLOPT_CONNECTTIMEOUT_MS, (long) options->connect_timeout_ms);
 	SETOPT(t->easy, CURLOPT_TIMEOUT_MS, (long) options->request_timeout_ms);
+	SETOPT(t->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) t->max_body);
 	SETOPT(t->easy, CURLOPT_HTTPHEADER, t->headers);
 	SETOPT(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
 	SETOPT(t->easy, CURLOPT_WRITEFUNCTION, write_callback);
 	SETOPT(t->easy, CURLOPT_WRITEDATA, t);
 	SETOPT(t->easy, CURLOPT_HEADERFUNCTION, header_callback);
 	SETOPT(t->easy, CURLOPT_HEADERDATA, t);
+	SETOPT(t->easy, CURLOPT_PRIVATE, (char *) t);
 	SETOPT(t->easy, CURLOPT_USERAGENT, "oprec_fdw/" OPREC_FDW_VERSION);
 	SETOPT(t->easy, CURLOPT_ACCEPT_ENCODING, "");	/* whatever curl can decode */
 	if (strcmp(req->method, "POST") == 0)
 	{
 		SETOPT(t->easy, CURLOPT_POST, 1L);
-		SETOPT(t->easy, CURLOPT_POSTFIELDS, req->body.data);
 		SETOPT(t->easy, CURLOPT_POSTFIELDSIZE, (long) req->body.len);
+		SETOPT(t->easy, CURLOPT_COPYPOSTFIELDS, req->body.data);
 	}
 	else
 		SETOPT(t->easy, CURLOPT_HTTPGET, 1L);
+
+	MemoryContextSwitchTo(oldcxt);
 	return t;
 }
 
@@ -415,7 +516,9 @@ wait_for_activity(void)
 	PG_TRY();
 	{
 		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		/* a single-user backend has no postmaster to watch */
+		if (IsUnderPostmaster)
+			AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 		for (int i = 0; i < nwatched; i++)
 		{
 			uint32		ev = 0;
@@ -467,75 +570,157 @@ wait_for_activity(void)
  * ----------------------------------------------------------------
  */
 
+/*
+ * A string from the API (a message, a code, a log id, an excerpt of an
+ * answer), made safe for a message: at most API_TEXT_MAX_BYTES of it,
+ * invalid UTF-8 and characters the database encoding lacks shown as '?',
+ * control characters as spaces.  Call it before ereport, never inside one:
+ * conversion may fail.
+ */
+char *
+oprec_api_text(const char *text, size_t len)
+{
+	StringInfoData buf;
+	size_t		shown = 0;
+	const unsigned char *p = (const unsigned char *) text;
+	bool		ascii = true;
+	char	   *result;
+
+	initStringInfo(&buf);
+	while (shown < len && buf.len < API_TEXT_MAX_BYTES)
+	{
+		int			charlen = pg_utf_mblen(p + shown);
+
+		if (p[shown] < 0x80)
+		{
+			appendStringInfoChar(&buf, (p[shown] < 0x20 || p[shown] == 0x7f) ? ' ' : p[shown]);
+			shown++;
+		}
+		else if (shown + charlen <= len && pg_utf8_islegal(p + shown, charlen))
+		{
+			appendBinaryStringInfo(&buf, (const char *) p + shown, charlen);
+			shown += charlen;
+			ascii = false;
+		}
+		else
+		{
+			appendStringInfoChar(&buf, '?');
+			shown++;
+		}
+	}
+
+	result = buf.data;
+	if (!ascii && GetDatabaseEncoding() != PG_UTF8)
+	{
+		MemoryContext oldcxt = CurrentMemoryContext;
+
+		PG_TRY();
+		{
+			result = pg_any_to_server(buf.data, buf.len, PG_UTF8);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(oldcxt);
+			FlushErrorState();
+			for (char *c = buf.data; *c; c++)
+				if (IS_HIGHBIT_SET(*c))
+					*c = '?';
+			result = buf.data;
+		}
+		PG_END_TRY();
+	}
+	return shown < len ? psprintf("%s...", result) : result;
+}
+
 /* A short excerpt of an answer body, for messages. */
 static char *
 body_excerpt(const OprecRequest *req, const OprecResponse *resp)
 {
-	int			len = resp->body.len;
-
 	if (req->secret_answer)
 		return pstrdup("(not shown: the answer carries a credential)");
-	if (len == 0)
+	if (resp->body.len == 0)
 		return pstrdup("(empty)");
-	if (!pg_verify_mbstr(PG_UTF8, resp->body.data, len, true))
-		return psprintf("(%d bytes, not UTF-8 text)", len);
-	if (len > BODY_EXCERPT_CHARS)
-		len = pg_encoding_mbcliplen(PG_UTF8, resp->body.data, len, BODY_EXCERPT_CHARS);
-	return psprintf("%s%s", pg_any_to_server(pnstrdup(resp->body.data, len), len, PG_UTF8),
-					len < resp->body.len ? "..." : "");
+	return oprec_api_text(resp->body.data, resp->body.len);
 }
 
 static const char *
 log_id_suffix(const OprecResponse *resp)
 {
-	return resp->log_id ? psprintf(", log id %s", resp->log_id) : "";
+	return resp->log_id
+		? psprintf(", log id %s", oprec_api_text(resp->log_id, strlen(resp->log_id)))
+		: "";
+}
+
+static const char *
+retries_suffix(const OprecResponse *resp)
+{
+	return resp->retries > 0 ? psprintf(", after %d retries", resp->retries) : "";
 }
 
 /*
- * Report an error the API answered with.  Without an API error code the
- * answer itself is quoted, as far as it may be shown.
+ * Report an error the API answered with.  code and message come from the
+ * answer and are made safe here.  Without an API error code the answer
+ * itself is quoted, as far as it may be shown.
  */
 void
 oprec_api_error(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
 				const char *code, const char *message, const char *hint)
 {
+	const char *suffix = psprintf("HTTP %ld%s%s", resp->status, log_id_suffix(resp),
+								  retries_suffix(resp));
+
 	if (hint == NULL && code == NULL && (resp->status < 200 || resp->status > 299))
 		hint = "The API or a gateway in front of it failed; retry later, and check the server's base_url option if it persists.";
 
 	if (code)
+	{
+		const char *shown_code = oprec_api_text(code, strlen(code));
+		const char *shown_message = oprec_api_text(message, strlen(message));
+
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("%s API error %s: %s (HTTP %ld%s)",
-						scan->api->title, code, message, resp->status, log_id_suffix(resp)),
+				 errmsg("%s API error %s: \"%s\" (%s)",
+						scan->api->title, shown_code, shown_message, suffix),
 				 errdetail("Request: %s.", req->summary.data),
 				 hint ? errhint("%s", hint) : 0));
-	ereport(ERROR,
-			(errcode(ERRCODE_FDW_ERROR),
-			 errmsg("%s API error: %s (HTTP %ld%s)",
-					scan->api->title, message, resp->status, log_id_suffix(resp)),
-			 errdetail("Request: %s. Answer: %s", req->summary.data, body_excerpt(req, resp)),
-			 hint ? errhint("%s", hint) : 0));
+	}
+	else
+	{
+		const char *excerpt = body_excerpt(req, resp);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("%s API error: %s (%s)", scan->api->title, message, suffix),
+				 errdetail("Request: %s. Answer: %s", req->summary.data, excerpt),
+				 hint ? errhint("%s", hint) : 0));
+	}
+	pg_unreachable();
 }
 
 void
 oprec_bad_answer(OprecScan *scan, OprecRequest *req, OprecResponse *resp, const char *what)
 {
+	const char *suffix = log_id_suffix(resp);
+	const char *excerpt = body_excerpt(req, resp);
+
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 			 errmsg("unexpected answer from the %s API: %s (HTTP %ld%s)",
-					scan->api->title, what, resp->status, log_id_suffix(resp)),
-			 errdetail("Request: %s. Answer: %s", req->summary.data, body_excerpt(req, resp)),
+					scan->api->title, what, resp->status, suffix),
+			 errdetail("Request: %s. Answer: %s", req->summary.data, excerpt),
 			 errhint("Check that the server's base_url option points at the %s API; if it does, the API has changed: report the answer above.",
 					 scan->api->title)));
+	pg_unreachable();
 }
 
 static void
-report_transport_failure(OprecScan *scan, const OprecRequest *req, Transfer *t)
+report_transport_failure(OprecScan *scan, const OprecRequest *req, Transfer *t, int retries)
 {
 	const char *what;
 	const char *hint;
 	curl_off_t	connect_time = 0;
 	long		new_connections = 0;
+	const char *libcurl_message = t->errbuf[0] ? oprec_api_text(t->errbuf, strlen(t->errbuf)) : NULL;
 
 	switch (t->result)
 	{
@@ -572,19 +757,21 @@ report_transport_failure(OprecScan *scan, const OprecRequest *req, Transfer *t)
 		case CURLE_SSL_CACERT_BADFILE:
 		case CURLE_SSL_ISSUER_ERROR:
 			what = "TLS handshake failed";
-			hint = "Check that the host in base_url speaks https, its certificate, and the CA certificates of the database host.";
+			hint = "Check that the host in base_url speaks https, its certificate, and the CA certificates of the database host (or the server's ca_file option).";
 			break;
 		case CURLE_SEND_ERROR:
 		case CURLE_RECV_ERROR:
 		case CURLE_GOT_NOTHING:
+		case CURLE_PARTIAL_FILE:
 			what = "the connection broke before an answer arrived";
 			hint = "Retry; if it persists, check proxies between the database host and the API.";
 			break;
+		case CURLE_FILESIZE_EXCEEDED:
 		case CURLE_WRITE_ERROR:
-			if (t->too_large)
+			if (t->too_large || t->result == CURLE_FILESIZE_EXCEEDED)
 			{
-				what = psprintf("the answer exceeded %zu MB", MAX_ANSWER_BYTES / (1024 * 1024));
-				hint = "Lower the server's page_size option.";
+				what = psprintf("the answer exceeded max_response_bytes (%zu bytes)", t->max_body);
+				hint = "Lower the server's page_size option, or raise its max_response_bytes option if answers this large are expected.";
 				break;
 			}
 			/* FALLTHROUGH */
@@ -596,9 +783,11 @@ report_transport_failure(OprecScan *scan, const OprecRequest *req, Transfer *t)
 
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-			 errmsg("request to the %s API failed: %s", scan->api->title, what),
+			 errmsg("request to the %s API failed: %s%s", scan->api->title, what,
+					retries > 0 ? psprintf(" (after %d retries)", retries) : ""),
 			 errdetail("Request: %s.%s%s", req->summary.data,
-					   t->errbuf[0] ? " libcurl: " : "", t->errbuf),
+					   libcurl_message ? " libcurl: " : "",
+					   libcurl_message ? libcurl_message : ""),
 			 hint ? errhint("%s", hint) : 0));
 }
 
@@ -608,51 +797,230 @@ report_transport_failure(OprecScan *scan, const OprecRequest *req, Transfer *t)
  */
 
 /*
- * Send one request and wait for its answer, in the current memory context.
- * Transport failures raise an ERROR; any HTTP status is returned to the
- * caller, which knows what the API means by it.
+ * Run one transfer to its end in a new memory context under the current
+ * one.  When it returns, the transfer is off the multi handle, so none of
+ * its callbacks can run again.  On any error the transfer is taken off the multi
+ * handle and its context deleted before the error propagates.
+ */
+static Transfer *
+run_transfer(OprecScan *scan, const OprecRequest *req)
+{
+	CURLM	   *multi = get_multi_handle();
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "oprec_fdw transfer",
+											  ALLOCSET_SMALL_SIZES);
+	Transfer   *volatile t = NULL;
+
+	PG_TRY();
+	{
+		CURLMcode	mc;
+
+		t = prepare_transfer(cxt, scan->options, req);
+		mc = curl_multi_add_handle(multi, t->easy);
+		if (mc != CURLM_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("could not start a request: %s", curl_multi_strerror(mc))));
+		t->attached = true;
+
+		socket_action(CURL_SOCKET_TIMEOUT, 0);
+		while (!t->done)
+		{
+			CHECK_FOR_INTERRUPTS();
+			wait_for_activity();
+		}
+		curl_multi_remove_handle(multi, t->easy);
+		t->attached = false;
+	}
+	PG_CATCH();
+	{
+		/* takes the transfer off the multi handle, through its callback */
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return t;
+}
+
+/* Hand the answer, kept in the transfer's context, to the caller. */
+static void
+fill_response(Transfer *t, const OprecRequest *req, OprecResponse *resp)
+{
+	memset(resp, 0, sizeof(OprecResponse));
+	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &resp->status);
+	if (t->body == NULL)
+	{
+		t->body = MemoryContextAllocZero(t->cxt, 1);
+		t->body_cap = 1;
+	}
+	resp->body.data = t->body;
+	resp->body.len = (int) t->body_len;
+	resp->body.maxlen = (int) t->body_cap;
+	resp->body.cursor = 0;
+	resp->log_id = t->log_id;
+	for (int i = 0; i < req->ncapture; i++)
+		resp->captured[i] = t->captured[i];
+}
+
+/* Whether a transport failure may pass if the request is sent again. */
+static bool
+transport_failure_is_transient(CURLcode result)
+{
+	switch (result)
+	{
+		case CURLE_OPERATION_TIMEDOUT:
+		case CURLE_SEND_ERROR:
+		case CURLE_RECV_ERROR:
+		case CURLE_GOT_NOTHING:
+		case CURLE_PARTIAL_FILE:
+		case CURLE_HTTP2:
+		case CURLE_HTTP2_STREAM:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Why an attempt may pass if sent again, or NULL if it may not: a
+ * transient transport failure, throttling, a 5xx answer, or an error code
+ * the API unit knows to be transient.  Every call of these APIs is a read,
+ * so sending it again is harmless.
+ */
+static const char *
+transient_failure(OprecScan *scan, Transfer *t, OprecResponse *resp, bool *throttled)
+{
+	*throttled = false;
+	if (t->result != CURLE_OK)
+		return transport_failure_is_transient(t->result) ? curl_easy_strerror(t->result) : NULL;
+	if (resp->status == 429)
+	{
+		*throttled = true;
+		return "HTTP 429";
+	}
+	if (resp->status >= 500 && resp->status <= 599 && resp->status != 501 &&
+		resp->status != 505)
+		return psprintf("HTTP %ld", resp->status);
+	if (resp->body.len <= SMALL_ANSWER_BYTES && scan->api->transient_error)
+		return scan->api->transient_error(scan, resp, throttled);
+	return NULL;
+}
+
+/*
+ * How long to wait before the next attempt, in ms; -1 if the API asked for
+ * a wait longer than we are willing to make.  Retry-After (seconds or an
+ * HTTP date) wins; else exponential backoff with jitter.
+ */
+static long
+retry_delay_ms(const Transfer *t, int attempt, bool throttled)
+{
+	long		base = throttled ? THROTTLE_BASE_DELAY_MS : RETRY_BASE_DELAY_MS;
+	long		delay;
+
+	if (t->retry_after && t->retry_after[0])
+	{
+		const char *v = t->retry_after;
+		int64		ms = -1;
+
+		if (strspn(v, "0123456789") == strlen(v))
+			ms = strlen(v) > 9 ? PG_INT64_MAX : (int64) atol(v) * 1000;
+		else
+		{
+			time_t		when = curl_getdate(v, NULL);
+
+			if (when != (time_t) -1)
+				ms = Max((int64) (when - time(NULL)) * 1000, 0);
+		}
+		if (ms > RETRY_AFTER_MAX_MS)
+			return -1;
+		if (ms >= 0)
+			return (long) ms;
+	}
+
+	delay = base << Min(attempt, 16);
+	delay = Min(delay, RETRY_MAX_DELAY_MS);
+	/* jitter over the upper half: spreads backends that failed together */
+#if PG_VERSION_NUM >= 150000
+	return delay / 2 + (long) pg_prng_uint64_range(&pg_global_prng_state, 0, delay / 2);
+#else
+	return delay / 2 + random() % (delay / 2 + 1);
+#endif
+}
+
+/* Wait on the latch, so that a cancel ends the wait at once. */
+static void
+sleep_ms(long ms)
+{
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+	long		left;
+
+	while ((left = oprec_ms_until(until)) > 0)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Send one request and wait for its answer, sending it again while it
+ * fails in a way that may pass (see transient_failure).  The answer lives
+ * in a child of the current memory context.  Transport failures raise an
+ * ERROR; any HTTP status is returned to the caller, which knows what the
+ * API means by it.
  */
 void
 oprec_http_send(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
 {
-	CURLM	   *multi = get_multi_handle();
+	const OprecOptions *options = scan->options;
 	Transfer   *t;
-	CURLMcode	mc;
 
-	oprec_session_pace(scan->session, scan->options->requests_per_second);
-
-	t = prepare_transfer(scan->options, req);
-	SETOPT(t->easy, CURLOPT_PRIVATE, (char *) t);
-	mc = curl_multi_add_handle(multi, t->easy);
-	if (mc != CURLM_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("could not start a request: %s", curl_multi_strerror(mc))));
-	t->attached = true;
-	scan->counters.http_requests++;
-
-	socket_action(CURL_SOCKET_TIMEOUT, 0);
-	while (!t->done)
+	for (int attempt = 0;; attempt++)
 	{
-		CHECK_FOR_INTERRUPTS();
-		wait_for_activity();
-	}
-	oprec_session_record_request(scan->session);
+		const char *reason;
+		bool		throttled;
+		long		delay;
 
-	curl_multi_remove_handle(multi, t->easy);
-	t->attached = false;
+		oprec_pace_wait(scan->session, scan->pace_key, options->requests_per_second);
+		t = run_transfer(scan, req);
+		scan->counters.http_requests++;
+		if (t->result == CURLE_OK)
+		{
+			fill_response(t, req, resp);
+			release_transfer(t);
+		}
+		else
+			memset(resp, 0, sizeof(OprecResponse));
+		resp->retries = attempt;
+
+		reason = transient_failure(scan, t, resp, &throttled);
+		oprec_pace_done(scan->session, scan->pace_key, throttled);
+		if (reason == NULL || attempt >= options->max_retries)
+			break;
+		delay = retry_delay_ms(t, attempt, throttled);
+		if (delay < 0)
+		{
+			const char *asked = oprec_api_text(t->retry_after, strlen(t->retry_after));
+
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("the %s API asked to be called again after \"%s\" (Retry-After), later than the %d s oprec_fdw waits",
+							scan->api->title, asked, RETRY_AFTER_MAX_MS / 1000),
+					 errdetail("Request: %s. Answer: HTTP %ld after %d retries.",
+							   req->summary.data, resp->status, attempt),
+					 errhint("Run the query again later%s.",
+							 throttled ? ", or lower the server's requests_per_second option" : "")));
+		}
+
+		ereport(DEBUG1,
+				(errmsg_internal("oprec_fdw: retrying a %s request in %ld ms (attempt %d of %d): %s",
+								 scan->api->title, delay, attempt + 2, options->max_retries + 1,
+								 reason)));
+		scan->counters.retries++;
+		MemoryContextDelete(t->cxt);
+		sleep_ms(delay);
+	}
 
 	if (t->result != CURLE_OK)
-		report_transport_failure(scan, req, t);
-
-	memset(resp, 0, sizeof(OprecResponse));
-	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &resp->status);
-	initStringInfo(&resp->body);
-	if (t->body_len > 0)
-		appendBinaryStringInfo(&resp->body, t->body, t->body_len);
-	if (t->log_id)
-		resp->log_id = pstrdup(t->log_id);
-	for (int i = 0; i < req->ncapture; i++)
-		if (t->captured[i])
-			resp->captured[i] = pstrdup(t->captured[i]);
+		report_transport_failure(scan, req, t, resp->retries);
 }

@@ -27,10 +27,12 @@
 #include "optimizer/restrictinfo.h"
 #include "utils/lsyscache.h"
 #include "utils/array.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "oprec_fdw.h"
+#include "json_read.h"
 
 PG_MODULE_MAGIC;
 
@@ -62,7 +64,24 @@ PG_FUNCTION_INFO_V1(oprec_fdw_handler);
 void
 _PG_init(void)
 {
+	DefineCustomStringVariable("oprec_fdw.allowed_hosts",
+							   "Origins (scheme://host[:port]) that servers owned by non-superusers may send requests to.",
+							   "A comma-separated list.  Servers owned by superusers may name any host; others only the API's default hosts and these.",
+							   &oprec_allowed_hosts,
+							   "",
+							   PGC_SUSET,
+							   GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("oprec_fdw");
+#else
+	EmitWarningsOnPlaceholders("oprec_fdw");
+#endif
+
+	/* before any jansson value exists: its allocations are counted */
+	oprec_json_install_allocator();
 	oprec_http_init();
+	oprec_pace_init();
 }
 
 /* The API column a table column maps to, by name; -1 if none. */
@@ -447,6 +466,8 @@ oprecExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	if (es->analyze && state->scan)
 	{
 		ExplainPropertyInteger("HTTP Requests", NULL, state->scan->counters.http_requests, es);
+		if (state->scan->counters.retries > 0 || es->format != EXPLAIN_FORMAT_TEXT)
+			ExplainPropertyInteger("HTTP Retries", NULL, state->scan->counters.retries, es);
 		ExplainPropertyInteger("Pages", NULL, state->scan->counters.pages, es);
 		ExplainPropertyInteger("Records", NULL, state->scan->counters.records, es);
 	}

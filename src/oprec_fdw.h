@@ -73,7 +73,10 @@ typedef enum OprecOptionType
 	OPREC_OPT_STRING,			/* any non-empty string */
 	OPREC_OPT_URL,				/* http:// or https:// URL */
 	OPREC_OPT_INT,				/* integer within [min, max] */
-	OPREC_OPT_TIMESTAMPTZ		/* a timestamp with time zone literal */
+	OPREC_OPT_TIMESTAMPTZ,		/* a timestamp with time zone literal */
+	OPREC_OPT_HOST_LABEL,		/* lowercase letters, digits and '-', as a
+								 * part of a host name (a region) */
+	OPREC_OPT_FILE				/* a server file path: superusers only */
 } OprecOptionType;
 
 typedef struct OprecOptionDef
@@ -98,6 +101,9 @@ typedef struct OprecOptions
 	int			connect_timeout_ms;
 	int			request_timeout_ms;
 	int			requests_per_second;	/* 0: no client-side limit */
+	int			max_retries;	/* attempts after the first */
+	size_t		max_response_bytes; /* after decompression */
+	const char *ca_file;		/* CA certificates for TLS, or NULL */
 	List	   *server_options; /* DefElem lists, for the API unit */
 	List	   *table_options;
 	List	   *user_options;	/* NIL at plan time */
@@ -176,13 +182,34 @@ typedef struct OprecResponse
 	StringInfoData body;
 	char	   *captured[OPREC_MAX_CAPTURED_HEADERS];	/* as in capture[] */
 	char	   *log_id;			/* one of the API's log_id_headers, if any */
+	int			retries;		/* attempts before this answer */
 } OprecResponse;
+
+/* Memory budget for reading a short (error) answer. */
+#define OPREC_ERROR_ANSWER_BUDGET (4 * 1024 * 1024)
+
+/* A token said to last longer than this is renewed after this. */
+#define OPREC_MAX_TOKEN_LIFETIME_SEC (30 * 24 * 3600)
 
 /* ----------------------------------------------------------------
  *		Per-backend sessions: cached tokens and request pacing
  * ----------------------------------------------------------------
  */
-#define OPREC_MAX_RATE_WINDOW 64
+#define OPREC_MAX_RATE_WINDOW 64	/* at most 64: in_flight is a bit mask */
+
+/*
+ * Recent requests of one credential, for pacing (pace.c): the send time of
+ * each request in flight, the completion time of the others, and the rate
+ * after the API throttled.  In shared memory when the library is preloaded.
+ */
+typedef struct OprecPaceWindow
+{
+	TimestampTz times[OPREC_MAX_RATE_WINDOW];	/* 0: unused */
+	uint64		in_flight;		/* bit i: times[i] is a send time */
+	int			limit;			/* requests_per_second last asked for */
+	int			lowered_rate;	/* rate set by the last throttling... */
+	TimestampTz lowered_at;		/* ...at this time; 0: none */
+} OprecPaceWindow;
 
 typedef struct OprecSession
 {
@@ -191,10 +218,8 @@ typedef struct OprecSession
 	uint32		server_hashvalue;
 	uint32		mapping_hashvalue;
 	char	   *token;			/* cached credential, in TopMemoryContext */
-	TimestampTz token_expires;	/* 0: does not expire */
-	/* completion times of the most recent requests, a ring buffer */
-	TimestampTz recent[OPREC_MAX_RATE_WINDOW];
-	int			recent_next;
+	TimestampTz token_renew_at; /* renew the token from this time on */
+	OprecPaceWindow pace;		/* used when pacing is not shared */
 } OprecSession;
 
 /* ----------------------------------------------------------------
@@ -222,6 +247,7 @@ typedef struct OprecPage
 typedef struct OprecScanCounters
 {
 	int64		http_requests;	/* every request sent, tokens included */
+	int64		retries;		/* requests sent again after a failure */
 	int64		pages;			/* answers with records read */
 	int64		records;		/* records received */
 	int64		rows;			/* rows produced */
@@ -239,6 +265,7 @@ typedef struct OprecScan
 	const struct OprecApi *api;
 	void	   *api_state;		/* the API unit's resolved options */
 	OprecSession *session;
+	uint64		pace_key;		/* the credential requests count against */
 	TimestampTz history_start;	/* earliest time the API serves, or 0 */
 
 	/* filters and chains, built when the scan starts */
@@ -256,7 +283,8 @@ typedef struct OprecScan
 	bool		chain_done;
 	int			chain_pages;
 	char	   *cursor;			/* continuation for the next page */
-	List	   *seen_cursors;	/* to detect a repeating cursor */
+	struct HTAB *seen_cursors;	/* hashes of its cursors, or NULL */
+	int			empty_pages_in_a_row;
 	OprecPage	page;
 	size_t		record_index;
 	int			row_in_record;
@@ -309,6 +337,14 @@ typedef struct OprecApi
 	 * oprec_http_send.  APIs that sign each request do nothing here.
 	 */
 	void		(*ensure_token) (OprecScan *scan, bool force_renew);
+
+	/*
+	 * Optional: why an answer (a non-2xx status, or a short body) is a
+	 * transient failure worth sending again, or NULL; set *throttled for a
+	 * quota error.  Called before read_page; must not throw on any body.
+	 */
+	const char *(*transient_error) (OprecScan *scan, OprecResponse *resp,
+									bool *throttled);
 
 	/* Whether a rejected token may be renewed and the page asked again. */
 	bool		(*can_renew_token) (OprecScan *scan);
@@ -369,6 +405,7 @@ extern void _PG_init(void);
 extern int	oprec_api_column(const OprecApi *api, const char *name);
 
 /* in option.c */
+extern char *oprec_allowed_hosts;
 extern const OprecApi *oprec_find_api(const char *name);
 extern OprecOptions *oprec_get_options(Oid foreigntableid, Oid userid);
 extern const char *oprec_option_value(const OprecOptions *options, const char *name);
@@ -422,7 +459,7 @@ extern void oprec_prepare_converter(OprecColumnConverter *conv, int column,
 extern Datum oprec_json_to_datum(OprecColumnConverter *conv, OprecValueKind kind,
 								 json_t *value, bool *isnull);
 extern bool oprec_json_epoch_ms(json_t *value, int64 *ms);
-extern json_t *oprec_json_load_owned(const StringInfo body);
+extern json_t *oprec_json_load_owned(OprecScan *scan, const StringInfo body);
 extern json_t *oprec_json_answer(OprecScan *scan, OprecRequest *req, OprecResponse *resp);
 extern json_t *oprec_json_owned(json_t *value);
 extern json_t *oprec_json_new_object(void);
@@ -431,17 +468,25 @@ extern void oprec_request_set_json_body(OprecRequest *req, json_t *body);
 /* in session.c */
 extern OprecSession *oprec_get_session(Oid user_mapping_id);
 extern void oprec_session_set_token(OprecSession *session, const char *token,
-									TimestampTz expires);
+									TimestampTz expires, int renew_margin_sec);
 extern void oprec_session_forget_token(OprecSession *session);
-extern bool oprec_session_token_usable(OprecSession *session, int renew_margin_sec);
-extern void oprec_session_pace(OprecSession *session, int requests_per_second);
-extern void oprec_session_record_request(OprecSession *session);
+extern bool oprec_session_token_usable(OprecSession *session);
+
+/* in pace.c */
+extern void oprec_pace_init(void);
+extern uint64 oprec_pace_key(const OprecOptions *options);
+extern void oprec_pace_wait(OprecSession *session, uint64 pace_key,
+							int requests_per_second);
+extern void oprec_pace_done(OprecSession *session, uint64 pace_key,
+							bool throttled);
 
 /* in http.c */
 extern void oprec_http_init(void);
 extern void oprec_request_init(OprecRequest *req, const char *method);
 extern void oprec_request_add_header(OprecRequest *req, const char *name,
 									 const char *value);
+extern bool oprec_has_control_char(const char *value);
+extern char *oprec_api_text(const char *text, size_t len);
 extern void oprec_http_send(OprecScan *scan, OprecRequest *req, OprecResponse *resp);
 extern void oprec_api_error(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
 							const char *code, const char *message,

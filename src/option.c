@@ -24,12 +24,24 @@
 #include "commands/defrem.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/varlena.h"
 #include "utils/timestamp.h"
 
 #include "oprec_fdw.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_SEC 10
 #define DEFAULT_REQUEST_TIMEOUT_SEC 60
+#define DEFAULT_MAX_RETRIES 5
+
+/*
+ * Default answer cap: room for page_size records of up to 32 kB each,
+ * plus 1 MB for the rest of the answer.
+ */
+#define DEFAULT_RESPONSE_BYTES_PER_RECORD 32768
+#define DEFAULT_RESPONSE_BYTES_BASE (1024 * 1024)
+
+/* GUC oprec_fdw.allowed_hosts: see check_destinations */
+char	   *oprec_allowed_hosts = NULL;
 
 /* Options every API's server takes; page_size is bounded per API below. */
 static const OprecOptionDef engine_options[] = {
@@ -39,6 +51,9 @@ static const OprecOptionDef engine_options[] = {
 	{"connect_timeout", ForeignServerRelationId, OPREC_OPT_INT, 1, 600, false},
 	{"request_timeout", ForeignServerRelationId, OPREC_OPT_INT, 1, 3600, false},
 	{"requests_per_second", ForeignServerRelationId, OPREC_OPT_INT, 0, OPREC_MAX_RATE_WINDOW, false},
+	{"max_retries", ForeignServerRelationId, OPREC_OPT_INT, 0, 20, false},
+	{"max_response_bytes", ForeignServerRelationId, OPREC_OPT_INT, 65536, 128 * 1024 * 1024, false},
+	{"ca_file", ForeignServerRelationId, OPREC_OPT_FILE, 0, 0, false},
 	{NULL}
 };
 
@@ -245,6 +260,33 @@ shown_value(const OprecOptionDef *def, const char *value)
 	return def->secret ? "(not shown)" : psprintf("\"%s\"", value);
 }
 
+/* Whether a URL option names a scheme, a host and nothing unexpected. */
+static bool
+url_is_plain(const char *value)
+{
+	const char *host;
+
+	if (pg_strncasecmp(value, "http://", 7) == 0)
+		host = value + 7;
+	else if (pg_strncasecmp(value, "https://", 8) == 0)
+		host = value + 8;
+	else
+		return false;
+	/* no user info (user@host would hide the real host), query or fragment */
+	return host[0] != '\0' && host[0] != '/' && host[0] != ':' &&
+		strpbrk(value, " ?#@\\") == NULL;
+}
+
+static bool
+is_host_label(const char *value)
+{
+	size_t		len = strlen(value);
+
+	if (len == 0 || len > 63 || value[0] == '-' || value[len - 1] == '-')
+		return false;
+	return strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789-") == len;
+}
+
 static void
 check_option_value(const OprecOptionDef *def, const char *value, const OprecApi *api)
 {
@@ -253,6 +295,13 @@ check_option_value(const OprecOptionDef *def, const char *value, const OprecApi 
 
 	if (strcmp(def->name, "page_size") == 0 && api)
 		max_value = api->max_page_size;
+
+	/* values reach headers, URLs and JSON: no option may hold one */
+	if (oprec_has_control_char(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\": it contains a control character", def->name),
+				 errhint("Remove line breaks, tabs and other control characters from the value.")));
 
 	switch (def->type)
 	{
@@ -263,17 +312,11 @@ check_option_value(const OprecOptionDef *def, const char *value, const OprecApi 
 						 errmsg("option \"%s\" must not be empty", def->name)));
 			break;
 		case OPREC_OPT_URL:
-			if (pg_strncasecmp(value, "http://", 7) != 0 &&
-				pg_strncasecmp(value, "https://", 8) != 0)
+			if (!url_is_plain(value))
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
-						 errhint("Give an http:// or https:// URL, such as 'https://api.example.com'.")));
-			if (strpbrk(value, " \t\r\n?#") != NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-						 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
-						 errhint("Give the scheme, host, optional port and optional path prefix only, without spaces, query or fragment.")));
+						 errhint("Give an http:// or https:// URL with a host, optional port and optional path prefix, such as 'https://api.example.com', without user name, spaces, query or fragment.")));
 			break;
 		case OPREC_OPT_INT:
 			if (!parse_int_option(value, &ival) || ival < def->min_value || ival > max_value)
@@ -285,7 +328,90 @@ check_option_value(const OprecOptionDef *def, const char *value, const OprecApi 
 		case OPREC_OPT_TIMESTAMPTZ:
 			(void) oprec_parse_timestamptz(value, def->name);
 			break;
+		case OPREC_OPT_HOST_LABEL:
+			if (!is_host_label(value))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
+						 errhint("Give lowercase letters, digits and hyphens only, such as 'cn-north-4'.")));
+			break;
+		case OPREC_OPT_FILE:
+			/* like file_fdw's filename: it makes the server read a file */
+			if (!superuser())
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("only superusers may set option \"%s\"", def->name),
+						 errdetail("The option names a file on the database server.")));
+			if (!is_absolute_path(value))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
+						 errhint("Give an absolute path.")));
+			break;
 	}
+}
+
+/* The scheme://host[:port] of a URL, lowercased. */
+static char *
+url_origin(const char *url)
+{
+	const char *host = strstr(url, "://");
+	size_t		len;
+	char	   *origin;
+
+	host = host ? host + 3 : url;
+	len = (host - url) + strcspn(host, "/");
+	origin = pnstrdup(url, len);
+	for (char *c = origin; *c; c++)
+		*c = pg_tolower((unsigned char) *c);
+	return origin;
+}
+
+/* Whether oprec_fdw.allowed_hosts lists the origin of url. */
+static bool
+url_is_allowed(const char *url)
+{
+	char	   *origin = url_origin(url);
+	char	   *list = pstrdup(oprec_allowed_hosts ? oprec_allowed_hosts : "");
+	List	   *entries;
+	ListCell   *lc;
+
+	if (!SplitIdentifierString(list, ',', &entries))
+		return false;
+	foreach(lc, entries)
+	{
+		char	   *entry = url_origin((const char *) lfirst(lc));
+
+		if (strcmp(entry, origin) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Where requests may go.  A server's URL options send its user mappings'
+ * credentials to the host they name, so a server owned by a role that is
+ * not a superuser may name only the API's own default hosts, or origins a
+ * superuser listed in oprec_fdw.allowed_hosts.  Checked when the options
+ * are set (by their owner) and again when a table is used (the owner or
+ * the setting may have changed since).
+ */
+static void
+check_destination(const OprecOptionDef *def, const char *value, Oid owner,
+				  const char *server_name)
+{
+	if (def->type != OPREC_OPT_URL || superuser_arg(owner) || url_is_allowed(value))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 server_name
+			 ? errmsg("option \"%s\" of server \"%s\" names a host that servers owned by non-superusers may not use",
+					  def->name, server_name)
+			 : errmsg("option \"%s\" names a host that servers owned by non-superusers may not use",
+					  def->name),
+			 errdetail("Requests would go to %s.", url_origin(value)),
+			 errhint("Leave \"%s\" unset to use the API's own host, or have a superuser add that origin to oprec_fdw.allowed_hosts.",
+					 def->name)));
 }
 
 /* Which API a user mapping or table option list is written for, if any. */
@@ -382,6 +508,8 @@ oprec_fdw_validator(PG_FUNCTION_ARGS)
 		if (!def)
 			report_unknown_option(opt->defname, api, context);
 		check_option_value(def, defGetString(opt), api);
+		if (context == ForeignServerRelationId)
+			check_destination(def, defGetString(opt), GetUserId(), NULL);
 	}
 
 	if (context == UserMappingRelationId && api && api->check_user_mapping)
@@ -490,6 +618,7 @@ oprec_get_options(Oid foreigntableid, Oid userid)
 	OprecOptions *opts = palloc0(sizeof(OprecOptions));
 	const char *api_name;
 	const char *base_url;
+	ListCell   *lc;
 
 	opts->server_options = server->options;
 	opts->table_options = table->options;
@@ -531,5 +660,22 @@ oprec_get_options(Oid foreigntableid, Oid userid)
 	opts->requests_per_second =
 		oprec_option_int(opts, "requests_per_second",
 						 opts->api->default_requests_per_second);
+	opts->max_retries = oprec_option_int(opts, "max_retries", DEFAULT_MAX_RETRIES);
+	opts->max_response_bytes =
+		(size_t) oprec_option_int(opts, "max_response_bytes",
+								  Min(DEFAULT_RESPONSE_BYTES_BASE +
+									  opts->page_size * DEFAULT_RESPONSE_BYTES_PER_RECORD,
+									  128 * 1024 * 1024));
+	opts->ca_file = oprec_option_value(opts, "ca_file");
+
+	foreach(lc, server->options)
+	{
+		DefElem    *opt = lfirst(lc);
+		const OprecOptionDef *def = find_option(opts->api, opt->defname,
+												ForeignServerRelationId);
+
+		if (def)
+			check_destination(def, defGetString(opt), server->owner, server->servername);
+	}
 	return opts;
 }

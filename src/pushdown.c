@@ -500,7 +500,8 @@ narrow_time_range(OprecFilters *filters, OprecCondOp op, TimestampTz ts)
 			set_lower = set_upper = true;
 			break;
 		case OPREC_COND_ANY:
-			Assert(false);
+			/* evaluate_time_array turns = ANY into the range of its values */
+			elog(ERROR, "oprec_fdw: unexpected = ANY on a time column");
 			break;
 	}
 	if (set_lower && (!filters->has_lower || lower > filters->lower_ms))
@@ -513,6 +514,46 @@ narrow_time_range(OprecFilters *filters, OprecCondOp op, TimestampTz ts)
 		filters->has_upper = true;
 		filters->upper_ms = upper;
 	}
+}
+
+/*
+ * time = ANY (array): only the span from the earliest to the latest value
+ * can be asked for; the condition itself is checked on each row.  An
+ * array of NULLs only, or an empty one, matches nothing.
+ */
+static void
+narrow_time_range_to_array(OprecFilters *filters, Datum value)
+{
+	ArrayType  *array = DatumGetArrayTypeP(value);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	bool		any = false;
+	TimestampTz earliest = 0;
+	TimestampTz latest = 0;
+
+	deconstruct_array(array, TIMESTAMPTZOID, sizeof(TimestampTz), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &elems, &nulls, &nelems);
+	for (int i = 0; i < nelems; i++)
+	{
+		TimestampTz ts;
+
+		if (nulls[i])
+			continue;
+		ts = DatumGetTimestampTz(elems[i]);
+		if (!any || ts < earliest)
+			earliest = ts;
+		if (!any || ts > latest)
+			latest = ts;
+		any = true;
+	}
+	if (!any)
+	{
+		filters->empty = true;
+		return;
+	}
+	narrow_time_range(filters, OPREC_COND_GE, earliest);
+	narrow_time_range(filters, OPREC_COND_LE, latest);
 }
 
 /*
@@ -549,7 +590,9 @@ oprec_evaluate_filters(const OprecApi *api, List *fdw_private, List *expr_states
 			continue;
 		}
 
-		if (def->push == OPREC_PUSH_TIME)
+		if (def->push == OPREC_PUSH_TIME && op == OPREC_COND_ANY)
+			narrow_time_range_to_array(filters, value);
+		else if (def->push == OPREC_PUSH_TIME)
 			narrow_time_range(filters, op, DatumGetTimestampTz(value));
 		else
 		{

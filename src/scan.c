@@ -8,8 +8,10 @@
  * the parsed JSON of the page) is reset before the next page is fetched,
  * so a scan's memory stays about one page whatever the result size, and a
  * LIMIT that is satisfied stops the requests.  A chain ends only when the
- * API says there is nothing more, never on a short page; a cursor that
- * comes back a second time is an error rather than an endless loop.
+ * API says there is nothing more, never on a short page.  A chain that
+ * makes no progress is an error rather than an endless loop: a cursor that
+ * comes back, too many empty pages in a row, or more pages than any real
+ * history has.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,11 +19,18 @@
 
 #include <jansson.h>
 
+#include "common/hashfn.h"
 #include "mb/pg_wchar.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "oprec_fdw.h"
+
+/* Limits on a chain that makes no progress (see fetch_page). */
+#define MAX_EMPTY_PAGES_IN_A_ROW 20
+#define MAX_PAGES_PER_CHAIN 100000
+#define MAX_CURSOR_BYTES 4096
 
 OprecScan *
 oprec_scan_create(MemoryContext parent, OprecOptions *options)
@@ -42,6 +51,7 @@ oprec_scan_create(MemoryContext parent, OprecOptions *options)
 	scan->options = options;
 	scan->api = api;
 	scan->session = oprec_get_session(options->user_mapping_id);
+	scan->pace_key = oprec_pace_key(options);
 	scan->history_start = oprec_history_start(options);
 	scan->api_state = api->begin_scan(scan);
 
@@ -117,15 +127,40 @@ oprec_scan_start(OprecScan *scan, OprecFilters *filters)
 	MemoryContextSwitchTo(oldcxt);
 }
 
+/*
+ * Remember a cursor of the current chain; false if it came before.  Only
+ * a 64-bit hash of each is kept: a false repeat needs a hash collision
+ * within one chain.
+ */
 static bool
-cursor_seen(OprecScan *scan, const char *cursor)
+remember_cursor(OprecScan *scan, const char *cursor)
 {
-	ListCell   *lc;
+	uint64		hash = hash_bytes_extended((const unsigned char *) cursor, strlen(cursor), 0);
+	bool		found;
 
-	foreach(lc, scan->seen_cursors)
-		if (strcmp((const char *) lfirst(lc), cursor) == 0)
-			return true;
-	return false;
+	if (scan->seen_cursors == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(uint64);
+		ctl.hcxt = scan->chain_cxt;
+		scan->seen_cursors = hash_create("oprec_fdw cursors", 64, &ctl,
+										 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	(void) hash_search(scan->seen_cursors, &hash, HASH_ENTER, &found);
+	return !found;
+}
+
+/* A chain that makes no progress: say so, with what was asked. */
+static void
+report_no_progress(OprecScan *scan, OprecRequest *req, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_ERROR),
+			 errmsg("the %s API is paging without progress: %s", scan->api->title, what),
+			 errdetail("Request: %s.", req->summary.data),
+			 errhint("The API is paging in a loop; retry later, and report it to the API provider if it persists.")));
 }
 
 /* Fetch the next page of the current chain into scan->page. */
@@ -149,7 +184,8 @@ fetch_page(OprecScan *scan)
 		scan->chain_done = false;
 		scan->chain_pages = 0;
 		scan->cursor = NULL;
-		scan->seen_cursors = NIL;
+		scan->seen_cursors = NULL;
+		scan->empty_pages_in_a_row = 0;
 		scan->chain_key_json = NULL;
 		if (chain->nkeys == 1)
 		{
@@ -194,18 +230,31 @@ fetch_page(OprecScan *scan)
 	}
 	if (scan->page.next_cursor == NULL || scan->page.next_cursor[0] == '\0')
 		oprec_bad_answer(scan, &req, &resp, "more records announced without a cursor to fetch them");
-	if (cursor_seen(scan, scan->page.next_cursor))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("the %s API repeated a paging cursor after %d pages",
-						api->title, scan->chain_pages),
-				 errdetail("Request: %s. Cursor returned again: \"%s\".",
-						   req.summary.data, scan->page.next_cursor),
-				 errhint("The API is paging in a loop; retry later, and report it to the API provider if it persists.")));
+	if (strlen(scan->page.next_cursor) > MAX_CURSOR_BYTES)
+		oprec_bad_answer(scan, &req, &resp,
+						 psprintf("a paging cursor longer than %d bytes", MAX_CURSOR_BYTES));
+
+	scan->empty_pages_in_a_row = json_array_size(scan->page.records) > 0
+		? 0 : scan->empty_pages_in_a_row + 1;
+	if (scan->empty_pages_in_a_row >= MAX_EMPTY_PAGES_IN_A_ROW)
+		report_no_progress(scan, &req,
+						   psprintf("%d pages in a row without records, each announcing more",
+									scan->empty_pages_in_a_row));
+	if (scan->chain_pages >= MAX_PAGES_PER_CHAIN)
+		report_no_progress(scan, &req,
+						   psprintf("more than %d pages for one request chain", MAX_PAGES_PER_CHAIN));
 
 	oldcxt = MemoryContextSwitchTo(scan->chain_cxt);
+	if (!remember_cursor(scan, scan->page.next_cursor))
+	{
+		const char *cursor = oprec_api_text(scan->page.next_cursor,
+											strlen(scan->page.next_cursor));
+
+		report_no_progress(scan, &req,
+						   psprintf("cursor \"%s\" came back after %d pages",
+									cursor, scan->chain_pages));
+	}
 	scan->cursor = pstrdup(scan->page.next_cursor);
-	scan->seen_cursors = lappend(scan->seen_cursors, scan->cursor);
 	MemoryContextSwitchTo(oldcxt);
 }
 

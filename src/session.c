@@ -2,7 +2,7 @@
  *
  * session.c
  *		  Per-backend state shared by the scans of one user mapping: the
- *		  cached API token and the pacing of requests.
+ *		  cached API token (and the pacing state pace.c keeps there).
  *
  * Sessions live for the backend's lifetime, keyed by user mapping, like
  * postgres_fdw's connections.  ALTER or DROP of the user mapping or its
@@ -15,9 +15,6 @@
 #include "postgres.h"
 
 #include "catalog/pg_user_mapping.h"
-#include "miscadmin.h"
-#include "pgstat.h"
-#include "storage/latch.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -25,22 +22,15 @@
 
 #include "oprec_fdw.h"
 
-/* Requests are paced over this window (the APIs' quotas are per second). */
-#define PACING_WINDOW_MS 1000
-
 static HTAB *session_hash = NULL;
 
 static void
 forget(OprecSession *session)
 {
 	if (session->token)
-	{
-		/* overwrite before freeing: it is a credential */
-		explicit_bzero(session->token, strlen(session->token));
 		pfree(session->token);
-	}
 	session->token = NULL;
-	session->token_expires = 0;
+	session->token_renew_at = 0;
 }
 
 /* A server or user mapping changed: forget what was cached for it. */
@@ -106,12 +96,30 @@ oprec_get_session(Oid user_mapping_id)
 	return session;
 }
 
+/*
+ * Cache a token the API issued.  It goes into a header of every request,
+ * so a token with a control character is refused on receipt.  It is
+ * renewed renew_margin_sec before it expires, or half-way through its
+ * life if that is shorter: a token that lasts seconds is still used.
+ */
 void
-oprec_session_set_token(OprecSession *session, const char *token, TimestampTz expires)
+oprec_session_set_token(OprecSession *session, const char *token, TimestampTz expires,
+						int renew_margin_sec)
 {
+	TimestampTz now = GetCurrentTimestamp();
+	int64		margin_us = (int64) renew_margin_sec * USECS_PER_SEC;
+
 	forget(session);
+	if (oprec_has_control_char(token))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+				 errmsg("the API issued a token that contains a control character"),
+				 errdetail("The token is not used: in a request header it would add headers or requests."),
+				 errhint("Report this to the API provider.")));
 	session->token = MemoryContextStrdup(TopMemoryContext, token);
-	session->token_expires = expires;
+	if (expires > now)
+		margin_us = Min(margin_us, (expires - now) / 2);
+	session->token_renew_at = expires - margin_us;
 }
 
 void
@@ -120,58 +128,11 @@ oprec_session_forget_token(OprecSession *session)
 	forget(session);
 }
 
-/* A token is usable if present and not within renew_margin_sec of expiry. */
+/* A token is usable if present and not due for renewal. */
 bool
-oprec_session_token_usable(OprecSession *session, int renew_margin_sec)
+oprec_session_token_usable(OprecSession *session)
 {
 	if (session->token == NULL)
 		return false;
-	if (session->token_expires == 0)
-		return true;
-	return GetCurrentTimestamp() <
-		TimestampTzPlusMilliseconds(session->token_expires,
-									-(int64) renew_margin_sec * 1000);
-}
-
-/*
- * Wait, if needed, so that no more than requests_per_second requests of
- * this session complete within any one-second window.  Completion times are
- * used: a request that completed has certainly reached the API, so a gap of
- * a full window after it cannot be counted in the same second there.  The
- * wait is on the latch, so a cancel interrupts it.
- */
-void
-oprec_session_pace(OprecSession *session, int requests_per_second)
-{
-	int			oldest;
-
-	if (requests_per_second <= 0)
-		return;
-	requests_per_second = Min(requests_per_second, OPREC_MAX_RATE_WINDOW);
-	oldest = (session->recent_next - requests_per_second + OPREC_MAX_RATE_WINDOW)
-		% OPREC_MAX_RATE_WINDOW;
-
-	for (;;)
-	{
-		TimestampTz until;
-		long		wait_ms;
-
-		if (session->recent[oldest] == 0)
-			return;
-		until = TimestampTzPlusMilliseconds(session->recent[oldest], PACING_WINDOW_MS + 1);
-		wait_ms = oprec_ms_until(until);
-		if (wait_ms <= 0)
-			return;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 wait_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-}
-
-void
-oprec_session_record_request(OprecSession *session)
-{
-	session->recent[session->recent_next] = GetCurrentTimestamp();
-	session->recent_next = (session->recent_next + 1) % OPREC_MAX_RATE_WINDOW;
+	return GetCurrentTimestamp() < session->token_renew_at;
 }

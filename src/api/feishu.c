@@ -23,6 +23,7 @@
 #include "utils/timestamp.h"
 
 #include "oprec_fdw.h"
+#include "json_read.h"
 
 #define LIST_PATH "/open_api/op_record/work_item/list"
 #define TOKEN_PATH "/open_api/authen/plugin_token"
@@ -222,7 +223,7 @@ static void
 raise_feishu_error(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
 				   int64 code, const char *msg)
 {
-	oprec_api_error(scan, req, resp, psprintf(INT64_FORMAT, code), psprintf("\"%s\"", msg),
+	oprec_api_error(scan, req, resp, psprintf(INT64_FORMAT, code), msg,
 					feishu_hint(scan, code));
 }
 
@@ -243,7 +244,7 @@ feishu_ensure_token(OprecScan *scan, bool force_renew)
 
 	if (st->plugin_token)
 		return;
-	if (!force_renew && oprec_session_token_usable(scan->session, TOKEN_RENEW_MARGIN_SEC))
+	if (!force_renew && oprec_session_token_usable(scan->session))
 		return;
 
 	oprec_request_init(&req, "POST");
@@ -258,9 +259,8 @@ feishu_ensure_token(OprecScan *scan, bool force_renew)
 	appendStringInfo(&req.summary, "POST %s for plugin_id \"%s\"", TOKEN_PATH, st->plugin_id);
 
 	oprec_http_send(scan, &req, &resp);
-	explicit_bzero(req.body.data, req.body.len);
 
-	root = oprec_json_load_owned(&resp.body);
+	root = oprec_json_load_owned(scan, &resp.body);
 	if (root == NULL)
 		oprec_bad_answer(scan, &req, &resp, "the token answer is not JSON");
 	if (feishu_error_of(root, &code, &msg))
@@ -274,10 +274,39 @@ feishu_ensure_token(OprecScan *scan, bool force_renew)
 		oprec_bad_answer(scan, &req, &resp, "no data.token in the token answer");
 	lifetime = json_object_get(data, "expire_time");
 	if (json_is_integer(lifetime) && json_integer_value(lifetime) > 0)
-		seconds = json_integer_value(lifetime);
+		seconds = Min(json_integer_value(lifetime), OPREC_MAX_TOKEN_LIFETIME_SEC);
 
 	oprec_session_set_token(scan->session, json_string_value(token),
-							TimestampTzPlusMilliseconds(GetCurrentTimestamp(), seconds * 1000));
+							TimestampTzPlusMilliseconds(GetCurrentTimestamp(), seconds * 1000),
+							TOKEN_RENEW_MARGIN_SEC);
+}
+
+/*
+ * Quota (10429) and server (50006) errors pass if the request is sent
+ * again; the code may come with any HTTP status.
+ */
+static const char *
+feishu_transient_error(OprecScan *scan, OprecResponse *resp, bool *throttled)
+{
+	const char *error;
+	json_t	   *root = oprec_json_parse_bounded(resp->body.data, resp->body.len,
+												OPREC_ERROR_ANSWER_BUDGET, &error);
+	int64		code;
+	const char *msg;
+	const char *reason = NULL;
+
+	if (root && feishu_error_of(root, &code, &msg))
+	{
+		if (code == FEISHU_QUOTA)
+		{
+			*throttled = true;
+			reason = "Feishu error 10429 (quota)";
+		}
+		else if (code == FEISHU_SERVER_ERROR)
+			reason = "Feishu error 50006 (server error)";
+	}
+	json_decref(root);
+	return reason;
 }
 
 static bool
@@ -422,6 +451,7 @@ const OprecApi oprec_feishu_api = {
 	.check_user_mapping = feishu_check_user_mapping,
 	.begin_scan = feishu_begin_scan,
 	.ensure_token = feishu_ensure_token,
+	.transient_error = feishu_transient_error,
 	.can_renew_token = feishu_can_renew_token,
 	.build_page_request = feishu_build_page_request,
 	.read_page = feishu_read_page,

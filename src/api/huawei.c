@@ -27,6 +27,7 @@
 #include "utils/timestamp.h"
 
 #include "oprec_fdw.h"
+#include "json_read.h"
 #include "huawei_sign.h"
 
 #define RECORD_PATH "/v2/issues/get-record"
@@ -121,7 +122,7 @@ static const OprecOptionDef huawei_options[] = {
 	{"project_id", ForeignServerRelationId, OPREC_OPT_STRING, 0, 0, false},
 	{"project_type", ForeignServerRelationId, OPREC_OPT_STRING, 0, 0, false},
 	{"iam_url", ForeignServerRelationId, OPREC_OPT_URL, 0, 0, false},
-	{"region", ForeignServerRelationId, OPREC_OPT_STRING, 0, 0, false},
+	{"region", ForeignServerRelationId, OPREC_OPT_HOST_LABEL, 0, 0, false},
 	{"auth_token", UserMappingRelationId, OPREC_OPT_STRING, 0, 0, true},
 	{"user_name", UserMappingRelationId, OPREC_OPT_STRING, 0, 0, false},
 	{"password", UserMappingRelationId, OPREC_OPT_STRING, 0, 0, true},
@@ -318,7 +319,7 @@ huawei_ensure_token(OprecScan *scan, bool force_renew)
 
 	if (st->auth != AUTH_PASSWORD)
 		return;
-	if (!force_renew && oprec_session_token_usable(scan->session, TOKEN_RENEW_MARGIN_SEC))
+	if (!force_renew && oprec_session_token_usable(scan->session))
 		return;
 
 	oprec_request_init(&req, "POST");
@@ -339,9 +340,8 @@ huawei_ensure_token(OprecScan *scan, bool force_renew)
 					 oprec_defelem_value(st->um, "domain_name"), st->region);
 
 	oprec_http_send(scan, &req, &resp);
-	explicit_bzero(req.body.data, req.body.len);
 
-	root = oprec_json_load_owned(&resp.body);
+	root = oprec_json_load_owned(scan, &resp.body);
 	if (resp.status < 200 || resp.status > 299)
 	{
 		json_t	   *error = json_object_get(root, "error");
@@ -351,7 +351,7 @@ huawei_ensure_token(OprecScan *scan, bool force_renew)
 		oprec_api_error(scan, &req, &resp,
 						json_is_string(code) ? json_string_value(code)
 						: psprintf("%ld", resp.status),
-						psprintf("\"%s\"", message ? message : "the IAM token was not issued"),
+						message ? message : "the IAM token was not issued",
 						"Check user_name, password and domain_name in the user mapping, and that the server's region option names a project of that account.");
 	}
 	if (resp.captured[0] == NULL || resp.captured[0][0] == '\0')
@@ -361,8 +361,36 @@ huawei_ensure_token(OprecScan *scan, bool force_renew)
 	if (expires_at == NULL || !oprec_try_parse_timestamptz(expires_at, &expires))
 		expires = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 											  (int64) DEFAULT_TOKEN_LIFETIME_SEC * 1000);
-	oprec_session_set_token(scan->session, resp.captured[0], expires);
-	explicit_bzero(resp.captured[0], strlen(resp.captured[0]));
+	expires = Min(expires, TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   (int64) OPREC_MAX_TOKEN_LIFETIME_SEC * 1000));
+	oprec_session_set_token(scan->session, resp.captured[0], expires, TOKEN_RENEW_MARGIN_SEC);
+}
+
+/* Throttling and "system busy" pass if the request is sent again. */
+static const char *
+huawei_transient_error(OprecScan *scan, OprecResponse *resp, bool *throttled)
+{
+	const char *error;
+	json_t	   *root = oprec_json_parse_bounded(resp->body.data, resp->body.len,
+												OPREC_ERROR_ANSWER_BUDGET, &error);
+	json_t	   *code = json_object_get(root, "error_code");
+	const char *reason = NULL;
+
+	if (json_is_string(code))
+	{
+		const char *c = json_string_value(code);
+
+		if (strcmp(c, "PM.02153001") == 0 || strcmp(c, "APIGW.0308") == 0)
+		{
+			*throttled = true;
+			reason = strcmp(c, "APIGW.0308") == 0 ? "Huawei error APIGW.0308 (throttled)"
+				: "Huawei error PM.02153001 (request rate too high)";
+		}
+		else if (strcmp(c, "PM.02175000") == 0)
+			reason = "Huawei error PM.02175000 (system busy)";
+	}
+	json_decref(root);
+	return reason;
 }
 
 static bool
@@ -487,7 +515,7 @@ static void
 raise_huawei_error(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
 				   const char *code, const char *msg)
 {
-	oprec_api_error(scan, req, resp, code, psprintf("\"%s\"", msg),
+	oprec_api_error(scan, req, resp, code, msg,
 					huawei_hint(scan->api_state, code));
 }
 
@@ -633,6 +661,7 @@ const OprecApi oprec_huawei_api = {
 	.check_user_mapping = huawei_check_user_mapping,
 	.begin_scan = huawei_begin_scan,
 	.ensure_token = huawei_ensure_token,
+	.transient_error = huawei_transient_error,
 	.can_renew_token = huawei_can_renew_token,
 	.build_page_request = huawei_build_page_request,
 	.read_page = huawei_read_page,

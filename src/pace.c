@@ -1,0 +1,635 @@
+/*-------------------------------------------------------------------------
+ *
+ * pace.c
+ *		  Pacing of requests per credential: at most requests_per_second
+ *		  requests complete in any one-second window, slower after the API
+ *		  throttles, and counted across the cluster when preloaded.
+ *
+ * A credential is a pace key: a hash of the API, the base URL and the user
+ * mapping's options, so that two user mappings holding the same token on the
+ * same host share one pace (the API counts the token, not the mapping).
+ *
+ * Each credential has a window (OprecPaceWindow): one entry per recent
+ * request, holding its send time while it is in flight and its completion
+ * time afterwards.  A request may be sent when the requests in flight plus
+ * those completed within the last PACE_WINDOW_MS number fewer than the rate.
+ * That bounds the completions in every window: of the requests completing
+ * within one, the one sent last saw every other either completed within the
+ * second before it was sent, or in flight.  Completion times are used
+ * because a request that completed has certainly reached the API, so a gap
+ * of a full window after it cannot be counted in the same second there.
+ *
+ * Adaptive rate.  A throttling answer halves the rate of its credential (at
+ * least 1 request per second); it then recovers by one request per second
+ * every PACE_RECOVER_STEP_MS without another.  Throttling answers to
+ * requests sent before the last halving do not halve it again: they were
+ * sent at the old rate, which has already been corrected.
+ *
+ * Where windows live.  When the library is in shared_preload_libraries the
+ * windows are in shared memory, PACE_SLOTS of them keyed by pace key under
+ * one LWLock, so that every backend of the cluster counts against the same
+ * quota.  Otherwise each backend paces its own requests, in the window of
+ * its session (one per user mapping); several backends then share a quota
+ * without knowing of each other, and throttling answers are retried.
+ *
+ * The lock is never held while waiting nor across anything that can raise
+ * an error.  Waits are on the latch, so a cancel ends them at once.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/defrem.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+
+#include "oprec_fdw.h"
+
+/* Requests are paced over this window (the APIs' quotas are per second). */
+#define PACE_WINDOW_MS 1000
+/* One more millisecond: the API's clock and ours tick differently. */
+#define PACE_WINDOW_US ((int64) (PACE_WINDOW_MS + 1) * 1000)
+
+/* After throttling, the rate grows by one request per second this often. */
+#define PACE_RECOVER_STEP_MS 2000
+
+/*
+ * How long to wait before looking again when the rate is taken by requests
+ * in flight: their completion times, which decide the wait, are not known
+ * yet.  Nothing signals a completion to the other backends.
+ */
+#define PACE_POLL_MS 20
+
+/*
+ * A request in flight for longer than this is taken to have been abandoned
+ * by a backend that could not say so.  No transfer lasts this long
+ * (request_timeout is at most 1 hour, connect_timeout 10 minutes); aborts
+ * and exits settle their request (settle_pending), so this is only a
+ * backstop against a slot blocked for good.
+ */
+#define PACE_STALE_IN_FLIGHT_US ((int64) 2 * 3600 * USECS_PER_SEC)
+
+/* Shared windows; 128 credentials in use at once is far beyond need. */
+#define PACE_SLOTS 128
+#define PACE_TRANCHE "oprec_fdw"
+
+typedef struct PaceSlot
+{
+	bool		used;
+	uint32		generation;		/* changes whenever the slot is (re)used */
+	uint64		key;
+	TimestampTz last_used;
+	OprecPaceWindow window;
+} PaceSlot;
+
+typedef struct PaceTable
+{
+	LWLock	   *lock;			/* protects everything below */
+	uint32		next_generation;
+	PaceSlot	slots[PACE_SLOTS];
+} PaceTable;
+
+/* The shared table, or NULL when pacing is per backend. */
+static PaceTable *pace_table = NULL;
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/*
+ * The request this backend sent and has not reported done, if any.  A
+ * backend has one request in flight at a time.  Remembering where its entry
+ * is lets oprec_pace_done turn the send time into the completion time in
+ * place; recording the completion as a second entry instead would count
+ * every request twice within a window while it is short, halving the rate.
+ * In shared memory the slot may have been given to another credential
+ * since; its generation tells, and then the completion is recorded anew.
+ */
+typedef enum PendingState
+{
+	PENDING_NONE,
+	PENDING_UNPACED,			/* requests_per_second was 0 */
+	PENDING_RESERVED			/* an entry of a window holds its send time */
+} PendingState;
+
+typedef struct PendingRequest
+{
+	PendingState state;
+	uint64		key;
+	OprecPaceWindow *local;		/* the session's window, or NULL: shared */
+	int			slot;			/* shared: slot and its generation */
+	uint32		generation;
+	int			pos;			/* the entry in the window */
+	TimestampTz sent;
+} PendingRequest;
+
+static PendingRequest pending;
+
+static bool callbacks_registered = false;
+
+
+/* ----------------------------------------------------------------
+ *		Windows (the caller holds the lock of a shared one)
+ * ----------------------------------------------------------------
+ */
+
+/* The rate in effect: requests_per_second, or less after throttling. */
+static int
+effective_rate(const OprecPaceWindow *w, int requests_per_second, TimestampTz now)
+{
+	int			rate = Min(requests_per_second, OPREC_MAX_RATE_WINDOW);
+
+	if (w->lowered_at != 0)
+	{
+		int64		steps = (now - w->lowered_at) / (PACE_RECOVER_STEP_MS * INT64CONST(1000));
+
+		steps = Max(steps, 0);	/* the clock went back */
+		if (steps < OPREC_MAX_RATE_WINDOW)
+			rate = Min(rate, w->lowered_rate + (int) steps);
+	}
+	return Max(rate, 1);
+}
+
+static int
+compare_timestamps(const void *a, const void *b)
+{
+	TimestampTz ta = *(const TimestampTz *) a;
+	TimestampTz tb = *(const TimestampTz *) b;
+
+	return (ta > tb) - (ta < tb);
+}
+
+/*
+ * Reserve an entry for a request sent now, if the rate allows: return 0 and
+ * its position.  Else return how many ms to wait before trying again.
+ */
+static long
+window_reserve(OprecPaceWindow *w, int requests_per_second, TimestampTz now,
+			   int *pos)
+{
+	int			rate;
+	int			counted = 0;
+	int			ncompleted = 0;
+	TimestampTz completed[OPREC_MAX_RATE_WINDOW];
+	int			free_pos = -1;
+	int			expire;
+
+	w->limit = requests_per_second;
+	rate = effective_rate(w, requests_per_second, now);
+
+	for (int i = 0; i < OPREC_MAX_RATE_WINDOW; i++)
+	{
+		TimestampTz t = w->times[i];
+
+		if (w->in_flight & (UINT64CONST(1) << i))
+		{
+			if (now - t < PACE_STALE_IN_FLIGHT_US)
+			{
+				counted++;
+				continue;
+			}
+			w->in_flight &= ~(UINT64CONST(1) << i);
+		}
+		else if (t != 0 && now - t < PACE_WINDOW_US)
+		{
+			completed[ncompleted++] = t;
+			counted++;
+			continue;
+		}
+		/* free: reuse the oldest, so the window reads like a history */
+		if (free_pos < 0 || t < w->times[free_pos])
+			free_pos = i;
+	}
+
+	if (counted < rate)
+	{
+		/* counted < rate <= OPREC_MAX_RATE_WINDOW: some entry is free */
+		Assert(free_pos >= 0);
+		w->times[free_pos] = now;
+		w->in_flight |= UINT64CONST(1) << free_pos;
+		*pos = free_pos;
+		return 0;
+	}
+
+	/* wait until enough completed entries leave the window */
+	expire = counted - rate + 1;
+	if (ncompleted < expire)
+		return PACE_POLL_MS;
+	qsort(completed, ncompleted, sizeof(TimestampTz), compare_timestamps);
+	return Max(oprec_ms_until(completed[expire - 1] + PACE_WINDOW_US), 1);
+}
+
+/* Record a completion that has no entry of its own: in the oldest free one. */
+static void
+window_add_completion(OprecPaceWindow *w, TimestampTz now)
+{
+	int			pos = -1;
+
+	for (int i = 0; i < OPREC_MAX_RATE_WINDOW; i++)
+	{
+		if (w->in_flight & (UINT64CONST(1) << i))
+			continue;
+		if (pos < 0 || w->times[i] < w->times[pos])
+			pos = i;
+	}
+	if (pos >= 0)
+		w->times[pos] = now;
+}
+
+/* A request completed: its entry at pos (or -1: unknown) gets the time. */
+static void
+window_complete(OprecPaceWindow *w, int pos, TimestampTz sent, TimestampTz now)
+{
+	if (pos >= 0 && (w->in_flight & (UINT64CONST(1) << pos)) && w->times[pos] == sent)
+	{
+		w->times[pos] = now;
+		w->in_flight &= ~(UINT64CONST(1) << pos);
+	}
+	else
+		window_add_completion(w, now);
+}
+
+/*
+ * The API throttled a request sent at sent (0: unknown).  Halve the rate,
+ * and return the new rate if it went down, else 0.
+ */
+static int
+window_throttled(OprecPaceWindow *w, TimestampTz sent, TimestampTz now)
+{
+	int			before;
+
+	if (sent != 0 && w->lowered_at != 0 && sent < w->lowered_at)
+		return 0;
+	before = effective_rate(w, w->limit > 0 ? w->limit : OPREC_MAX_RATE_WINDOW, now);
+	w->lowered_rate = Max(before / 2, 1);
+	w->lowered_at = now;
+	return w->lowered_rate < before ? w->lowered_rate : 0;
+}
+
+/* Nothing in flight, nothing recent, no rate still recovering. */
+static bool
+window_idle(const OprecPaceWindow *w, TimestampTz now)
+{
+	if (w->in_flight != 0)
+		return false;
+	for (int i = 0; i < OPREC_MAX_RATE_WINDOW; i++)
+		if (w->times[i] != 0 && now - w->times[i] < PACE_WINDOW_US)
+			return false;
+	return w->lowered_at == 0 ||
+		now - w->lowered_at >=
+		(int64) OPREC_MAX_RATE_WINDOW * PACE_RECOVER_STEP_MS * 1000;
+}
+
+
+/* ----------------------------------------------------------------
+ *		The shared table
+ * ----------------------------------------------------------------
+ */
+
+static Size
+pace_shmem_size(void)
+{
+	return sizeof(PaceTable);
+}
+
+#if PG_VERSION_NUM >= 150000
+static void
+pace_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(pace_shmem_size());
+	RequestNamedLWLockTranche(PACE_TRANCHE, 1);
+}
+#endif
+
+static void
+pace_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	pace_table = ShmemInitStruct("oprec_fdw pacing", pace_shmem_size(), &found);
+	if (!found)
+	{
+		memset(pace_table, 0, pace_shmem_size());
+		pace_table->lock = &(GetNamedLWLockTranche(PACE_TRANCHE))->lock;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * The slot of a key, taken if it has none: a free one, else the least
+ * recently used of the idle ones, else the least recently used.  Taking a
+ * busy slot forgets that credential's recent requests; with PACE_SLOTS
+ * credentials busy within the same second that is the lesser harm.  The
+ * caller holds the lock exclusively.
+ */
+static int
+find_slot(uint64 key, TimestampTz now)
+{
+	int			victim = -1;
+	bool		victim_idle = false;
+	PaceSlot   *slot;
+
+	for (int i = 0; i < PACE_SLOTS; i++)
+	{
+		PaceSlot   *s = &pace_table->slots[i];
+		bool		idle;
+
+		if (s->used && s->key == key)
+		{
+			s->last_used = now;
+			return i;
+		}
+		idle = !s->used || window_idle(&s->window, now);
+		if (victim < 0 || (idle && !victim_idle) ||
+			(idle == victim_idle && s->last_used < pace_table->slots[victim].last_used))
+		{
+			victim = i;
+			victim_idle = idle;
+		}
+	}
+
+	slot = &pace_table->slots[victim];
+	memset(slot, 0, sizeof(PaceSlot));
+	slot->used = true;
+	slot->key = key;
+	slot->generation = ++pace_table->next_generation;
+	slot->last_used = now;
+	return victim;
+}
+
+
+/* ----------------------------------------------------------------
+ *		The request in flight
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The request sent last was never reported done: its transfer raised an
+ * error.  It may have reached the API, so it counts as completed now.
+ */
+static void
+settle_pending(void)
+{
+	PendingRequest p = pending;
+
+	pending.state = PENDING_NONE;
+	if (p.state != PENDING_RESERVED)
+		return;
+
+	if (p.local)
+		window_complete(p.local, p.pos, p.sent, GetCurrentTimestamp());
+	else
+	{
+		PaceSlot   *slot = &pace_table->slots[p.slot];
+
+		LWLockAcquire(pace_table->lock, LW_EXCLUSIVE);
+		if (slot->used && slot->generation == p.generation)
+			window_complete(&slot->window, p.pos, p.sent, GetCurrentTimestamp());
+		LWLockRelease(pace_table->lock);
+	}
+}
+
+/*
+ * An error between oprec_pace_wait and oprec_pace_done aborts the
+ * (sub)transaction: settle the request then, so that a backend left idle
+ * after a cancel does not hold a place in a shared window.  LWLocks are
+ * released before these callbacks run; an exit aborts the transaction too.
+ */
+static void
+pace_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		settle_pending();
+}
+
+static void
+pace_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		settle_pending();
+}
+
+
+/* ----------------------------------------------------------------
+ *		Interface
+ * ----------------------------------------------------------------
+ */
+
+/* From _PG_init: reserve the shared table if being preloaded. */
+void
+oprec_pace_init(void)
+{
+	StaticAssertStmt(OPREC_MAX_RATE_WINDOW <= 64,
+					 "OprecPaceWindow.in_flight has one bit per entry");
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = pace_shmem_request;
+#else
+	RequestAddinShmemSpace(pace_shmem_size());
+	RequestNamedLWLockTranche(PACE_TRANCHE, 1);
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = pace_shmem_startup;
+}
+
+static int
+compare_defelem_names(const ListCell *a, const ListCell *b)
+{
+	return strcmp(((DefElem *) lfirst(a))->defname, ((DefElem *) lfirst(b))->defname);
+}
+
+/*
+ * The credential a scan's requests count against.  Every part ends with a
+ * NUL, which none can contain, so different option sets give different
+ * input.  The input holds secrets: only its hash is kept.
+ */
+uint64
+oprec_pace_key(const OprecOptions *options)
+{
+	List	   *sorted = list_copy(options->user_options);
+	const char *base_url = options->base_url ? options->base_url : "";
+	StringInfoData buf;
+	ListCell   *lc;
+	uint64		key;
+
+	list_sort(sorted, compare_defelem_names);
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, options->api->name, strlen(options->api->name) + 1);
+	appendBinaryStringInfo(&buf, base_url, strlen(base_url) + 1);
+	foreach(lc, sorted)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+		const char *value = defGetString(def);
+
+		appendBinaryStringInfo(&buf, def->defname, strlen(def->defname) + 1);
+		appendBinaryStringInfo(&buf, value, strlen(value) + 1);
+	}
+	key = hash_bytes_extended((const unsigned char *) buf.data, buf.len, 0);
+
+	pfree(buf.data);
+	list_free(sorted);
+	return key;
+}
+
+/*
+ * Before each request: wait until the credential's rate allows one more,
+ * and reserve its place.  requests_per_second 0 sends at once and counts
+ * nothing.
+ */
+void
+oprec_pace_wait(OprecSession *session, uint64 pace_key, int requests_per_second)
+{
+	settle_pending();
+
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(pace_xact_callback, NULL);
+		RegisterSubXactCallback(pace_subxact_callback, NULL);
+		callbacks_registered = true;
+		/* the one place that says which pacing is in effect */
+		ereport(DEBUG1,
+				(errmsg_internal("oprec_fdw: requests are paced %s",
+								 pace_table ? "across all backends (shared memory)"
+								 : "per backend (oprec_fdw is not in shared_preload_libraries)")));
+	}
+
+	if (requests_per_second <= 0)
+	{
+		pending.state = PENDING_UNPACED;
+		pending.key = pace_key;
+		return;
+	}
+	requests_per_second = Min(requests_per_second, OPREC_MAX_RATE_WINDOW);
+
+	for (;;)
+	{
+		TimestampTz now;
+		long		wait_ms;
+		int			pos;
+
+		if (pace_table)
+		{
+			int			s;
+
+			LWLockAcquire(pace_table->lock, LW_EXCLUSIVE);
+			now = GetCurrentTimestamp();
+			s = find_slot(pace_key, now);
+			wait_ms = window_reserve(&pace_table->slots[s].window,
+									 requests_per_second, now, &pos);
+			if (wait_ms == 0)
+			{
+				pending.local = NULL;
+				pending.slot = s;
+				pending.generation = pace_table->slots[s].generation;
+			}
+			LWLockRelease(pace_table->lock);
+		}
+		else
+		{
+			now = GetCurrentTimestamp();
+			wait_ms = window_reserve(&session->pace, requests_per_second, now, &pos);
+			pending.local = &session->pace;
+		}
+
+		if (wait_ms == 0)
+		{
+			pending.state = PENDING_RESERVED;
+			pending.key = pace_key;
+			pending.pos = pos;
+			pending.sent = now;
+			return;
+		}
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 wait_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * After each request, whatever its outcome (a transport failure too: the
+ * request may have reached the API).  throttled: the API answered that the
+ * quota was exceeded.
+ */
+void
+oprec_pace_done(OprecSession *session, uint64 pace_key, bool throttled)
+{
+	PendingRequest p = pending;
+	OprecPaceWindow *w;
+	TimestampTz now;
+	TimestampTz sent = 0;
+	int			pos = -1;
+	int			lowered = 0;
+
+	if (p.state == PENDING_UNPACED && p.key == pace_key)
+	{
+		pending.state = PENDING_NONE;
+		return;
+	}
+	if (p.state == PENDING_RESERVED && p.key != pace_key)
+	{
+		/* not the request that was sent; never happens in http.c */
+		settle_pending();
+		p.state = PENDING_NONE;
+	}
+	pending.state = PENDING_NONE;
+
+	if (pace_table)
+	{
+		LWLockAcquire(pace_table->lock, LW_EXCLUSIVE);
+		now = GetCurrentTimestamp();
+		if (p.state == PENDING_RESERVED &&
+			pace_table->slots[p.slot].used &&
+			pace_table->slots[p.slot].generation == p.generation)
+		{
+			w = &pace_table->slots[p.slot].window;
+			pos = p.pos;
+			sent = p.sent;
+			pace_table->slots[p.slot].last_used = now;
+		}
+		else
+			w = &pace_table->slots[find_slot(pace_key, now)].window;
+		window_complete(w, pos, sent, now);
+		if (throttled)
+			lowered = window_throttled(w, sent, now);
+		LWLockRelease(pace_table->lock);
+	}
+	else
+	{
+		/* the window the request was counted in, even if another session's */
+		w = p.state == PENDING_RESERVED ? p.local : &session->pace;
+		now = GetCurrentTimestamp();
+		if (p.state == PENDING_RESERVED)
+		{
+			pos = p.pos;
+			sent = p.sent;
+		}
+		window_complete(w, pos, sent, now);
+		if (throttled)
+			lowered = window_throttled(w, sent, now);
+	}
+
+	if (lowered > 0)
+		ereport(DEBUG1,
+				(errmsg_internal("oprec_fdw: the API throttled a request: its credential is now paced at %d requests per second %s",
+								 lowered, pace_table ? "across all backends" : "in this backend")));
+}
