@@ -11,7 +11,10 @@
 #   test/dns_cancel.sh
 
 set -uo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "dns-cancel: skipped: a mount namespace needs root"
+    exit 0
+fi
 work="$(mktemp -d /tmp/oprec-dns.XXXXXX)"
 trap 'kill "${dns_pid:-}" 2>/dev/null; rm -rf "$work"' EXIT
 
