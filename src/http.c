@@ -55,8 +55,13 @@
 /* Captured header values (an IAM token is a few KB) are cut here. */
 #define MAX_CAPTURED_VALUE_BYTES 32768
 
-/* Answers shorter than this may be an error in disguise: ask the API unit. */
-#define SMALL_ANSWER_BYTES 65536
+/*
+ * The API unit is asked whether an answer is a transient error when it is
+ * not a 2xx answer of up to ERROR_ANSWER_BYTES, or a 2xx answer of up to
+ * SMALL_ANSWER_BYTES (an error in disguise is short; a page seldom is).
+ */
+#define ERROR_ANSWER_BYTES 65536
+#define SMALL_ANSWER_BYTES 4096
 
 /* Backoff: first delay, first delay when throttled, and the longest. */
 #define RETRY_BASE_DELAY_MS 200
@@ -900,9 +905,11 @@ transient_failure(OprecScan *scan, Transfer *t, OprecResponse *resp, bool *throt
 	if (resp->status >= 500 && resp->status <= 599 && resp->status != 501 &&
 		resp->status != 505)
 		return psprintf("HTTP %ld", resp->status);
-	if (resp->body.len <= SMALL_ANSWER_BYTES && scan->api->transient_error)
-		return scan->api->transient_error(scan, resp, throttled);
-	return NULL;
+	if (scan->api->transient_error == NULL ||
+		resp->body.len > ((resp->status >= 200 && resp->status <= 299)
+						  ? SMALL_ANSWER_BYTES : ERROR_ANSWER_BYTES))
+		return NULL;
+	return scan->api->transient_error(scan, resp, throttled);
 }
 
 /*
