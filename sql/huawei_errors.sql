@@ -5,6 +5,7 @@
 
 -- no issue_id condition
 SELECT sim.reset();
+SELECT count(*) FROM (SELECT * FROM huawei_issue_records LIMIT 0) AS probe;
 SELECT * FROM huawei_issue_records WHERE field_name = 'status_id';
 SELECT * FROM huawei_issue_records WHERE issue_id > 100 AND issue_id < 110;
 SELECT count(*) AS requests FROM sim.huawei_requests;

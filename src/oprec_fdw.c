@@ -4,10 +4,10 @@
  *		  The foreign-data wrapper handler: planner and executor callbacks.
  *
  * This file is where PostgreSQL meets the engine.  Planning checks the
- * table's columns against its API, classifies the WHERE conditions
- * (pushdown.c) and insists on a condition on the API's key column; the
- * executor evaluates the pushed values when the scan starts, and turns the
- * rows of the scan engine (scan.c) into tuples (convert.c).
+ * table's columns against its API and classifies the WHERE conditions
+ * (pushdown.c); the executor insists on a condition on the API's key
+ * column when the first row is asked for, evaluates the pushed values, and
+ * turns the rows of the scan engine (scan.c) into tuples (convert.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -191,8 +191,9 @@ oprecGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 		baserel->rows * cpu_tuple_cost;
 
 	/*
-	 * Without a key condition the scan cannot run; GetForeignPlan says so.
-	 * Keep the path (it is the only one) but never prefer it.
+	 * Without a key condition the scan cannot run; it says so when the
+	 * first row is asked for.  Keep the path (it is the only one) but never
+	 * prefer it.
 	 */
 	if (!plan->has_key_condition)
 		total_cost += disable_cost;
@@ -207,39 +208,36 @@ oprecGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 									 NIL));
 }
 
-/* Fail at plan time, before any request, if the API's key is not given. */
+/*
+ * Refuse a scan without the API's key, or without a scope, before any
+ * request.  This runs when the first row is asked for, never at plan time,
+ * so that EXPLAIN and metadata probes such as LIMIT 0 work on any query.
+ * What to do goes into the message and DETAIL: some drivers (psqlODBC)
+ * drop the HINT.
+ */
 static void
-require_key_condition(OprecPlanState *plan, Oid foreigntableid)
+require_key_condition(const OprecOptions *options, List *pushed_columns, Oid relid)
 {
-	const OprecApi *api = plan->options->api;
+	const OprecApi *api = options->api;
 	const char *key = api->columns[api->key_column].name;
 
-	if (!plan->has_key_condition)
+	if (!list_member_int(pushed_columns, api->key_column))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
-				 errmsg("a condition on %s is required to scan foreign table \"%s\"",
-						key, get_rel_name(foreigntableid)),
-				 errdetail("The %s API returns records only for listed %s values, so the scan needs them before it starts.",
-						   api->title, key),
-				 errhint("Add WHERE %s = 123, %s IN (1, 2, 3), or %s = ANY (ARRAY(SELECT id FROM my_items)) to take the values of a join from a local table; %s must be declared bigint.",
-						 key, key, key, key)));
+				 errmsg("a condition on %s is required to scan foreign table \"%s\": add WHERE %s = ..., %s IN (...) or %s = ANY (...)",
+						key, get_rel_name(relid), key, key, key),
+				 errdetail("The %s API returns records only for listed %s values. To take them from a local table, write %s = ANY (ARRAY(SELECT id FROM my_items)); %s must be declared bigint.",
+						   api->title, key, key, key)));
 
-	if (api->scope_column >= 0)
+	if (api->scope_column >= 0 && oprec_scope_value(options, NULL) == NULL &&
+		!list_member_int(pushed_columns, api->scope_column))
 	{
 		const OprecColumnDef *scope = &api->columns[api->scope_column];
-		bool		scope_given = oprec_scope_value(plan->options, NULL) != NULL;
-		ListCell   *lc;
 
-		foreach(lc, plan->pushed_columns)
-			if (lfirst_int(lc) == api->scope_column)
-				scope_given = true;
-		if (!scope_given)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
-					 errmsg("no %s for foreign table \"%s\"", scope->name,
-							get_rel_name(foreigntableid)),
-					 errhint("Set OPTIONS (%s '...') on the table or its server, or add WHERE %s = '...'.",
-							 scope->scope_option, scope->name)));
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
+				 errmsg("no %s for foreign table \"%s\": add WHERE %s = '...' or set OPTIONS (%s '...') on the table or its server",
+						scope->name, get_rel_name(relid), scope->name, scope->scope_option)));
 	}
 }
 
@@ -252,8 +250,6 @@ oprecGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	List	   *fdw_private;
 	List	   *retrieved = NIL;
 	int			attno = -1;
-
-	require_key_condition(plan, foreigntableid);
 
 	/* every condition is checked locally too, pushed or not */
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
@@ -338,6 +334,8 @@ start_scan(ForeignScanState *node, OprecExecState *state)
 	MemoryContext oldcxt;
 	OprecFilters *filters;
 
+	require_key_condition(state->options, oprec_pushed_columns(state->fdw_private),
+						  RelationGetRelid(node->ss.ss_currentRelation));
 	MemoryContextReset(scan->run_cxt);
 	oldcxt = MemoryContextSwitchTo(scan->run_cxt);
 	filters = oprec_evaluate_filters(scan->api, state->fdw_private, state->expr_states,

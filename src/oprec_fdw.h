@@ -424,6 +424,7 @@ extern OprecFilters *oprec_evaluate_filters(const OprecApi *api, List *fdw_priva
 											List *expr_states, ExprContext *econtext);
 extern bool oprec_exprs_need_execution(List *fdw_exprs);
 extern List *oprec_pushed_descriptions(List *fdw_private);
+extern List *oprec_pushed_columns(List *fdw_private);
 
 /* in chain.c */
 extern OprecChain *oprec_build_chains(const OprecApi *api, const OprecFilters *filters,

@@ -279,6 +279,13 @@ oprec_pushdown_exprs(OprecPlanState *plan)
 	return plan->pushed_exprs;
 }
 
+/* The API column of each pushed condition (an integer list). */
+List *
+oprec_pushed_columns(List *fdw_private)
+{
+	return (List *) list_nth(fdw_private, PRIVATE_COLUMNS);
+}
+
 /* The pushed conditions as written, as a list of C strings. */
 List *
 oprec_pushed_descriptions(List *fdw_private)
