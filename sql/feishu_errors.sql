@@ -15,7 +15,7 @@ EXPLAIN (COSTS OFF) SELECT * FROM feishu_op_records;
 SELECT * FROM feishu_op_records LIMIT 0;
 SELECT * FROM feishu_op_records;
 SELECT * FROM feishu_op_records WHERE work_item_id > 1000 AND work_item_id < 1005;
-SELECT * FROM feishu_op_records WHERE work_item_id = 1001 OR work_item_id = 1002;
+SELECT * FROM feishu_op_records WHERE work_item_id = 1001 OR operator = 'x';
 SELECT * FROM feishu_op_records WHERE work_item_id = (random() * 10)::bigint;
 SELECT count(*) AS requests FROM sim.feishu_requests;
 

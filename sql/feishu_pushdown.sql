@@ -264,3 +264,26 @@ SELECT count(*) FROM feishu_op_records WHERE work_item_id = 1200
     AND operation_time = ANY (ARRAY[NULL, NULL]::timestamptz[]);
 SELECT count(*) FROM feishu_op_records WHERE work_item_id = 1200
     AND operation_time = ANY ('{}'::timestamptz[]);
+
+-- what drivers and BI tools send: ids as numeric values (only integral
+-- ones name an id), and OR of equalities, pushed like IN.  A float8 is
+-- not pushed: past 2^53 one float equals several ids cast to float8.
+SELECT sim.reset();
+SELECT count(*) FROM feishu_op_records WHERE work_item_id = 1001.0;
+SELECT count(*) FROM feishu_op_records WHERE work_item_id = 1002::numeric;
+SELECT count(*) FROM feishu_op_records WHERE work_item_id = '1003'::float8;
+SELECT count(*) FROM feishu_op_records WHERE work_item_id = ANY (ARRAY[1004.0, 1005.5]);
+SELECT count(*) FROM feishu_op_records WHERE work_item_id = 1001 OR work_item_id = 1002.0;
+SELECT count(*) FROM feishu_op_records WHERE work_item_id = 1001.5;
+SELECT count(*) FROM feishu_op_records WHERE work_item_id = 1e30;
+SELECT count(*) FROM feishu_op_records WHERE work_item_id IN (1006, 1007)
+    AND (operator = '7491126018028090001' OR operator = '7491126018028090002');
+SELECT ids, filters FROM sim.feishu_requests WHERE api = 'feishu' ORDER BY seq;
+SELECT (SELECT count(*) FROM sim.feishu_truth WHERE work_item_id = 1001) AS truth_1001,
+       (SELECT count(*) FROM sim.feishu_truth WHERE work_item_id = 1002) AS truth_1002,
+       (SELECT count(*) FROM sim.feishu_truth WHERE work_item_id = 1003) AS truth_1003,
+       (SELECT count(*) FROM sim.feishu_truth WHERE work_item_id = 1004) AS truth_1004,
+       (SELECT count(*) FROM sim.feishu_truth WHERE work_item_id IN (1006, 1007)
+            AND operator IN ('7491126018028090001', '7491126018028090002')) AS truth_1006_1007;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT work_item_id FROM feishu_op_records WHERE work_item_id = 1001 OR work_item_id = 1002.0;

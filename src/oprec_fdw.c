@@ -151,6 +151,8 @@ estimate_keys(OprecPlanState *plan, const OprecApi *api)
 											 ARR_DIMS(DatumGetArrayTypeP(c->constvalue))));
 			return 1;
 		}
+		if (IsA(expr, ArrayExpr))
+			return Max(1, list_length(((ArrayExpr *) expr)->elements));
 	}
 	return KEYS_ESTIMATE_UNKNOWN;
 }

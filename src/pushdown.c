@@ -35,6 +35,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/ruleutils.h"
 
 #include "oprec_fdw.h"
@@ -147,14 +148,35 @@ describe_clause(PlannerInfo *root, RelOptInfo *baserel, Expr *clause)
 }
 
 /*
- * Decide whether one restriction clause can be pushed down; if so, add it
- * to the plan state.
+ * Whether an operator is numeric equality: a key compared with 1001.0 or a
+ * numeric is compared in numeric, the key cast to it, and the integral
+ * values name keys exactly.  (float8 is not pushed: past 2^53 one float
+ * value equals several keys cast to float8.)
  */
-static void
-classify_clause(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *plan,
-				Expr *clause)
+static bool
+is_numeric_equality(Oid opno)
 {
-	const OprecApi *api = plan->options->api;
+	Oid			lefttype,
+				righttype,
+				unused;
+
+	op_input_types(opno, &lefttype, &righttype);
+	if (lefttype != NUMERICOID || righttype != NUMERICOID)
+		return false;
+	return comparison_strategy(opno, NUMERICOID, &unused) == BTEqualStrategyNumber;
+}
+
+/*
+ * Whether one comparison can be pushed down: a column the API filters on
+ * against a value known before the scan.  Fills in the API column, the
+ * operator and the value expression, in the column's type (or its array),
+ * or numeric (or numeric[]) for a key compared in numeric: the scan keeps
+ * its integral values (see key_from_numeric).
+ */
+static bool
+pushable_comparison(PlannerInfo *root, RelOptInfo *baserel, const OprecApi *api,
+					Expr *clause, int *column_out, OprecCondOp *op_out, Expr **value_out)
+{
 	Var		   *var = NULL;
 	Expr	   *other = NULL;
 	Oid			opno = InvalidOid;
@@ -164,7 +186,7 @@ classify_clause(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *plan,
 	const OprecColumnDef *def;
 	Oid			righttype;
 	int			strategy;
-	OprecCondOp op;
+	Oid			value_type;
 
 	if (IsA(clause, OpExpr))
 	{
@@ -173,7 +195,7 @@ classify_clause(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *plan,
 				   *right;
 
 		if (list_length(opexpr->args) != 2)
-			return;
+			return false;
 		left = strip_implicit_coercions(linitial(opexpr->args));
 		right = strip_implicit_coercions(lsecond(opexpr->args));
 		if (IsA(left, Var))
@@ -196,10 +218,10 @@ classify_clause(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *plan,
 		Node	   *left;
 
 		if (!saop->useOr || list_length(saop->args) != 2)
-			return;
+			return false;
 		left = strip_implicit_coercions(linitial(saop->args));
 		if (!IsA(left, Var))
-			return;
+			return false;
 		var = (Var *) left;
 		other = lsecond(saop->args);
 		opno = saop->opno;
@@ -208,48 +230,134 @@ classify_clause(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *plan,
 	}
 
 	if (var == NULL || !OidIsValid(opno))
-		return;
+		return false;
 	column = api_column_of_var(root, baserel, api, var);
 	if (column < 0)
-		return;
+		return false;
 	def = &api->columns[column];
 	if (def->push == OPREC_PUSH_NONE || var->vartype != def->push_type)
-		return;
+		return false;
 	if (!is_scan_constant((Node *) other) || !collation_is_pushable(collid))
-		return;
+		return false;
 
 	strategy = comparison_strategy(opno, def->push_type, &righttype);
+	value_type = def->push_type;
+	if (strategy == 0 && def->push == OPREC_PUSH_KEY && is_numeric_equality(opno))
+	{
+		strategy = BTEqualStrategyNumber;
+		value_type = NUMERICOID;
+	}
 	if (strategy == 0)
-		return;
+		return false;
 	if (def->push != OPREC_PUSH_TIME && strategy != BTEqualStrategyNumber)
-		return;
+		return false;
 	if (is_array && (strategy != BTEqualStrategyNumber || def->push == OPREC_PUSH_SCOPE))
-		return;
+		return false;
 
 	if (is_array)
 	{
-		Oid			array_type = exprType((Node *) other);
-		Oid			column_array_type = get_array_type(def->push_type);
+		Oid			array_type = get_array_type(value_type);
 
-		if (!OidIsValid(column_array_type))
-			return;
-		other = coerce_to_column_type(other, array_type, column_array_type);
-		op = OPREC_COND_ANY;
+		if (!OidIsValid(array_type))
+			return false;
+		other = coerce_to_column_type(other, exprType((Node *) other), array_type);
+		*op_out = OPREC_COND_ANY;
 	}
 	else
 	{
-		other = coerce_to_column_type(other, exprType((Node *) other), def->push_type);
-		op = strategy_to_op(strategy);
+		other = coerce_to_column_type(other, exprType((Node *) other), value_type);
+		*op_out = strategy_to_op(strategy);
 	}
 	if (other == NULL)
+		return false;
+	*column_out = column;
+	*value_out = other;
+	return true;
+}
+
+/*
+ * col = a OR col = b OR ...: the values as one array expression, pushed
+ * like col = ANY (ARRAY[a, b, ...]); NULL if the arms are not all
+ * equalities on one list or key column.
+ */
+static Expr *
+pushable_or_of_equalities(PlannerInfo *root, RelOptInfo *baserel, const OprecApi *api,
+						  BoolExpr *or_clause, int *column_out)
+{
+	List	   *values = NIL;
+	Oid			element_type = InvalidOid;
+	int			column = -1;
+	ListCell   *lc;
+	ArrayExpr  *array;
+
+	foreach(lc, or_clause->args)
+	{
+		int			arm_column;
+		OprecCondOp arm_op;
+		Expr	   *value;
+
+		if (!pushable_comparison(root, baserel, api, lfirst(lc), &arm_column, &arm_op, &value) ||
+			arm_op != OPREC_COND_EQ || (column >= 0 && arm_column != column) ||
+			api->columns[arm_column].push == OPREC_PUSH_SCOPE ||
+			api->columns[arm_column].push == OPREC_PUSH_TIME)
+			return NULL;
+		column = arm_column;
+		/* a key compared in numeric in any arm is compared so in all */
+		if (exprType((Node *) value) == NUMERICOID)
+			element_type = NUMERICOID;
+		values = lappend(values, value);
+	}
+	if (!OidIsValid(element_type))
+		element_type = api->columns[column].push_type;
+	foreach(lc, values)
+	{
+		Expr	   *value = lfirst(lc);
+
+		value = coerce_to_column_type(value, exprType((Node *) value), element_type);
+		if (value == NULL)
+			return NULL;
+		lfirst(lc) = value;
+	}
+
+	array = makeNode(ArrayExpr);
+	array->array_typeid = get_array_type(element_type);
+	array->element_typeid = element_type;
+	array->elements = values;
+	array->multidims = false;
+	array->location = -1;
+	*column_out = column;
+	return (Expr *) array;
+}
+
+/*
+ * Decide whether one restriction clause can be pushed down; if so, add it
+ * to the plan state.
+ */
+static void
+classify_clause(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *plan,
+				Expr *clause)
+{
+	const OprecApi *api = plan->options->api;
+	int			column;
+	OprecCondOp op;
+	Expr	   *value;
+
+	if (is_orclause(clause))
+	{
+		value = pushable_or_of_equalities(root, baserel, api, (BoolExpr *) clause, &column);
+		op = OPREC_COND_ANY;
+		if (value == NULL)
+			return;
+	}
+	else if (!pushable_comparison(root, baserel, api, clause, &column, &op, &value))
 		return;
 
 	plan->pushed_columns = lappend_int(plan->pushed_columns, column);
 	plan->pushed_ops = lappend_int(plan->pushed_ops, op);
-	plan->pushed_exprs = lappend(plan->pushed_exprs, other);
+	plan->pushed_exprs = lappend(plan->pushed_exprs, value);
 	plan->pushed_text = lappend(plan->pushed_text,
 								makeString(describe_clause(root, baserel, clause)));
-	if (def->push == OPREC_PUSH_KEY)
+	if (api->columns[column].push == OPREC_PUSH_KEY)
 		plan->has_key_condition = true;
 }
 
@@ -407,10 +515,37 @@ datum_to_utf8(Datum value)
 	return pg_server_to_any(str, strlen(str), PG_UTF8);
 }
 
-/* Turn one evaluated right-hand side into a set of values. */
+/* The key a numeric value names: false if it is not an integral int64. */
+static bool
+key_from_numeric(Datum value, int64 *key)
+{
+	Datum		truncated;
+	Datum		lowest = DirectFunctionCall1(int8_numeric, Int64GetDatum(PG_INT64_MIN));
+	Datum		highest = DirectFunctionCall1(int8_numeric, Int64GetDatum(PG_INT64_MAX));
+
+	if (numeric_is_nan(DatumGetNumeric(value)))
+		return false;
+#if PG_VERSION_NUM >= 140000
+	if (numeric_is_inf(DatumGetNumeric(value)))
+		return false;
+#endif
+	truncated = DirectFunctionCall2(numeric_trunc, value, Int32GetDatum(0));
+	if (!DatumGetBool(DirectFunctionCall2(numeric_eq, value, truncated)) ||
+		DatumGetBool(DirectFunctionCall2(numeric_lt, value, lowest)) ||
+		DatumGetBool(DirectFunctionCall2(numeric_gt, value, highest)))
+		return false;
+	*key = DatumGetInt64(DirectFunctionCall1(numeric_int8, value));
+	return true;
+}
+
+/*
+ * Turn one evaluated right-hand side into a set of values.  value_type is
+ * its type (or its elements' type): the column's, or numeric for a key
+ * compared in numeric.
+ */
 static void
 value_set_from_datum(const OprecColumnDef *def, OprecCondOp op, Datum value,
-					 OprecColumnFilter *set)
+					 Oid value_type, OprecColumnFilter *set)
 {
 	bool		is_int = (def->push == OPREC_PUSH_KEY);
 	Datum	   *elems;
@@ -445,7 +580,13 @@ value_set_from_datum(const OprecColumnDef *def, OprecCondOp op, Datum value,
 	{
 		if (nulls && nulls[i])
 			continue;			/* = NULL is never true */
-		if (is_int)
+		if (is_int && value_type == NUMERICOID)
+		{
+			/* 1001.0 names key 1001; 1001.5 names none */
+			if (key_from_numeric(elems[i], &set->ints[set->nvalues]))
+				set->nvalues++;
+		}
+		else if (is_int)
 			set->ints[set->nvalues++] = DatumGetInt64(elems[i]);
 		else
 			set->strs[set->nvalues++] = datum_to_utf8(elems[i]);
@@ -604,8 +745,11 @@ oprec_evaluate_filters(const OprecApi *api, List *fdw_private, List *expr_states
 		else
 		{
 			OprecColumnFilter set = {0};
+			Oid			value_type = exprType((Node *) state->expr);
 
-			value_set_from_datum(def, op, value, &set);
+			if (op == OPREC_COND_ANY)
+				value_type = get_element_type(value_type);
+			value_set_from_datum(def, op, value, value_type, &set);
 			intersect_filter(&filters->columns[column], &set,
 							 def->push == OPREC_PUSH_KEY);
 		}
