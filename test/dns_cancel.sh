@@ -18,11 +18,11 @@ fi
 work="$(mktemp -d /tmp/oprec-dns.XXXXXX)"
 trap 'kill "${dns_pid:-}" 2>/dev/null; rm -rf "$work"' EXIT
 
-# a resolver on 127.0.0.53:53 that reads queries and answers none
+# a resolver on 127.0.83.53:53 that reads queries and answers none
 cat >"$work/blackhole.py" <<'PY'
 import socket, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.53", 53))
+s.bind(("127.0.83.53", 53))
 s.settimeout(0.5)
 end = time.time() + 120
 while time.time() < end:
@@ -32,9 +32,14 @@ while time.time() < end:
         pass
 PY
 python3 "$work/blackhole.py" & dns_pid=$!
-echo "nameserver 127.0.0.53" >"$work/resolv.conf"
+echo "nameserver 127.0.83.53" >"$work/resolv.conf"
 chmod 644 "$work/resolv.conf"; chmod 755 "$work"
 sleep 0.5
+if ! kill -0 "$dns_pid" 2>/dev/null; then
+    echo "could not start the silent resolver on 127.0.83.53:53" >&2
+    echo "dns-cancel: 0 passed, 1 failed"
+    exit 1
+fi
 
 cat >"$work/query.sql" <<'SQL'
 \set VERBOSITY terse
