@@ -33,6 +33,7 @@
 #include "postgres.h"
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #if PG_VERSION_NUM >= 150000
 #include "common/pg_prng.h"
@@ -45,6 +46,7 @@
 #include "utils/timestamp.h"
 
 #include "oprec_fdw.h"
+#include "json_read.h"
 
 /* Cap on a single wait, so curl's timers are honoured even if it forgets. */
 #define MAX_WAIT_MS 1000
@@ -894,6 +896,10 @@ transport_failure_is_transient(CURLcode result)
 static const char *
 transient_failure(OprecScan *scan, Transfer *t, OprecResponse *resp, bool *throttled)
 {
+	json_t	   *root;
+	const char *parse_error;
+	const char *reason;
+
 	*throttled = false;
 	if (t->result != CURLE_OK)
 		return transport_failure_is_transient(t->result) ? curl_easy_strerror(t->result) : NULL;
@@ -909,7 +915,13 @@ transient_failure(OprecScan *scan, Transfer *t, OprecResponse *resp, bool *throt
 		resp->body.len > ((resp->status >= 200 && resp->status <= 299)
 						  ? SMALL_ANSWER_BYTES : ERROR_ANSWER_BYTES))
 		return NULL;
-	return scan->api->transient_error(scan, resp, throttled);
+	root = oprec_json_parse_bounded(resp->body.data, resp->body.len,
+									OPREC_ERROR_ANSWER_BUDGET, &parse_error);
+	if (root == NULL)
+		return NULL;			/* read_page will say what is wrong */
+	reason = scan->api->transient_error(scan, root, throttled);
+	json_decref(root);
+	return reason;
 }
 
 /*

@@ -339,11 +339,12 @@ typedef struct OprecApi
 	void		(*ensure_token) (OprecScan *scan, bool force_renew);
 
 	/*
-	 * Optional: why an answer (a non-2xx status, or a short body) is a
-	 * transient failure worth sending again, or NULL; set *throttled for a
-	 * quota error.  Called before read_page; must not throw on any body.
+	 * Optional: why an answer (a non-2xx status, or a short body, parsed
+	 * by the engine) is a transient failure worth sending again, or NULL;
+	 * set *throttled for a quota error.  Called before read_page with JSON
+	 * of any shape.
 	 */
-	const char *(*transient_error) (OprecScan *scan, OprecResponse *resp,
+	const char *(*transient_error) (OprecScan *scan, json_t *root,
 									bool *throttled);
 
 	/* Whether a rejected token may be renewed and the page asked again. */

@@ -23,7 +23,6 @@
 #include "utils/timestamp.h"
 
 #include "oprec_fdw.h"
-#include "json_read.h"
 
 #define LIST_PATH "/open_api/op_record/work_item/list"
 #define TOKEN_PATH "/open_api/authen/plugin_token"
@@ -286,27 +285,21 @@ feishu_ensure_token(OprecScan *scan, bool force_renew)
  * again; the code may come with any HTTP status.
  */
 static const char *
-feishu_transient_error(OprecScan *scan, OprecResponse *resp, bool *throttled)
+feishu_transient_error(OprecScan *scan, json_t *root, bool *throttled)
 {
-	const char *error;
-	json_t	   *root = oprec_json_parse_bounded(resp->body.data, resp->body.len,
-												OPREC_ERROR_ANSWER_BUDGET, &error);
 	int64		code;
 	const char *msg;
-	const char *reason = NULL;
 
-	if (root && feishu_error_of(root, &code, &msg))
+	if (!feishu_error_of(root, &code, &msg))
+		return NULL;
+	if (code == FEISHU_QUOTA)
 	{
-		if (code == FEISHU_QUOTA)
-		{
-			*throttled = true;
-			reason = "Feishu error 10429 (quota)";
-		}
-		else if (code == FEISHU_SERVER_ERROR)
-			reason = "Feishu error 50006 (server error)";
+		*throttled = true;
+		return "Feishu error 10429 (quota)";
 	}
-	json_decref(root);
-	return reason;
+	if (code == FEISHU_SERVER_ERROR)
+		return "Feishu error 50006 (server error)";
+	return NULL;
 }
 
 static bool

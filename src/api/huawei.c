@@ -27,7 +27,6 @@
 #include "utils/timestamp.h"
 
 #include "oprec_fdw.h"
-#include "json_read.h"
 #include "huawei_sign.h"
 
 #define RECORD_PATH "/v2/issues/get-record"
@@ -44,6 +43,9 @@
 #define DEFAULT_TOKEN_LIFETIME_SEC (23 * 3600)
 
 #define HUAWEI_INVALID_TOKEN "PM.10001002"
+#define HUAWEI_RATE_TOO_HIGH "PM.02153001"
+#define HUAWEI_SYSTEM_BUSY "PM.02175000"
+#define HUAWEI_GATEWAY_THROTTLED "APIGW.0308"
 
 enum HuaweiColumn
 {
@@ -271,7 +273,7 @@ huawei_hint(HuaweiState *st, const char *code)
 			: "Check the credentials in the user mapping.";
 	if (strncmp(code, "APIG.03", 7) == 0)
 		return "Check access_key and secret_key (and security_token for temporary credentials). Five failed signatures in a row lock the key pair for 5 minutes, so correct them before retrying.";
-	if (strcmp(code, "PM.02153001") == 0 || strcmp(code, "APIGW.0308") == 0)
+	if (strcmp(code, HUAWEI_RATE_TOO_HIGH) == 0 || strcmp(code, HUAWEI_GATEWAY_THROTTLED) == 0)
 		return "The API's request rate limit was reached; lower the server's requests_per_second option or retry in a few seconds.";
 	if (strcmp(code, "PM.02152005") == 0)
 		return "Check the project_id: the project is missing or was deleted.";
@@ -279,7 +281,7 @@ huawei_hint(HuaweiState *st, const char *code)
 		return "The API refused a parameter; check project_id (32 hexadecimal characters), project_type and the issue ids.";
 	if (strcmp(code, "PM.02174103") == 0)
 		return "The API refused the paging parameters; lower the server's page_size option (100 is accepted).";
-	if (strcmp(code, "PM.02175000") == 0)
+	if (strcmp(code, HUAWEI_SYSTEM_BUSY) == 0)
 		return "The API is busy; retry later.";
 	return NULL;
 }
@@ -368,29 +370,21 @@ huawei_ensure_token(OprecScan *scan, bool force_renew)
 
 /* Throttling and "system busy" pass if the request is sent again. */
 static const char *
-huawei_transient_error(OprecScan *scan, OprecResponse *resp, bool *throttled)
+huawei_transient_error(OprecScan *scan, json_t *root, bool *throttled)
 {
-	const char *error;
-	json_t	   *root = oprec_json_parse_bounded(resp->body.data, resp->body.len,
-												OPREC_ERROR_ANSWER_BUDGET, &error);
-	json_t	   *code = json_object_get(root, "error_code");
-	const char *reason = NULL;
+	const char *code;
+	const char *msg;
 
-	if (json_is_string(code))
+	if (!huawei_error_of(root, &code, &msg))
+		return NULL;
+	if (strcmp(code, HUAWEI_RATE_TOO_HIGH) == 0 || strcmp(code, HUAWEI_GATEWAY_THROTTLED) == 0)
 	{
-		const char *c = json_string_value(code);
-
-		if (strcmp(c, "PM.02153001") == 0 || strcmp(c, "APIGW.0308") == 0)
-		{
-			*throttled = true;
-			reason = strcmp(c, "APIGW.0308") == 0 ? "Huawei error APIGW.0308 (throttled)"
-				: "Huawei error PM.02153001 (request rate too high)";
-		}
-		else if (strcmp(c, "PM.02175000") == 0)
-			reason = "Huawei error PM.02175000 (system busy)";
+		*throttled = true;
+		return psprintf("Huawei error %s (throttled)", code);
 	}
-	json_decref(root);
-	return reason;
+	if (strcmp(code, HUAWEI_SYSTEM_BUSY) == 0)
+		return "Huawei error " HUAWEI_SYSTEM_BUSY " (system busy)";
+	return NULL;
 }
 
 static bool
