@@ -310,7 +310,7 @@ class FeishuData:
             {"big": 123456789012345678901234567890, "neg": -99999999999999999999,
              "small": 1, "real": RawJSON("1.5e300")},
             {"precise": RawJSON("0.1000000000000000055511151231257827")},
-            None,
+            {"reviewed": True, "score": 7, "labels": ["a", None, 3]},
         ]
         for k, extra in enumerate(extras):
             content = self._field_change("story_points", [str(k)], [str(k + 1)])

@@ -143,9 +143,9 @@ def _initial_token_class(state, api, req):
     return "none"
 
 
-def _normal_answer(state, req, route):
+def _normal_answer(state, req, route, injectable=True):
     """fail_next, else the route's handler."""
-    injected = state.take_fault(req.path)
+    injected = state.take_fault(req.path) if injectable else None
     if injected:
         return _injected_response(injected)
     if route is None:
@@ -158,9 +158,12 @@ def _normal_answer(state, req, route):
 
 def dispatch_api(state, req):
     """Order: log entry, delay_ms, faults (first picking fault wins; slow sleeps
-    and goes on), fail_next, routing, then the handler (auth, rate limit, ...)."""
+    and goes on), fail_next, routing, then the handler (auth, rate limit, ...).
+    A request still delayed when /_sim/reset comes (its client gave up) uses
+    none of the faults configured after the reset."""
     route = API_ROUTES.get(req.path)
     api = route[0] if route else "other"
+    generation = state.log_generation
     entry = open_log_entry(state, api, req, _initial_token_class(state, api, req))
     picked = None
     try:
@@ -168,7 +171,8 @@ def dispatch_api(state, req):
             delay_ms = state.cfg("delay_ms")
             if delay_ms:
                 time.sleep(delay_ms / 1000.0)
-        picked = state.pick_fault(req.path)
+        current = state.log_generation == generation
+        picked = state.pick_fault(req.path) if current else None
         resp = None
         if picked is not None:
             with state.lock:
@@ -178,7 +182,7 @@ def dispatch_api(state, req):
             else:
                 resp = faults.respond(state, picked, req)
         if resp is None:
-            resp = _normal_answer(state, req, route)
+            resp = _normal_answer(state, req, route, injectable=current)
         if picked is not None:
             faults.apply_headers(resp, picked)   # they win over everything below
     except Exception as exc:  # a handler bug must not take the server down

@@ -1598,7 +1598,8 @@ def test_proj_edge():
     check("proj_edge extras", extras == [
         {"big": 123456789012345678901234567890, "neg": -99999999999999999999, "small": 1,
          "real": decimal.Decimal("1.5e300")},
-        {"precise": decimal.Decimal("0.1000000000000000055511151231257827")}, None], extras)
+        {"precise": decimal.Decimal("0.1000000000000000055511151231257827")},
+        {"reviewed": True, "score": 7, "labels": ["a", None, 3]}], extras)
     r = flist({"project_key": "proj_edge", "work_item_ids": [7000]})
     check("list: proj_edge numbers exact", r.status == 200 and EDGE_EXTRA_1 in r.raw and EDGE_EXTRA_2 in r.raw)
     pages = feishu_pages({"project_key": "proj_edge", "work_item_ids": [7000], "page_size": 1})
