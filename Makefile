@@ -4,9 +4,13 @@ MODULE_big = oprec_fdw
 OBJS = \
 	src/oprec_fdw.o \
 	src/option.o \
+	src/column.o \
 	src/pushdown.o \
+	src/estimate.o \
+	src/join.o \
 	src/chain.o \
 	src/scan.o \
+	src/cache.o \
 	src/convert.o \
 	src/json.o \
 	src/session.o \
@@ -22,7 +26,8 @@ DATA = sql/oprec_fdw--$(EXTVERSION).sql
 PGFILEDESC = "oprec_fdw - operation-record APIs as foreign tables"
 
 REGRESS = init options feishu_types feishu_pushdown feishu_paging feishu_errors feishu_explain \
-	huawei_records huawei_auth huawei_errors transfer_lifetime hostile_answers security tokens retries pacing
+	huawei_records huawei_auth huawei_errors transfer_lifetime hostile_answers security tokens retries pacing \
+	id_conditions joins estimates import column_mapping local_copy
 REGRESS_OPTS = --inputdir=. --outputdir=test/results
 
 PG_CPPFLAGS = -I$(srcdir)/src -DOPREC_FDW_VERSION='"$(EXTVERSION)"' $(shell pkg-config --cflags libcurl jansson 2>/dev/null)

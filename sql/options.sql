@@ -48,7 +48,8 @@ ALTER USER MAPPING FOR CURRENT_USER SERVER opt_s
 -- foreign tables: project_key overrides the server's
 CREATE FOREIGN TABLE opt_t (work_item_id bigint) SERVER opt_s OPTIONS (base_url 'http://x');
 CREATE FOREIGN TABLE opt_t (work_item_id bigint) SERVER opt_s OPTIONS (plugin_token 'do-not-echo');
-CREATE FOREIGN TABLE opt_t (work_item_id bigint OPTIONS (field 'id')) SERVER opt_s;
+CREATE FOREIGN TABLE opt_t (work_item_id bigint OPTIONS (column_name 'id')) SERVER opt_s;
+CREATE FOREIGN TABLE opt_t (work_item_id bigint OPTIONS (field 'user..name')) SERVER opt_s;
 CREATE FOREIGN TABLE opt_t (work_item_id bigint) SERVER opt_s OPTIONS (project_key 'proj_beta');
 ALTER FOREIGN TABLE opt_t OPTIONS (SET project_key '');
 

@@ -58,7 +58,7 @@ SELECT * FROM sim.error_of('SELECT * FROM feishu_op_records WHERE work_item_id =
 
 -- parameter and authentication errors are never retried
 SELECT sim.reset();
-SELECT * FROM sim.error_of('SELECT * FROM feishu_op_records WHERE work_item_id IN (1001, 424242)') WHERE field = 'message';
+SELECT * FROM sim.error_of($$SELECT * FROM feishu_op_records WHERE work_item_id = 1001 AND operator_type = 'robot'$$) WHERE field = 'message';
 SELECT count(*) AS requests FROM sim.feishu_requests WHERE api = 'feishu';
 
 -- a cancel ends the wait between attempts at once

@@ -169,7 +169,7 @@ oprec_build_chains(const OprecApi *api, const OprecFilters *filters,
 
 		if (!use_windows)
 		{
-			chains[n].first_key = first;
+			chains[n].keys = &keys->ints[first];
 			chains[n].nkeys = count;
 			chains[n].windowed = false;
 			chains[n].window_start_ms = chains[n].window_end_ms = 0;
@@ -180,7 +180,7 @@ oprec_build_chains(const OprecApi *api, const OprecFilters *filters,
 		{
 			int64		start = lower + (int64) w * api->max_window_ms;
 
-			chains[n].first_key = first;
+			chains[n].keys = &keys->ints[first];
 			chains[n].nkeys = count;
 			chains[n].windowed = true;
 			chains[n].window_start_ms = start;

@@ -21,6 +21,8 @@
 
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/date.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -38,15 +40,26 @@
 #define JSON_MEMORY_PER_ANSWER_BYTE 8
 
 void
-oprec_prepare_converter(OprecColumnConverter *conv, int column, Oid typid, int32 typmod)
+oprec_prepare_converter(OprecColumnConverter *conv, const OprecApi *api,
+						const OprecColumnMap *map, Oid typid, int32 typmod)
 {
 	Oid			input_func;
 
-	conv->column = column;
+	conv->map = map;
+	conv->kind = map->api_column >= 0 ? api->columns[map->api_column].kind : OPREC_VALUE_JSON;
 	conv->typid = typid;
 	conv->typmod = typmod;
 	getTypeInputInfo(typid, &input_func, &conv->typioparam);
 	fmgr_info(input_func, &conv->input);
+
+	conv->elemtype = get_element_type(typid);
+	if (OidIsValid(conv->elemtype))
+	{
+		getTypeInputInfo(conv->elemtype, &input_func, &conv->elem_ioparam);
+		fmgr_info(input_func, &conv->elem_input);
+		get_typlenbyvalalign(conv->elemtype, &conv->elemlen, &conv->elembyval,
+							 &conv->elemalign);
+	}
 }
 
 /* Text in the database encoding from UTF-8 bytes. */
@@ -136,7 +149,7 @@ oprec_json_epoch_ms(json_t *value, int64 *ms)
 		char	   *end;
 		long long	v;
 
-		if (*s == '\0')
+		if (*s == '\0' || strspn(s + (*s == '-'), "0123456789") != strlen(s + (*s == '-')))
 			return false;
 		errno = 0;
 		v = strtoll(s, &end, 10);
@@ -148,44 +161,132 @@ oprec_json_epoch_ms(json_t *value, int64 *ms)
 	return false;
 }
 
-Datum
-oprec_json_to_datum(OprecColumnConverter *conv, OprecValueKind kind,
-					json_t *value, bool *isnull)
+/* A JSON value as a message may show it: cut short, no control characters. */
+char *
+oprec_json_shown(json_t *value)
 {
-	char	   *text;
+	char	   *dumped = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+	char	   *shown;
+
+	if (dumped == NULL)
+		return pstrdup("(a value that cannot be shown)");
+	oprec_json_unmark_numbers(dumped);
+	shown = oprec_api_text(dumped, strlen(dumped));
+	oprec_json_free(dumped);
+	return shown;
+}
+
+static bool
+is_time_type(Oid typid)
+{
+	return typid == TIMESTAMPTZOID || typid == TIMESTAMPOID || typid == DATEOID;
+}
+
+/*
+ * Epoch milliseconds as a timestamptz, timestamp (the UTC time the API
+ * means) or date (the UTC day).
+ */
+static Datum
+epoch_ms_to_datum(Oid typid, json_t *value, int64 ms)
+{
+	TimestampTz ts;
+
+	if (!oprec_ms_to_timestamptz(ms, &ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("epoch milliseconds out of range in the API answer: %s",
+						oprec_json_shown(value))));
+	if (typid == DATEOID)
+	{
+		/* days since 2000-01-01 UTC, rounded down */
+		int64		days = ts / USECS_PER_DAY;
+
+		if (ts < 0 && ts % USECS_PER_DAY != 0)
+			days--;
+		return DateADTGetDatum((DateADT) days);
+	}
+	return TimestampTzGetDatum(ts);
+}
+
+/* A JSON array as an array of the column's element type. */
+static Datum
+json_array_to_datum(OprecColumnConverter *conv, json_t *value)
+{
+	size_t		n = json_array_size(value);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1];
+	int			lbs[1] = {1};
+	size_t		i;
+	json_t	   *element;
+
+	if (!json_is_array(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("an array column needs a JSON array, and the API sent %s",
+						oprec_json_shown(value))));
+	if (n > (size_t) MaxArraySize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a JSON array of %zu elements is too long for an array column", n)));
+	json_array_foreach(value, i, element)
+	{
+		nulls[i] = json_is_null(element);
+		elems[i] = nulls[i] ? (Datum) 0
+			: InputFunctionCall(&conv->elem_input, json_scalar_text(element),
+								conv->elem_ioparam, -1);
+	}
+	dims[0] = (int) n;
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, conv->elemtype,
+											  conv->elemlen, conv->elembyval,
+											  conv->elemalign));
+}
+
+/*
+ * The datum of a column from its JSON value (NULL: absent).  A value that
+ * cannot become the column's type is an error; the caller's error context
+ * names the column, its field and the value.
+ */
+Datum
+oprec_json_to_datum(OprecColumnConverter *conv, json_t *value, bool *isnull)
+{
+	int64		ms;
 
 	*isnull = (value == NULL || json_is_null(value));
 	if (*isnull)
 		return (Datum) 0;
 
-	if (kind == OPREC_VALUE_EPOCH_MS &&
-		(conv->typid == TIMESTAMPTZOID || conv->typid == TIMESTAMPOID))
+	if (is_time_type(conv->typid))
 	{
-		int64		ms;
-		TimestampTz ts;
-
-		if (!oprec_json_epoch_ms(value, &ms) || !oprec_ms_to_timestamptz(ms, &ts))
-		{
-			char	   *shown = json_serialize(value);
-
-			shown = oprec_api_text(shown, strlen(shown));
+		if (oprec_json_epoch_ms(value, &ms))
+			return epoch_ms_to_datum(conv->typid, value, ms);
+		if (conv->kind == OPREC_VALUE_EPOCH_MS)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("invalid epoch milliseconds in the API answer: %s", shown)));
-		}
-		/* a timestamp column shows the UTC time the API means */
-		return TimestampTzGetDatum(ts);
+					 errmsg("invalid epoch milliseconds in the API answer: %s",
+							oprec_json_shown(value))));
 	}
 
-	if (conv->typid == INT8OID && json_is_integer(value))
-		return Int64GetDatum((int64) json_integer_value(value));
+	switch (conv->typid)
+	{
+		case INT8OID:
+			if (json_is_integer(value))
+				return Int64GetDatum((int64) json_integer_value(value));
+			break;
+		case BOOLOID:
+			if (json_is_boolean(value))
+				return BoolGetDatum(json_is_true(value));
+			break;
+		case JSONOID:
+		case JSONBOID:
+			return InputFunctionCall(&conv->input, json_serialize(value),
+									 conv->typioparam, conv->typmod);
+	}
+	if (OidIsValid(conv->elemtype))
+		return json_array_to_datum(conv, value);
 
-	if (conv->typid == JSONBOID || conv->typid == JSONOID)
-		text = json_serialize(value);
-	else
-		text = json_scalar_text(value);
-
-	return InputFunctionCall(&conv->input, text, conv->typioparam, conv->typmod);
+	return InputFunctionCall(&conv->input, json_scalar_text(value), conv->typioparam,
+							 conv->typmod);
 }
 
 /*

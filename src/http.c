@@ -992,6 +992,7 @@ void
 oprec_http_send(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
 {
 	const OprecOptions *options = scan->options;
+	TimestampTz started = GetCurrentTimestamp();
 	Transfer   *t;
 
 	for (int attempt = 0;; attempt++)
@@ -1007,6 +1008,7 @@ oprec_http_send(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
 		{
 			fill_response(t, req, resp);
 			release_transfer(t);
+			scan->counters.bytes_received += resp->body.len;
 		}
 		else
 			memset(resp, 0, sizeof(OprecResponse));
@@ -1039,6 +1041,7 @@ oprec_http_send(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
 		MemoryContextDelete(t->cxt);
 		sleep_ms(delay);
 	}
+	scan->counters.wait_us += GetCurrentTimestamp() - started;
 
 	if (t->result != CURLE_OK)
 		report_transport_failure(scan, req, t, resp->retries);

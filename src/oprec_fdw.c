@@ -16,6 +16,7 @@
 #include <math.h>
 
 #include "access/table.h"
+#include "commands/defrem.h"
 #include "commands/explain.h"
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
@@ -27,6 +28,7 @@
 #include "optimizer/restrictinfo.h"
 #include "utils/lsyscache.h"
 #include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -36,8 +38,6 @@
 
 PG_MODULE_MAGIC;
 
-/* fdw_private of a ForeignScan: pushdown.c's three lists, then this. */
-#define PRIVATE_RETRIEVED_ATTRS 3
 
 /*
  * Cost model: a request costs far more than a row.  Without a statistic of
@@ -54,9 +54,20 @@ typedef struct OprecExecState
 	OprecOptions *options;
 	List	   *fdw_private;
 	List	   *expr_states;	/* pushed right-hand sides */
+	bool		need_execution; /* they depend on other plan nodes */
+	OprecKeySource *key_source; /* batched join: the local table of keys */
+	const char *key_source_text;
+	OprecColumnFilter *source_keys; /* its keys, once read */
+	bool		expect_rescans; /* parameterized, or asked to rewind */
+	int			scans_started;
+	OprecRowCache *cache;		/* rows of earlier (re)scans, or NULL */
+	bool		from_cache;		/* this (re)scan is served by the cache */
 	bool		started;		/* filters evaluated for this (re)scan */
 	int			natts;
+	OprecColumnMap *columns;	/* per attribute */
 	OprecColumnConverter *converters;	/* one per attribute */
+	int			converting;		/* attribute being converted, for errors */
+	json_t	   *converting_value;
 } OprecExecState;
 
 PG_FUNCTION_INFO_V1(oprec_fdw_handler);
@@ -84,87 +95,17 @@ _PG_init(void)
 	oprec_pace_init();
 }
 
-/* The API column a table column maps to, by name; -1 if none. */
-int
-oprec_api_column(const OprecApi *api, const char *name)
-{
-	for (int i = 0; i < api->ncolumns; i++)
-		if (strcmp(api->columns[i].name, name) == 0)
-			return i;
-	return -1;
-}
-
-static char *
-api_column_names(const OprecApi *api)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	for (int i = 0; i < api->ncolumns; i++)
-		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "", api->columns[i].name);
-	return buf.data;
-}
-
-/* Every column of the table must be one the API has. */
-static void
-check_table_columns(Oid relid, const OprecApi *api)
-{
-	Relation	rel = table_open(relid, NoLock);
-	TupleDesc	tupdesc = RelationGetDescr(rel);
-
-	for (int i = 0; i < tupdesc->natts; i++)
-	{
-		Form_pg_attribute attr = TupleDescAttr(tupdesc, i);
-
-		if (attr->attisdropped)
-			continue;
-		if (oprec_api_column(api, NameStr(attr->attname)) < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_COLUMN_NAME),
-					 errmsg("column \"%s\" of foreign table \"%s\" is not a field of the %s API",
-							NameStr(attr->attname), RelationGetRelationName(rel), api->title),
-					 errhint("Columns of an api '%s' table may be: %s.",
-							 api->name, api_column_names(api))));
-	}
-	table_close(rel, NoLock);
-}
-
-/* How many keys the pushed conditions name, if known at plan time. */
-static double
-estimate_keys(OprecPlanState *plan, const OprecApi *api)
-{
-	ListCell   *lc_col,
-			   *lc_expr;
-
-	forboth(lc_col, plan->pushed_columns, lc_expr, plan->pushed_exprs)
-	{
-		Node	   *expr = lfirst(lc_expr);
-
-		if (lfirst_int(lc_col) != api->key_column)
-			continue;
-		if (IsA(expr, Const) && !((Const *) expr)->constisnull)
-		{
-			Const	   *c = (Const *) expr;
-
-			if (type_is_array(c->consttype))
-				return Max(1, ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(c->constvalue)),
-											 ARR_DIMS(DatumGetArrayTypeP(c->constvalue))));
-			return 1;
-		}
-		if (IsA(expr, ArrayExpr))
-			return Max(1, list_length(((ArrayExpr *) expr)->elements));
-	}
-	return KEYS_ESTIMATE_UNKNOWN;
-}
-
 static void
 oprecGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	OprecPlanState *plan = palloc0(sizeof(OprecPlanState));
+	Relation	rel;
 	ListCell   *lc;
 
 	plan->options = oprec_get_options(foreigntableid, InvalidOid);
-	check_table_columns(foreigntableid, plan->options->api);
+	rel = table_open(foreigntableid, NoLock);
+	plan->columns = oprec_map_columns(rel, plan->options->api);
+	table_close(rel, NoLock);
 	oprec_classify_conditions(root, baserel, plan);
 
 	/* the columns the query reads: output and local conditions */
@@ -176,38 +117,54 @@ oprecGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntablei
 		pull_varattnos((Node *) rinfo->clause, baserel->relid, &plan->attrs_used);
 	}
 
-	plan->keys_estimate = estimate_keys(plan, plan->options->api);
-	baserel->rows = clamp_row_est(plan->keys_estimate * ROWS_PER_KEY_ESTIMATE);
+	oprec_estimate_relation(root, baserel, plan);
 	baserel->fdw_private = plan;
 }
 
+/*
+ * The plain scan, whose own conditions name the keys; then the paths that
+ * take the keys from a join (join.c).
+ */
 static void
 oprecGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	OprecPlanState *plan = baserel->fdw_private;
-	const OprecApi *api = plan->options->api;
-	double		requests = ceil(plan->keys_estimate / api->max_keys_per_request) +
-		baserel->rows / Max(plan->options->page_size, 1);
-	Cost		startup_cost = REQUEST_COST;
-	Cost		total_cost = startup_cost + requests * REQUEST_COST +
-		baserel->rows * cpu_tuple_cost;
+	double		rows;
+	Cost		startup_cost,
+				total_cost;
+
+	oprec_estimate_cost(plan, plan->keys_estimate, 0, &rows, &startup_cost, &total_cost);
 
 	/*
 	 * Without a key condition the scan cannot run; it says so when the
-	 * first row is asked for.  Keep the path (it is the only one) but never
-	 * prefer it.
+	 * first row is asked for.  Keep the path (it may be the only one) but
+	 * never prefer it.
 	 */
-	if (!plan->has_key_condition)
+	if (!plan->has_key_list && !(plan->has_key_lower && plan->has_key_upper))
 		total_cost += disable_cost;
 
 	add_path(baserel, (Path *)
-			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+			 create_foreignscan_path(root, baserel, NULL, rows,
 									 startup_cost, total_cost,
-									 NIL, NULL, NULL,
+									 NIL, baserel->lateral_relids, NULL,
 #if PG_VERSION_NUM >= 170000
 									 NIL,
 #endif
 									 NIL));
+
+	oprec_add_join_paths(root, baserel, plan);
+}
+
+/* The table's column that reads the API's key (for messages). */
+static const char *
+key_column_name(Relation rel, const OprecColumnMap *columns, const OprecApi *api)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+
+	for (int i = 0; i < tupdesc->natts; i++)
+		if (!columns[i].dropped && columns[i].api_column == api->key_column)
+			return NameStr(TupleDescAttr(tupdesc, i)->attname);
+	return api->columns[api->key_column].name;
 }
 
 /*
@@ -218,18 +175,20 @@ oprecGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
  * drop the HINT.
  */
 static void
-require_key_condition(const OprecOptions *options, List *pushed_columns, Oid relid)
+require_key_condition(OprecExecState *state, Relation rel)
 {
+	const OprecOptions *options = state->options;
 	const OprecApi *api = options->api;
-	const char *key = api->columns[api->key_column].name;
+	List	   *pushed_columns = oprec_pushed_columns(state->fdw_private);
+	const char *key = key_column_name(rel, state->columns, api);
 
-	if (!list_member_int(pushed_columns, api->key_column))
+	if (!oprec_pushed_key_condition(api, state->fdw_private) && state->key_source == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
-				 errmsg("a condition on %s is required to scan foreign table \"%s\": add WHERE %s = ..., %s IN (...) or %s = ANY (...)",
-						key, get_rel_name(relid), key, key, key),
-				 errdetail("The %s API returns records only for listed %s values. To take them from a local table, write %s = ANY (ARRAY(SELECT id FROM my_items)); %s must be declared bigint.",
-						   api->title, key, key, key)));
+				 errmsg("a condition on %s is required to scan foreign table \"%s\": add WHERE %s = ..., %s IN (...) or %s BETWEEN ... AND ..., or join on %s with a table of ids",
+						key, RelationGetRelationName(rel), key, key, key, key),
+				 errdetail("The %s API returns records only for listed %s values. A join such as JOIN my_items m ON m.id = %s works, as does %s = ANY (ARRAY(SELECT id FROM my_items)); %s must be declared bigint.",
+						   api->title, api->columns[api->key_column].name, key, key, key)));
 
 	if (api->scope_column >= 0 && oprec_scope_value(options, NULL) == NULL &&
 		!list_member_int(pushed_columns, api->scope_column))
@@ -239,7 +198,8 @@ require_key_condition(const OprecOptions *options, List *pushed_columns, Oid rel
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
 				 errmsg("no %s for foreign table \"%s\": add WHERE %s = '...' or set OPTIONS (%s '...') on the table or its server",
-						scope->name, get_rel_name(relid), scope->name, scope->scope_option)));
+						scope->name, RelationGetRelationName(rel), scope->name,
+						scope->scope_option)));
 	}
 }
 
@@ -249,9 +209,22 @@ oprecGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 					Plan *outer_plan)
 {
 	OprecPlanState *plan = baserel->fdw_private;
+	OprecPlanState path_plan = *plan;
 	List	   *fdw_private;
+	List	   *fdw_exprs;
 	List	   *retrieved = NIL;
 	int			attno = -1;
+
+	/* a parameterized path pushes its join clauses too */
+	if (best_path->path.param_info)
+	{
+		path_plan.pushed_columns = list_copy(plan->pushed_columns);
+		path_plan.pushed_ops = list_copy(plan->pushed_ops);
+		path_plan.pushed_exprs = list_copy(plan->pushed_exprs);
+		path_plan.pushed_text = list_copy(plan->pushed_text);
+		oprec_classify_join_clauses(root, baserel, &path_plan,
+									best_path->path.param_info->ppi_clauses);
+	}
 
 	/* every condition is checked locally too, pushed or not */
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
@@ -259,12 +232,14 @@ oprecGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	while ((attno = bms_next_member(plan->attrs_used, attno)) >= 0)
 		retrieved = lappend_int(retrieved, attno + FirstLowInvalidHeapAttributeNumber);
 
-	fdw_private = oprec_pushdown_private(plan);
+	fdw_exprs = oprec_pushdown_exprs(&path_plan);
+	fdw_private = oprec_pushdown_private(&path_plan);
 	fdw_private = lappend(fdw_private, retrieved);
+	fdw_private = lappend(fdw_private, oprec_key_source_private(best_path, &fdw_exprs));
+	fdw_private = lappend(fdw_private, makeInteger(best_path->path.param_info != NULL));
 
 	return make_foreignscan(tlist, scan_clauses, baserel->relid,
-							oprec_pushdown_exprs(plan), fdw_private,
-							NIL, NIL, outer_plan);
+							fdw_exprs, fdw_private, NIL, NIL, outer_plan);
 }
 
 /* Whether the query reads the column at attno (0: the whole row). */
@@ -287,10 +262,28 @@ oprecBeginForeignScan(ForeignScanState *node, int eflags)
 	const OprecApi *api;
 	OprecOptions *options;
 
+	List	   *pushed_exprs = fsplan->fdw_exprs;
+	int			source_position;
+
 	node->fdw_state = state;
 	state->fdw_private = fsplan->fdw_private;
-	state->expr_states = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
-	retrieved = (List *) list_nth(fsplan->fdw_private, PRIVATE_RETRIEVED_ATTRS);
+	retrieved = (List *) list_nth(fsplan->fdw_private, OPREC_PRIVATE_RETRIEVED);
+
+	/* a batched join's key source follows the pushed values in fdw_exprs */
+	source_position = oprec_key_source_position(list_nth(fsplan->fdw_private,
+														 OPREC_PRIVATE_KEY_SOURCE),
+												&state->key_source_text);
+	if (source_position >= 0)
+	{
+		pushed_exprs = list_truncate(list_copy(fsplan->fdw_exprs), source_position);
+		if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
+			state->key_source =
+				oprec_key_source_begin(estate, list_nth(fsplan->fdw_exprs, source_position),
+									   list_nth(fsplan->fdw_exprs, source_position + 1));
+	}
+	state->expr_states = ExecInitExprList(pushed_exprs, (PlanState *) node);
+	state->expect_rescans = (eflags & EXEC_FLAG_REWIND) ||
+		intVal(list_nth(fsplan->fdw_private, OPREC_PRIVATE_PARAMETERIZED));
 
 	/* credentials are needed only to run the scan, not to explain it */
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
@@ -310,20 +303,21 @@ oprecBeginForeignScan(ForeignScanState *node, int eflags)
 	state->options = options;
 	api = options->api;
 
+	/* a range of keys is listed when the scan starts, or refused */
+	state->need_execution = source_position >= 0 ||
+		oprec_exprs_need_execution(pushed_exprs) ||
+		oprec_pushed_key_range(api, state->fdw_private);
+
 	state->natts = tupdesc->natts;
+	state->columns = oprec_map_columns(rel, api);
 	state->converters = palloc0(sizeof(OprecColumnConverter) * tupdesc->natts);
 	for (int i = 0; i < tupdesc->natts; i++)
 	{
 		Form_pg_attribute attr = TupleDescAttr(tupdesc, i);
-		int			column = -1;
 
 		if (!attr->attisdropped && attribute_retrieved(retrieved, attr->attnum))
-			column = oprec_api_column(api, NameStr(attr->attname));
-		if (column >= 0)
-			oprec_prepare_converter(&state->converters[i], column,
+			oprec_prepare_converter(&state->converters[i], api, &state->columns[i],
 									attr->atttypid, attr->atttypmod);
-		else
-			state->converters[i].column = -1;
 	}
 }
 
@@ -336,15 +330,66 @@ start_scan(ForeignScanState *node, OprecExecState *state)
 	MemoryContext oldcxt;
 	OprecFilters *filters;
 
-	require_key_condition(state->options, oprec_pushed_columns(state->fdw_private),
-						  RelationGetRelid(node->ss.ss_currentRelation));
+	require_key_condition(state, node->ss.ss_currentRelation);
+
+	/* a batched join's keys are read once: rescans ask for the same */
+	if (state->key_source && state->source_keys == NULL)
+	{
+		OprecColumnFilter *keys;
+
+		oldcxt = MemoryContextSwitchTo(scan->scan_cxt);
+		keys = palloc0(sizeof(OprecColumnFilter));
+		oprec_key_source_read(state->key_source, keys);
+		state->source_keys = keys;
+		MemoryContextSwitchTo(oldcxt);
+	}
+
 	MemoryContextReset(scan->run_cxt);
 	oldcxt = MemoryContextSwitchTo(scan->run_cxt);
 	filters = oprec_evaluate_filters(scan->api, state->fdw_private, state->expr_states,
-									 econtext);
+									 econtext, state->options->max_id_range,
+									 state->source_keys);
 	MemoryContextSwitchTo(oldcxt);
-	oprec_scan_start(scan, filters);
+
+	/* a scan that is run again keeps its rows for repeated values */
 	state->started = true;
+	state->from_cache = false;
+	if (state->cache == NULL && (state->expect_rescans || state->scans_started > 0))
+		state->cache = oprec_cache_create(scan->scan_cxt);
+	state->scans_started++;
+	if (state->cache)
+	{
+		char	   *signature;
+
+		oldcxt = MemoryContextSwitchTo(scan->run_cxt);
+		signature = oprec_filters_signature(scan->api, filters);
+		MemoryContextSwitchTo(oldcxt);
+		if (oprec_cache_start(state->cache, signature))
+		{
+			state->from_cache = true;
+			return;
+		}
+	}
+	oprec_scan_start(scan, filters);
+}
+
+/*
+ * Name the column, its field and the value in an error converting a value
+ * of the API answer (errors from a type's input function say only what
+ * the value is not).
+ */
+static void
+conversion_error_callback(void *arg)
+{
+	ForeignScanState *node = arg;
+	OprecExecState *state = node->fdw_state;
+	Relation	rel = node->ss.ss_currentRelation;
+	Form_pg_attribute attr = TupleDescAttr(RelationGetDescr(rel), state->converting);
+
+	errcontext("column \"%s\" of foreign table \"%s\", field \"%s\", value %s",
+			   NameStr(attr->attname), RelationGetRelationName(rel),
+			   state->columns[state->converting].field,
+			   oprec_json_shown(state->converting_value));
 }
 
 static TupleTableSlot *
@@ -356,32 +401,51 @@ oprecIterateForeignScan(ForeignScanState *node)
 	json_t	   *record;
 	int			row;
 	const OprecChain *chain;
+	ErrorContextCallback errcallback;
 
 	if (!state->started)
 		start_scan(node, state);
 
 	ExecClearTuple(slot);
-	if (!oprec_scan_next_row(scan, &record, &row, &chain))
+	if (state->from_cache)
+	{
+		(void) oprec_cache_next(state->cache, slot);
 		return slot;
+	}
+	if (!oprec_scan_next_row(scan, &record, &row, &chain))
+	{
+		if (state->cache)
+			oprec_cache_complete(state->cache);
+		return slot;
+	}
+
+	errcallback.callback = conversion_error_callback;
+	errcallback.arg = node;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
 
 	/* values are built in the per-tuple context the executor resets */
 	for (int i = 0; i < state->natts; i++)
 	{
 		OprecColumnConverter *conv = &state->converters[i];
+		json_t	   *value;
 
-		if (conv->column < 0)
+		if (conv->map == NULL)
 		{
 			slot->tts_isnull[i] = true;
 			slot->tts_values[i] = (Datum) 0;
 			continue;
 		}
-		slot->tts_values[i] =
-			oprec_json_to_datum(conv, scan->api->columns[conv->column].kind,
-								scan->api->column_value(scan, chain, record, row,
-														conv->column),
-								&slot->tts_isnull[i]);
+		value = oprec_column_json(scan, chain, record, row, conv->map);
+		state->converting = i;
+		state->converting_value = value;
+		slot->tts_values[i] = oprec_json_to_datum(conv, value, &slot->tts_isnull[i]);
 	}
+	error_context_stack = errcallback.previous;
+
 	ExecStoreVirtualTuple(slot);
+	if (state->cache)
+		oprec_cache_add(state->cache, slot);
 	return slot;
 }
 
@@ -392,6 +456,8 @@ oprecReScanForeignScan(ForeignScanState *node)
 
 	/* parameters may have changed: evaluate them again on the next row */
 	state->started = false;
+	if (state->cache)
+		oprec_cache_abandon(state->cache);	/* unless it was complete */
 }
 
 static void
@@ -415,7 +481,6 @@ static void
 oprecExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
 	OprecExecState *state = node->fdw_state;
-	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
 	OprecOptions *options = state->options;
 	const OprecApi *api = options->api;
 	List	   *pushed = oprec_pushed_descriptions(state->fdw_private);
@@ -427,6 +492,8 @@ oprecExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	{
 		ExplainPropertyText("API Call", api->call, es);
 		ExplainPropertyList("Pushed Conditions", pushed, es);
+		if (state->key_source_text)
+			ExplainPropertyText("Ids From", state->key_source_text, es);
 
 		if (es->analyze && state->scan)
 		{
@@ -434,14 +501,15 @@ oprecExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			if (api->max_window_ms > 0)
 				ExplainPropertyInteger("Time Windows", NULL, state->scan->counters.time_windows, es);
 		}
-		else if (!oprec_exprs_need_execution(fsplan->fdw_exprs))
+		else if (!state->need_execution)
 		{
 			MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "oprec_fdw explain",
 													  ALLOCSET_DEFAULT_SIZES);
 			MemoryContext oldcxt = MemoryContextSwitchTo(tmp);
 			OprecFilters *filters = oprec_evaluate_filters(api, state->fdw_private,
 														   state->expr_states,
-														   node->ss.ps.ps_ExprContext);
+														   node->ss.ps.ps_ExprContext,
+														   options->max_id_range, NULL);
 			int			nchains,
 						nbatches,
 						nwindows;
@@ -470,7 +538,97 @@ oprecExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			ExplainPropertyInteger("HTTP Retries", NULL, state->scan->counters.retries, es);
 		ExplainPropertyInteger("Pages", NULL, state->scan->counters.pages, es);
 		ExplainPropertyInteger("Records", NULL, state->scan->counters.records, es);
+		ExplainPropertyInteger("Bytes Received", "bytes", state->scan->counters.bytes_received, es);
+		/* a time, like the node's own: shown only with TIMING */
+		if (es->timing)
+			ExplainPropertyFloat("API Wait Time", "ms",
+								 state->scan->counters.wait_us / 1000.0, 3, es);
+		if (state->cache)
+			ExplainPropertyInteger("Rescans From Cache", NULL,
+								   oprec_cache_hits(state->cache), es);
 	}
+}
+
+/*
+ * ANALYZE would have to read the whole operation history of every work
+ * item: say so, and let it skip the table.
+ */
+static bool
+oprecAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
+						 BlockNumber *totalpages)
+{
+	ereport(NOTICE,
+			(errmsg("ANALYZE skips foreign table \"%s\": sampling it would read its whole history from the API",
+					RelationGetRelationName(relation)),
+			 errdetail("Row and cost estimates come from the query's conditions and the server options records_per_id, request_cost, fdw_startup_cost and fdw_tuple_cost.")));
+	return false;
+}
+
+/*
+ * IMPORT FOREIGN SCHEMA <api> FROM SERVER s INTO local_schema: the
+ * documented table of the server's API.  Its OPTIONS become the table's.
+ * PostgreSQL applies LIMIT TO and EXCEPT; a name that is no table of the
+ * API is an error here.
+ */
+static List *
+oprecImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	ForeignServer *server = GetForeignServer(serverOid);
+	const char *api_name = oprec_defelem_value(server->options, "api");
+	const OprecApi *api = api_name ? oprec_find_api(api_name) : NULL;
+	StringInfoData sql;
+	ListCell   *lc;
+
+	if (api == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("server \"%s\" has no valid \"api\" option", server->servername)));
+	if (strcmp(stmt->remote_schema, api->import_schema) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_SCHEMA_NOT_FOUND),
+				 errmsg("server \"%s\" (api '%s') has no schema \"%s\": its schema is \"%s\"",
+						server->servername, api->name, stmt->remote_schema, api->import_schema),
+				 errhint("IMPORT FOREIGN SCHEMA %s FROM SERVER %s INTO ...",
+						 api->import_schema, quote_identifier(server->servername))));
+	foreach(lc, stmt->table_list)
+	{
+		RangeVar   *rv = lfirst(lc);
+
+		if (strcmp(rv->relname, api->import_table) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),
+					 errmsg("schema \"%s\" has no table \"%s\": its table is \"%s\"",
+							api->import_schema, rv->relname, api->import_table)));
+	}
+	foreach(lc, stmt->options)
+	{
+		DefElem    *opt = lfirst(lc);
+
+		if (!oprec_is_table_option(api, opt->defname))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("invalid option \"%s\" for IMPORT FOREIGN SCHEMA %s",
+							opt->defname, api->import_schema),
+					 errhint("Its options become the options of the imported table: %s.",
+							 oprec_table_option_names(api))));
+	}
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE FOREIGN TABLE %s (", quote_identifier(api->import_table));
+	for (int i = 0; i < api->ncolumns; i++)
+		appendStringInfo(&sql, "%s%s %s", i > 0 ? ", " : "",
+						 quote_identifier(api->columns[i].name), api->columns[i].sql_type);
+	appendStringInfo(&sql, ") SERVER %s", quote_identifier(server->servername));
+	foreach(lc, stmt->options)
+	{
+		DefElem    *opt = lfirst(lc);
+
+		appendStringInfo(&sql, "%s%s %s", foreach_current_index(lc) == 0 ? " OPTIONS (" : ", ",
+						 quote_identifier(opt->defname), quote_literal_cstr(defGetString(opt)));
+	}
+	if (stmt->options != NIL)
+		appendStringInfoChar(&sql, ')');
+	return list_make1(sql.data);
 }
 
 Datum
@@ -486,6 +644,8 @@ oprec_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ReScanForeignScan = oprecReScanForeignScan;
 	routine->EndForeignScan = oprecEndForeignScan;
 	routine->ExplainForeignScan = oprecExplainForeignScan;
+	routine->AnalyzeForeignTable = oprecAnalyzeForeignTable;
+	routine->ImportForeignSchema = oprecImportForeignSchema;
 
 	PG_RETURN_POINTER(routine);
 }

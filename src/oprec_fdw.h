@@ -24,6 +24,11 @@
 #include "nodes/pathnodes.h"
 #include "utils/timestamp.h"
 
+/* PostgreSQL 13's pull_varnos takes no PlannerInfo. */
+#if PG_VERSION_NUM < 140000
+#define pull_varnos(root, node) pull_varnos(node)
+#endif
+
 /*
  * jansson's value type.  jansson.h itself is included only where JSON is
  * handled: some of its names (json_object, json_typeof) are also SQL
@@ -61,6 +66,7 @@ typedef struct OprecColumnDef
 {
 	const char *name;			/* column name, matched against the table */
 	OprecValueKind kind;
+	const char *sql_type;		/* its type in the documented table */
 	OprecPushKind push;
 	Oid			push_type;		/* declared type needed for pushdown */
 	const char *request_name;	/* the request parameter it becomes */
@@ -76,7 +82,9 @@ typedef enum OprecOptionType
 	OPREC_OPT_TIMESTAMPTZ,		/* a timestamp with time zone literal */
 	OPREC_OPT_HOST_LABEL,		/* lowercase letters, digits and '-', as a
 								 * part of a host name (a region) */
-	OPREC_OPT_FILE				/* a server file path: superusers only */
+	OPREC_OPT_FILE,				/* a server file path: superusers only */
+	OPREC_OPT_REAL,				/* a number within [min, max] */
+	OPREC_OPT_FIELD_PATH		/* a column's field: name.name... */
 } OprecOptionType;
 
 typedef struct OprecOptionDef
@@ -104,6 +112,12 @@ typedef struct OprecOptions
 	int			max_retries;	/* attempts after the first */
 	size_t		max_response_bytes; /* after decompression */
 	const char *ca_file;		/* CA certificates for TLS, or NULL */
+	int			max_id_range;	/* most keys a range of keys may span */
+	/* the planner's cost model (estimate.c) */
+	double		fdw_startup_cost;
+	double		fdw_tuple_cost;
+	double		request_cost;
+	double		records_per_id;
 	List	   *server_options; /* DefElem lists, for the API unit */
 	List	   *table_options;
 	List	   *user_options;	/* NIL at plan time */
@@ -139,6 +153,10 @@ typedef struct OprecFilters
 {
 	bool		empty;			/* the conditions contradict: no request */
 	OprecColumnFilter *columns; /* one per API column */
+	bool		has_key_lower;	/* range of keys, inclusive */
+	bool		has_key_upper;
+	int64		key_lower;
+	int64		key_upper;
 	bool		has_lower;		/* operation time range, inclusive ms */
 	bool		has_upper;
 	int64		lower_ms;
@@ -150,7 +168,8 @@ typedef struct OprecFilters
  */
 typedef struct OprecChain
 {
-	int			first_key;		/* slice of the key filter's values */
+	const int64 *keys;			/* the keys it asks for (a slice of the key
+								 * filter's values) */
 	int			nkeys;
 	bool		windowed;		/* false: no time parameters are sent */
 	int64		window_start_ms;	/* [start, end) when windowed */
@@ -229,7 +248,8 @@ typedef struct OprecSession
 typedef enum OprecPageOutcome
 {
 	OPREC_PAGE_OK,
-	OPREC_PAGE_TOKEN_REJECTED	/* the token is expired or invalid */
+	OPREC_PAGE_TOKEN_REJECTED,	/* the token is expired or invalid */
+	OPREC_PAGE_KEY_NOT_FOUND	/* a key the chain names does not exist */
 } OprecPageOutcome;
 
 typedef struct OprecPage
@@ -238,6 +258,8 @@ typedef struct OprecPage
 	json_t	   *records;		/* JSON array of records */
 	bool		has_more;
 	char	   *next_cursor;	/* opaque continuation when has_more */
+	bool		has_missing_key;	/* OPREC_PAGE_KEY_NOT_FOUND: the API */
+	int64		missing_key;	/* named the key that does not exist */
 } OprecPage;
 
 /* ----------------------------------------------------------------
@@ -250,6 +272,9 @@ typedef struct OprecScanCounters
 	int64		retries;		/* requests sent again after a failure */
 	int64		pages;			/* answers with records read */
 	int64		records;		/* records received */
+	int64		bytes_received; /* answer bodies, after decompression */
+	int64		wait_us;		/* in oprec_http_send: pacing, transfers,
+								 * pauses between retries */
 	int64		rows;			/* rows produced */
 	int			key_batches;	/* from the most recent (re)scan */
 	int			time_windows;
@@ -286,6 +311,9 @@ typedef struct OprecScan
 	struct HTAB *seen_cursors;	/* hashes of its cursors, or NULL */
 	int			empty_pages_in_a_row;
 	OprecPage	page;
+	int64	   *missing_keys;	/* keys the API said do not exist */
+	int			nmissing;
+	bool		missing_reported;
 	size_t		record_index;
 	int			row_in_record;
 	int			rows_in_record;
@@ -356,7 +384,9 @@ typedef struct OprecApi
 
 	/*
 	 * Read an answer: fill page, or raise an error through oprec_api_error.
-	 * A refused token returns OPREC_PAGE_TOKEN_REJECTED when may_renew.
+	 * A refused token returns OPREC_PAGE_TOKEN_REJECTED when may_renew; an
+	 * answer refusing the whole request because one of its keys does not
+	 * exist returns OPREC_PAGE_KEY_NOT_FOUND.
 	 */
 	OprecPageOutcome (*read_page) (OprecScan *scan, const OprecChain *chain,
 								   const char *cursor, bool may_renew,
@@ -369,6 +399,16 @@ typedef struct OprecApi
 	/* The JSON value of a column for one row of a record; NULL if absent. */
 	json_t	   *(*column_value) (OprecScan *scan, const OprecChain *chain,
 								 json_t *record, int row, int column);
+
+	/*
+	 * Optional: the first step of a field path for one row of a record (by
+	 * default the record's member of that name).
+	 */
+	json_t	   *(*record_field) (OprecScan *scan, json_t *record, int row,
+								 const char *name);
+
+	const char *import_schema;	/* IMPORT FOREIGN SCHEMA name... */
+	const char *import_table;	/* ...and the table it creates */
 } OprecApi;
 
 /* Milliseconds from now until t, rounded up; 0 if t has passed. */
@@ -380,6 +420,33 @@ oprec_ms_until(TimestampTz t)
 	return t <= now ? 0 : (long) Min((t - now + 999) / 1000, (TimestampTz) INT_MAX);
 }
 
+/*
+ * What one attribute of a foreign table reads: an API column, or a path
+ * into the record (column.c).
+ */
+typedef struct OprecColumnMap
+{
+	bool		dropped;
+	int			api_column;		/* -1: read through path */
+	const char *field;			/* the field option, or the column name */
+	char	  **path;			/* steps of the path */
+	int			npath;
+} OprecColumnMap;
+
+/*
+ * Positions in the fdw_private list of a ForeignScan plan: pushdown.c's
+ * description of the pushed conditions, then what the handler adds.
+ */
+enum OprecPrivateIndex
+{
+	OPREC_PRIVATE_COLUMNS,		/* IntList: API column of each condition */
+	OPREC_PRIVATE_OPS,			/* IntList: OprecCondOp of each condition */
+	OPREC_PRIVATE_TEXT,			/* List of String: conditions as written */
+	OPREC_PRIVATE_RETRIEVED,	/* IntList: attributes the query reads */
+	OPREC_PRIVATE_KEY_SOURCE,	/* NIL, or a batched join's key source (join.c) */
+	OPREC_PRIVATE_PARAMETERIZED /* Integer: a parameterized path's plan */
+};
+
 /* ----------------------------------------------------------------
  *		Plan-time state, kept in baserel->fdw_private
  * ----------------------------------------------------------------
@@ -387,13 +454,22 @@ oprec_ms_until(TimestampTz t)
 typedef struct OprecPlanState
 {
 	OprecOptions *options;
+	OprecColumnMap *columns;	/* per attribute, by attnum - 1 */
 	List	   *pushed_columns; /* API column index per pushed condition */
 	List	   *pushed_ops;		/* OprecCondOp per pushed condition */
 	List	   *pushed_exprs;	/* right-hand side expression */
 	List	   *pushed_text;	/* the condition as written, for EXPLAIN */
-	bool		has_key_condition;
-	double		keys_estimate;	/* keys the conditions name, or a guess */
+	bool		has_key_list;	/* key = ..., IN, = ANY */
+	bool		has_key_lower;	/* key >= ..., key > ... */
+	bool		has_key_upper;	/* key <= ..., key < ... */
 	Bitmapset  *attrs_used;
+
+	/* estimates (estimate.c), from the conditions known at plan time */
+	double		keys_estimate;	/* keys the conditions name, or a guess */
+	double		windows_estimate;	/* time windows per key batch */
+	double		time_fraction;	/* of a key's history the time range holds */
+	Selectivity local_selectivity;	/* of the conditions on other columns */
+	QualCost	local_cost;		/* of evaluating every condition per row */
 } OprecPlanState;
 
 /* ----------------------------------------------------------------
@@ -403,11 +479,19 @@ typedef struct OprecPlanState
 
 /* in oprec_fdw.c */
 extern void _PG_init(void);
+
+/* in column.c */
 extern int	oprec_api_column(const OprecApi *api, const char *name);
+extern bool oprec_field_path_valid(const char *path);
+extern OprecColumnMap *oprec_map_columns(Relation rel, const OprecApi *api);
+extern json_t *oprec_column_json(OprecScan *scan, const OprecChain *chain,
+								 json_t *record, int row, const OprecColumnMap *map);
 
 /* in option.c */
 extern char *oprec_allowed_hosts;
 extern const OprecApi *oprec_find_api(const char *name);
+extern bool oprec_is_table_option(const OprecApi *api, const char *name);
+extern char *oprec_table_option_names(const OprecApi *api);
 extern OprecOptions *oprec_get_options(Oid foreigntableid, Oid userid);
 extern const char *oprec_option_value(const OprecOptions *options, const char *name);
 extern const char *oprec_defelem_value(List *options, const char *name);
@@ -421,8 +505,60 @@ extern void oprec_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
 									  OprecPlanState *plan);
 extern List *oprec_pushdown_private(OprecPlanState *plan);
 extern List *oprec_pushdown_exprs(OprecPlanState *plan);
+extern char *oprec_deparse_in_query(PlannerInfo *root, Node *expr);
+extern void oprec_classify_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
+										OprecPlanState *plan, List *clauses);
+extern bool oprec_is_key_join_clause(PlannerInfo *root, RelOptInfo *baserel,
+									 const OprecPlanState *plan, RestrictInfo *rinfo,
+									 Expr **value);
 extern OprecFilters *oprec_evaluate_filters(const OprecApi *api, List *fdw_private,
-											List *expr_states, ExprContext *econtext);
+											List *expr_states, ExprContext *econtext,
+											int max_key_range,
+											const OprecColumnFilter *extra_keys);
+extern void oprec_intersect_filter(OprecColumnFilter *target,
+								   const OprecColumnFilter *next, bool is_int);
+extern bool oprec_pushed_key_condition(const OprecApi *api, List *fdw_private);
+extern bool oprec_pushed_key_range(const OprecApi *api, List *fdw_private);
+extern void oprec_keys_from_datums(Datum *values, int n, Oid value_type,
+								   OprecColumnFilter *keys);
+
+/* in estimate.c */
+extern void oprec_estimate_relation(PlannerInfo *root, RelOptInfo *baserel,
+									OprecPlanState *plan);
+extern double oprec_estimate_rows(const OprecPlanState *plan, double keys);
+extern void oprec_estimate_cost(const OprecPlanState *plan, double keys,
+								Cost extra_startup, double *rows,
+								Cost *startup_cost, Cost *total_cost);
+
+/* in cache.c */
+typedef struct OprecRowCache OprecRowCache;
+
+extern OprecRowCache *oprec_cache_create(MemoryContext parent);
+extern char *oprec_filters_signature(const OprecApi *api, const OprecFilters *filters);
+extern bool oprec_cache_start(OprecRowCache *cache, const char *signature);
+extern bool oprec_cache_next(OprecRowCache *cache, TupleTableSlot *slot);
+extern void oprec_cache_add(OprecRowCache *cache, TupleTableSlot *slot);
+extern void oprec_cache_complete(OprecRowCache *cache);
+extern void oprec_cache_abandon(OprecRowCache *cache);
+extern int64 oprec_cache_hits(const OprecRowCache *cache);
+
+/* in join.c */
+typedef struct OprecKeySource
+{
+	Oid			relid;			/* the local table */
+	Oid			value_type;		/* int8, or numeric */
+	ExprState  *value;			/* the key, from a row of the table */
+	ExprState  *quals;			/* the table's conditions */
+	ExprContext *econtext;
+	Snapshot	snapshot;		/* the query's */
+} OprecKeySource;
+
+extern void oprec_add_join_paths(PlannerInfo *root, RelOptInfo *baserel,
+								 OprecPlanState *plan);
+extern List *oprec_key_source_private(ForeignPath *path, List **fdw_exprs);
+extern int	oprec_key_source_position(List *key_source, const char **description);
+extern OprecKeySource *oprec_key_source_begin(EState *estate, Expr *value, List *quals);
+extern void oprec_key_source_read(OprecKeySource *source, OprecColumnFilter *keys);
 extern bool oprec_exprs_need_execution(List *fdw_exprs);
 extern List *oprec_pushed_descriptions(List *fdw_private);
 extern List *oprec_pushed_columns(List *fdw_private);
@@ -449,17 +585,25 @@ extern void oprec_scan_end(OprecScan *scan);
 /* in convert.c */
 typedef struct OprecColumnConverter
 {
-	int			column;			/* API column index, -1: always NULL */
+	const OprecColumnMap *map;	/* NULL: not read, always NULL */
+	OprecValueKind kind;		/* of the API column; JSON for a path */
 	Oid			typid;
 	int32		typmod;
 	Oid			typioparam;
 	FmgrInfo	input;
+	/* arrays (text[], ...) are built from JSON arrays, element by element */
+	Oid			elemtype;		/* InvalidOid: not an array type */
+	Oid			elem_ioparam;
+	FmgrInfo	elem_input;
+	int16		elemlen;
+	bool		elembyval;
+	char		elemalign;
 } OprecColumnConverter;
 
-extern void oprec_prepare_converter(OprecColumnConverter *conv, int column,
-									Oid typid, int32 typmod);
-extern Datum oprec_json_to_datum(OprecColumnConverter *conv, OprecValueKind kind,
-								 json_t *value, bool *isnull);
+extern void oprec_prepare_converter(OprecColumnConverter *conv, const OprecApi *api,
+									const OprecColumnMap *map, Oid typid, int32 typmod);
+extern Datum oprec_json_to_datum(OprecColumnConverter *conv, json_t *value, bool *isnull);
+extern char *oprec_json_shown(json_t *value);
 extern bool oprec_json_epoch_ms(json_t *value, int64 *ms);
 extern json_t *oprec_json_load_owned(OprecScan *scan, const StringInfo body);
 extern json_t *oprec_json_answer(OprecScan *scan, OprecRequest *req, OprecResponse *resp);

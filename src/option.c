@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/reloptions.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_foreign_data_wrapper.h"
@@ -32,6 +34,13 @@
 #define DEFAULT_CONNECT_TIMEOUT_SEC 10
 #define DEFAULT_REQUEST_TIMEOUT_SEC 60
 #define DEFAULT_MAX_RETRIES 5
+#define DEFAULT_MAX_ID_RANGE 1000
+
+/* The cost model's defaults (estimate.c). */
+#define DEFAULT_FDW_STARTUP_COST 100.0
+#define DEFAULT_FDW_TUPLE_COST 0.01
+#define DEFAULT_REQUEST_COST 1000.0
+#define DEFAULT_RECORDS_PER_ID 20.0
 
 /*
  * Default answer cap: room for page_size records of up to 32 kB each,
@@ -54,6 +63,12 @@ static const OprecOptionDef engine_options[] = {
 	{"max_retries", ForeignServerRelationId, OPREC_OPT_INT, 0, 20, false},
 	{"max_response_bytes", ForeignServerRelationId, OPREC_OPT_INT, 65536, 128 * 1024 * 1024, false},
 	{"ca_file", ForeignServerRelationId, OPREC_OPT_FILE, 0, 0, false},
+	{"max_id_range", ForeignServerRelationId, OPREC_OPT_INT, 1, 1000000, false},
+	{"fdw_startup_cost", ForeignServerRelationId, OPREC_OPT_REAL, 0, 1000000000, false},
+	{"fdw_tuple_cost", ForeignServerRelationId, OPREC_OPT_REAL, 0, 1000000000, false},
+	{"request_cost", ForeignServerRelationId, OPREC_OPT_REAL, 0, 1000000000, false},
+	{"records_per_id", ForeignServerRelationId, OPREC_OPT_REAL, 0, 1000000000, false},
+	{"field", AttributeRelationId, OPREC_OPT_FIELD_PATH, 0, 0, false},
 	{NULL}
 };
 
@@ -216,6 +231,21 @@ parse_int_option(const char *value, int *result)
 	return true;
 }
 
+/* Parse a finite, non-negative real option; false if it is not one. */
+static bool
+parse_real_option(const char *value, double *result)
+{
+	char	   *end;
+	double		v;
+
+	errno = 0;
+	v = strtod(value, &end);
+	if (errno != 0 || end == value || *end != '\0' || isnan(v) || isinf(v))
+		return false;
+	*result = v;
+	return true;
+}
+
 /* Parse a finite timestamp with time zone; false if it is not one. */
 bool
 oprec_try_parse_timestamptz(const char *text, TimestampTz *result)
@@ -291,6 +321,7 @@ static void
 check_option_value(const OprecOptionDef *def, const char *value, const OprecApi *api)
 {
 	int			ival;
+	double		rval;
 	int			max_value = def->max_value;
 
 	if (strcmp(def->name, "page_size") == 0 && api)
@@ -324,6 +355,20 @@ check_option_value(const OprecOptionDef *def, const char *value, const OprecApi 
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
 						 errhint("Give an integer from %d to %d.", def->min_value, max_value)));
+			break;
+		case OPREC_OPT_REAL:
+			if (!parse_real_option(value, &rval) || rval < def->min_value || rval > max_value)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
+						 errhint("Give a number from %d to %d.", def->min_value, max_value)));
+			break;
+		case OPREC_OPT_FIELD_PATH:
+			if (!oprec_field_path_valid(value))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
+						 errhint("Give the name of a field of the API, or a path of names separated by dots, such as 'user.nick_name' or 'record_contents.0.new'.")));
 			break;
 		case OPREC_OPT_TIMESTAMPTZ:
 			(void) oprec_parse_timestamptz(value, def->name);
@@ -412,6 +457,20 @@ check_destination(const OprecOptionDef *def, const char *value, Oid owner,
 			 errdetail("Requests would go to %s.", url_origin(value)),
 			 errhint("Leave \"%s\" unset to use the API's own host, or have a superuser add that origin to oprec_fdw.allowed_hosts.",
 					 def->name)));
+}
+
+/* Whether a foreign table of this API takes an option of this name. */
+bool
+oprec_is_table_option(const OprecApi *api, const char *name)
+{
+	return find_option(api, name, ForeignTableRelationId) != NULL;
+}
+
+/* The valid table options of an API, for messages. */
+char *
+oprec_table_option_names(const OprecApi *api)
+{
+	return valid_option_names(api, ForeignTableRelationId);
 }
 
 /* Which API a user mapping or table option list is written for, if any. */
@@ -606,6 +665,17 @@ oprec_option_int(const OprecOptions *options, const char *name, int fallback)
 	return result;
 }
 
+static double
+option_real(const OprecOptions *options, const char *name, double fallback)
+{
+	const char *value = oprec_option_value(options, name);
+	double		result;
+
+	if (value == NULL || !parse_real_option(value, &result))
+		return fallback;
+	return result;
+}
+
 /*
  * Resolve the options of a foreign table.  The user mapping is read only
  * for a scan (userid valid): planning must not need credentials.
@@ -667,6 +737,11 @@ oprec_get_options(Oid foreigntableid, Oid userid)
 									  opts->page_size * DEFAULT_RESPONSE_BYTES_PER_RECORD,
 									  128 * 1024 * 1024));
 	opts->ca_file = oprec_option_value(opts, "ca_file");
+	opts->max_id_range = oprec_option_int(opts, "max_id_range", DEFAULT_MAX_ID_RANGE);
+	opts->fdw_startup_cost = option_real(opts, "fdw_startup_cost", DEFAULT_FDW_STARTUP_COST);
+	opts->fdw_tuple_cost = option_real(opts, "fdw_tuple_cost", DEFAULT_FDW_TUPLE_COST);
+	opts->request_cost = option_real(opts, "request_cost", DEFAULT_REQUEST_COST);
+	opts->records_per_id = option_real(opts, "records_per_id", DEFAULT_RECORDS_PER_ID);
 
 	foreach(lc, server->options)
 	{

@@ -7,7 +7,9 @@
  * At plan time a condition is pushed when it compares a column the API can
  * filter on with an expression that does not depend on the scanned row and
  * is not volatile: a constant, a parameter, now() - interval '3 days', or
- * an uncorrelated ARRAY(SELECT ...).  Only the right-hand side is kept for
+ * an uncorrelated ARRAY(SELECT ...).  A join clause of a parameterized path
+ * may also use the columns of the other relations (the outer row's values,
+ * which become parameters).  Only the right-hand side is kept for
  * execution; the condition itself always stays in the plan's local quals,
  * so a difference in how an API reads a filter can never return a row the
  * query excludes.
@@ -40,35 +42,41 @@
 
 #include "oprec_fdw.h"
 
-/* Positions in the fdw_private list of a ForeignScan plan. */
-enum OprecPrivateIndex
-{
-	PRIVATE_COLUMNS,			/* IntList: API column of each condition */
-	PRIVATE_OPS,				/* IntList: OprecCondOp of each condition */
-	PRIVATE_TEXT				/* List of String: conditions as written */
-};
-
-/* The API column a Var of the scanned relation stands for, or -1. */
+/*
+ * The API column a Var of the scanned relation reads (through its field
+ * option, if any), or -1.
+ */
 static int
-api_column_of_var(PlannerInfo *root, RelOptInfo *baserel, const OprecApi *api, Var *var)
+api_column_of_var(RelOptInfo *baserel, const OprecPlanState *plan, Var *var)
 {
-	RangeTblEntry *rte;
-	char	   *attname;
-
 	if (var->varno != baserel->relid || var->varlevelsup != 0 || var->varattno <= 0)
 		return -1;
-	rte = planner_rt_fetch(baserel->relid, root);
-	attname = get_attname(rte->relid, var->varattno, false);
-	return oprec_api_column(api, attname);
+	return plan->columns[var->varattno - 1].api_column;
 }
 
-/* True if an expression can be computed once, before the scan's first row. */
-static bool
-is_scan_constant(Node *expr)
+/* What a condition is classified for. */
+typedef struct PushContext
 {
-	return !contain_var_clause(expr) &&
-		!contain_volatile_functions(expr) &&
-		!contain_subplans(expr);
+	PlannerInfo *root;
+	RelOptInfo *baserel;
+	const OprecPlanState *plan;
+	bool		join_clause;	/* other relations' columns are parameters */
+} PushContext;
+
+/*
+ * True if an expression can be computed once per scan, before its first
+ * row: it does not read the scanned row (nor, except in a join clause,
+ * any other), and is neither volatile nor a subquery per row.
+ */
+static bool
+is_scan_constant(const PushContext *cxt, Node *expr)
+{
+	if (contain_volatile_functions(expr) || contain_subplans(expr))
+		return false;
+	if (!cxt->join_clause)
+		return !contain_var_clause(expr);
+	return !bms_is_member(cxt->baserel->relid, pull_varnos(cxt->root, expr)) &&
+		!contain_agg_clause(expr) && !contain_window_function(expr);
 }
 
 /*
@@ -133,15 +141,41 @@ strategy_to_op(int strategy)
 	}
 }
 
-/* A condition as SQL text, for EXPLAIN. */
-static char *
-describe_clause(PlannerInfo *root, RelOptInfo *baserel, Expr *clause)
+/*
+ * An expression of the query's relations as SQL text, their columns named
+ * with the aliases EXPLAIN shows.
+ */
+char *
+oprec_deparse_in_query(PlannerInfo *root, Node *expr)
 {
-	RangeTblEntry *rte = planner_rt_fetch(baserel->relid, root);
+	List	   *rtable = root->parse->rtable;
+	PlannedStmt *stmt = makeNode(PlannedStmt);
+	Bitmapset  *all = NULL;
+
+	for (int i = 1; i <= list_length(rtable); i++)
+		all = bms_add_member(all, i);
+	stmt->rtable = rtable;
+	return deparse_expression(expr,
+							  deparse_context_for_plan_tree(stmt,
+															select_rtable_names_for_explain(rtable, all)),
+							  true, false);
+}
+
+/*
+ * A condition as SQL text, for EXPLAIN.  A join clause names the other
+ * relations' columns with their aliases, as EXPLAIN shows them.
+ */
+static char *
+describe_clause(const PushContext *cxt, Expr *clause)
+{
+	RangeTblEntry *rte = planner_rt_fetch(cxt->baserel->relid, cxt->root);
 	Node	   *copy = copyObject((Node *) clause);
 
+	if (cxt->join_clause)
+		return oprec_deparse_in_query(cxt->root, copy);
+
 	/* the deparse context knows the relation as range table entry 1 */
-	ChangeVarNodes(copy, baserel->relid, 1, 0);
+	ChangeVarNodes(copy, cxt->baserel->relid, 1, 0);
 	return deparse_expression(copy,
 							  deparse_context_for(get_rel_name(rte->relid), rte->relid),
 							  false, false);
@@ -174,9 +208,10 @@ is_numeric_equality(Oid opno)
  * its integral values (see key_from_numeric).
  */
 static bool
-pushable_comparison(PlannerInfo *root, RelOptInfo *baserel, const OprecApi *api,
-					Expr *clause, int *column_out, OprecCondOp *op_out, Expr **value_out)
+pushable_comparison(const PushContext *cxt, Expr *clause, int *column_out,
+					OprecCondOp *op_out, Expr **value_out)
 {
+	const OprecApi *api = cxt->plan->options->api;
 	Var		   *var = NULL;
 	Expr	   *other = NULL;
 	Oid			opno = InvalidOid;
@@ -198,13 +233,13 @@ pushable_comparison(PlannerInfo *root, RelOptInfo *baserel, const OprecApi *api,
 			return false;
 		left = strip_implicit_coercions(linitial(opexpr->args));
 		right = strip_implicit_coercions(lsecond(opexpr->args));
-		if (IsA(left, Var))
+		if (IsA(left, Var) && ((Var *) left)->varno == cxt->baserel->relid)
 		{
 			var = (Var *) left;
 			other = lsecond(opexpr->args);
 			opno = opexpr->opno;
 		}
-		else if (IsA(right, Var))
+		else if (IsA(right, Var) && ((Var *) right)->varno == cxt->baserel->relid)
 		{
 			var = (Var *) right;
 			other = linitial(opexpr->args);
@@ -231,13 +266,13 @@ pushable_comparison(PlannerInfo *root, RelOptInfo *baserel, const OprecApi *api,
 
 	if (var == NULL || !OidIsValid(opno))
 		return false;
-	column = api_column_of_var(root, baserel, api, var);
+	column = api_column_of_var(cxt->baserel, cxt->plan, var);
 	if (column < 0)
 		return false;
 	def = &api->columns[column];
 	if (def->push == OPREC_PUSH_NONE || var->vartype != def->push_type)
 		return false;
-	if (!is_scan_constant((Node *) other) || !collation_is_pushable(collid))
+	if (!is_scan_constant(cxt, (Node *) other) || !collation_is_pushable(collid))
 		return false;
 
 	strategy = comparison_strategy(opno, def->push_type, &righttype);
@@ -249,7 +284,10 @@ pushable_comparison(PlannerInfo *root, RelOptInfo *baserel, const OprecApi *api,
 	}
 	if (strategy == 0)
 		return false;
-	if (def->push != OPREC_PUSH_TIME && strategy != BTEqualStrategyNumber)
+	/* bounds: on the time, or on the key (a range of ids, see below) */
+	if (strategy != BTEqualStrategyNumber &&
+		(def->push != OPREC_PUSH_TIME &&
+		 (def->push != OPREC_PUSH_KEY || value_type != def->push_type)))
 		return false;
 	if (is_array && (strategy != BTEqualStrategyNumber || def->push == OPREC_PUSH_SCOPE))
 		return false;
@@ -281,9 +319,9 @@ pushable_comparison(PlannerInfo *root, RelOptInfo *baserel, const OprecApi *api,
  * equalities on one list or key column.
  */
 static Expr *
-pushable_or_of_equalities(PlannerInfo *root, RelOptInfo *baserel, const OprecApi *api,
-						  BoolExpr *or_clause, int *column_out)
+pushable_or_of_equalities(const PushContext *cxt, BoolExpr *or_clause, int *column_out)
 {
+	const OprecApi *api = cxt->plan->options->api;
 	List	   *values = NIL;
 	Oid			element_type = InvalidOid;
 	int			column = -1;
@@ -296,7 +334,7 @@ pushable_or_of_equalities(PlannerInfo *root, RelOptInfo *baserel, const OprecApi
 		OprecCondOp arm_op;
 		Expr	   *value;
 
-		if (!pushable_comparison(root, baserel, api, lfirst(lc), &arm_column, &arm_op, &value) ||
+		if (!pushable_comparison(cxt, lfirst(lc), &arm_column, &arm_op, &value) ||
 			arm_op != OPREC_COND_EQ || (column >= 0 && arm_column != column) ||
 			api->columns[arm_column].push == OPREC_PUSH_SCOPE ||
 			api->columns[arm_column].push == OPREC_PUSH_TIME)
@@ -330,12 +368,11 @@ pushable_or_of_equalities(PlannerInfo *root, RelOptInfo *baserel, const OprecApi
 }
 
 /*
- * Decide whether one restriction clause can be pushed down; if so, add it
- * to the plan state.
+ * Decide whether one clause can be pushed down; if so, add it to the
+ * plan state.  Returns whether it was.
  */
-static void
-classify_clause(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *plan,
-				Expr *clause)
+static bool
+classify_clause(const PushContext *cxt, OprecPlanState *plan, Expr *clause)
 {
 	const OprecApi *api = plan->options->api;
 	int			column;
@@ -344,34 +381,82 @@ classify_clause(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *plan,
 
 	if (is_orclause(clause))
 	{
-		value = pushable_or_of_equalities(root, baserel, api, (BoolExpr *) clause, &column);
+		value = pushable_or_of_equalities(cxt, (BoolExpr *) clause, &column);
 		op = OPREC_COND_ANY;
 		if (value == NULL)
-			return;
+			return false;
 	}
-	else if (!pushable_comparison(root, baserel, api, clause, &column, &op, &value))
-		return;
+	else if (!pushable_comparison(cxt, clause, &column, &op, &value))
+		return false;
 
 	plan->pushed_columns = lappend_int(plan->pushed_columns, column);
 	plan->pushed_ops = lappend_int(plan->pushed_ops, op);
 	plan->pushed_exprs = lappend(plan->pushed_exprs, value);
-	plan->pushed_text = lappend(plan->pushed_text,
-								makeString(describe_clause(root, baserel, clause)));
+	plan->pushed_text = lappend(plan->pushed_text, makeString(describe_clause(cxt, clause)));
 	if (api->columns[column].push == OPREC_PUSH_KEY)
-		plan->has_key_condition = true;
+	{
+		if (op == OPREC_COND_EQ || op == OPREC_COND_ANY)
+			plan->has_key_list = true;
+		else if (op == OPREC_COND_GE || op == OPREC_COND_GT)
+			plan->has_key_lower = true;
+		else
+			plan->has_key_upper = true;
+	}
+	return true;
 }
 
 void
 oprec_classify_conditions(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *plan)
 {
+	PushContext cxt = {root, baserel, plan, false};
 	ListCell   *lc;
 
 	foreach(lc, baserel->baserestrictinfo)
 	{
 		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
 
-		classify_clause(root, baserel, plan, rinfo->clause);
+		classify_clause(&cxt, plan, rinfo->clause);
 	}
+}
+
+/*
+ * Push the join clauses of a parameterized path (those not among the
+ * restrictions already classified) into plan, a copy of the relation's
+ * plan state.
+ */
+void
+oprec_classify_join_clauses(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *plan,
+							List *clauses)
+{
+	PushContext cxt = {root, baserel, plan, true};
+	ListCell   *lc;
+
+	foreach(lc, clauses)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+
+		if (!list_member_ptr(baserel->baserestrictinfo, rinfo))
+			classify_clause(&cxt, plan, rinfo->clause);
+	}
+}
+
+/*
+ * Whether a join clause would push a list of keys when the other
+ * relations' columns are parameters: the clause of a parameterized path.
+ * On success, *value is the expression of those columns it compares the
+ * key with.
+ */
+bool
+oprec_is_key_join_clause(PlannerInfo *root, RelOptInfo *baserel, const OprecPlanState *plan,
+						 RestrictInfo *rinfo, Expr **value)
+{
+	PushContext cxt = {root, baserel, plan, true};
+	int			column;
+	OprecCondOp op;
+
+	if (!pushable_comparison(&cxt, rinfo->clause, &column, &op, value))
+		return false;
+	return column == plan->options->api->key_column && op == OPREC_COND_EQ;
 }
 
 /* The plan's fdw_private entries that describe the pushed conditions. */
@@ -391,7 +476,7 @@ oprec_pushdown_exprs(OprecPlanState *plan)
 List *
 oprec_pushed_columns(List *fdw_private)
 {
-	return (List *) list_nth(fdw_private, PRIVATE_COLUMNS);
+	return (List *) list_nth(fdw_private, OPREC_PRIVATE_COLUMNS);
 }
 
 /* The pushed conditions as written, as a list of C strings. */
@@ -401,7 +486,7 @@ oprec_pushed_descriptions(List *fdw_private)
 	List	   *result = NIL;
 	ListCell   *lc;
 
-	foreach(lc, (List *) list_nth(fdw_private, PRIVATE_TEXT))
+	foreach(lc, (List *) list_nth(fdw_private, OPREC_PRIVATE_TEXT))
 		result = lappend(result, strVal(lfirst(lc)));
 	return result;
 }
@@ -476,8 +561,8 @@ unique_cstring(char **values, int n)
 }
 
 /* Keep in target only what is also in the new value set. */
-static void
-intersect_filter(OprecColumnFilter *target, const OprecColumnFilter *next, bool is_int)
+void
+oprec_intersect_filter(OprecColumnFilter *target, const OprecColumnFilter *next, bool is_int)
 {
 	int			out = 0;
 
@@ -572,29 +657,45 @@ value_set_from_datum(const OprecColumnDef *def, OprecCondOp op, Datum value,
 	}
 
 	if (is_int)
-		set->ints = palloc(sizeof(int64) * Max(nelems, 1));
-	else
-		set->strs = palloc(sizeof(char *) * Max(nelems, 1));
+	{
+		Datum	   *keys = palloc(sizeof(Datum) * Max(nelems, 1));
+		int			nkeys = 0;
+
+		for (int i = 0; i < nelems; i++)
+			if (!(nulls && nulls[i]))	/* = NULL is never true */
+				keys[nkeys++] = elems[i];
+		oprec_keys_from_datums(keys, nkeys, value_type, set);
+		return;
+	}
+	set->strs = palloc(sizeof(char *) * Max(nelems, 1));
 	set->nvalues = 0;
 	for (int i = 0; i < nelems; i++)
-	{
-		if (nulls && nulls[i])
-			continue;			/* = NULL is never true */
-		if (is_int && value_type == NUMERICOID)
-		{
-			/* 1001.0 names key 1001; 1001.5 names none */
-			if (key_from_numeric(elems[i], &set->ints[set->nvalues]))
-				set->nvalues++;
-		}
-		else if (is_int)
-			set->ints[set->nvalues++] = DatumGetInt64(elems[i]);
-		else
+		if (!(nulls && nulls[i]))
 			set->strs[set->nvalues++] = datum_to_utf8(elems[i]);
+	set->nvalues = unique_cstring(set->strs, set->nvalues);
+}
+
+/*
+ * The set of keys that int8 or numeric values name (1001.0 names key 1001;
+ * 1001.5 names none), sorted and distinct.
+ */
+void
+oprec_keys_from_datums(Datum *values, int n, Oid value_type, OprecColumnFilter *keys)
+{
+	keys->active = true;
+	keys->ints = palloc(sizeof(int64) * Max(n, 1));
+	keys->nvalues = 0;
+	for (int i = 0; i < n; i++)
+	{
+		if (value_type == NUMERICOID)
+		{
+			if (key_from_numeric(values[i], &keys->ints[keys->nvalues]))
+				keys->nvalues++;
+		}
+		else
+			keys->ints[keys->nvalues++] = DatumGetInt64(values[i]);
 	}
-	if (is_int)
-		set->nvalues = unique_int64(set->ints, set->nvalues);
-	else
-		set->nvalues = unique_cstring(set->strs, set->nvalues);
+	keys->nvalues = unique_int64(keys->ints, keys->nvalues);
 }
 
 /* Narrow the time range by one comparison with a timestamptz value. */
@@ -704,17 +805,100 @@ narrow_time_range_to_array(OprecFilters *filters, Datum value)
 	narrow_time_range(filters, OPREC_COND_LE, latest);
 }
 
+/* Narrow the range of keys by one bound. */
+static void
+narrow_key_range(OprecFilters *filters, OprecCondOp op, int64 value)
+{
+	switch (op)
+	{
+		case OPREC_COND_GT:
+			if (value == PG_INT64_MAX)
+			{
+				filters->empty = true;
+				return;
+			}
+			value++;
+			/* FALLTHROUGH */
+		case OPREC_COND_GE:
+			if (!filters->has_key_lower || value > filters->key_lower)
+				filters->key_lower = value;
+			filters->has_key_lower = true;
+			break;
+		case OPREC_COND_LT:
+			if (value == PG_INT64_MIN)
+			{
+				filters->empty = true;
+				return;
+			}
+			value--;
+			/* FALLTHROUGH */
+		case OPREC_COND_LE:
+			if (!filters->has_key_upper || value < filters->key_upper)
+				filters->key_upper = value;
+			filters->has_key_upper = true;
+			break;
+		default:
+			elog(ERROR, "oprec_fdw: unexpected operator %d for a range of keys", (int) op);
+	}
+}
+
+/*
+ * Apply the range of keys: keep the listed keys within it or, without a
+ * list, list the keys it spans, up to max_key_range of them (only keys the
+ * API can have count).
+ */
+static void
+apply_key_range(const OprecApi *api, OprecFilters *filters, int max_key_range)
+{
+	OprecColumnFilter *keys = &filters->columns[api->key_column];
+	int64		lower = filters->has_key_lower ? Max(filters->key_lower, api->min_key) : api->min_key;
+	int64		upper = filters->has_key_upper ? Min(filters->key_upper, api->max_key) : api->max_key;
+	int			out = 0;
+
+	if (keys->active)
+	{
+		for (int i = 0; i < keys->nvalues; i++)
+			if (keys->ints[i] >= lower && keys->ints[i] <= upper)
+				keys->ints[out++] = keys->ints[i];
+		keys->nvalues = out;
+		return;
+	}
+	if (!filters->has_key_lower || !filters->has_key_upper)
+		return;					/* not a key condition: refused before */
+	keys->active = true;
+	keys->nvalues = 0;
+	if (lower > upper)
+		return;
+	if ((uint64) upper - (uint64) lower >= (uint64) max_key_range)
+	{
+		const char *key = api->columns[api->key_column].name;
+
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
+				 errmsg("the range of %s from " INT64_FORMAT " to " INT64_FORMAT " spans more than %d ids, the most a range may ask for: list the ids instead, or narrow the range",
+						key, lower, upper, max_key_range),
+				 errdetail("The %s API is asked for listed %s values only, so a range is sent as the ids it spans; the server option max_id_range sets how many it may span.",
+						   api->title, key)));
+	}
+	keys->nvalues = (int) (upper - lower + 1);
+	keys->ints = palloc(sizeof(int64) * keys->nvalues);
+	for (int i = 0; i < keys->nvalues; i++)
+		keys->ints[i] = lower + i;
+}
+
 /*
  * Evaluate the pushed right-hand sides in the scan's expression context and
- * merge them into filters, allocated in the current memory context.
+ * merge them into filters, allocated in the current memory context, with
+ * extra_keys (a batched join's), if given.
  */
 OprecFilters *
 oprec_evaluate_filters(const OprecApi *api, List *fdw_private, List *expr_states,
-					   ExprContext *econtext)
+					   ExprContext *econtext, int max_key_range,
+					   const OprecColumnFilter *extra_keys)
 {
 	OprecFilters *filters = palloc0(sizeof(OprecFilters));
-	List	   *columns = (List *) list_nth(fdw_private, PRIVATE_COLUMNS);
-	List	   *ops = (List *) list_nth(fdw_private, PRIVATE_OPS);
+	List	   *columns = (List *) list_nth(fdw_private, OPREC_PRIVATE_COLUMNS);
+	List	   *ops = (List *) list_nth(fdw_private, OPREC_PRIVATE_OPS);
 	ListCell   *lc_col,
 			   *lc_op,
 			   *lc_state;
@@ -742,6 +926,8 @@ oprec_evaluate_filters(const OprecApi *api, List *fdw_private, List *expr_states
 			narrow_time_range_to_array(filters, value);
 		else if (def->push == OPREC_PUSH_TIME)
 			narrow_time_range(filters, op, DatumGetTimestampTz(value));
+		else if (op != OPREC_COND_EQ && op != OPREC_COND_ANY)
+			narrow_key_range(filters, op, DatumGetInt64(value));
 		else
 		{
 			OprecColumnFilter set = {0};
@@ -750,10 +936,21 @@ oprec_evaluate_filters(const OprecApi *api, List *fdw_private, List *expr_states
 			if (op == OPREC_COND_ANY)
 				value_type = get_element_type(value_type);
 			value_set_from_datum(def, op, value, value_type, &set);
-			intersect_filter(&filters->columns[column], &set,
-							 def->push == OPREC_PUSH_KEY);
+			oprec_intersect_filter(&filters->columns[column], &set,
+								   def->push == OPREC_PUSH_KEY);
 		}
 	}
+	if (extra_keys)
+	{
+		/* a copy: intersecting works in place */
+		OprecColumnFilter copy = *extra_keys;
+
+		copy.ints = palloc(sizeof(int64) * Max(copy.nvalues, 1));
+		memcpy(copy.ints, extra_keys->ints, sizeof(int64) * copy.nvalues);
+		oprec_intersect_filter(&filters->columns[api->key_column], &copy, true);
+	}
+	if (!filters->empty && (filters->has_key_lower || filters->has_key_upper))
+		apply_key_range(api, filters, max_key_range);
 
 	for (int i = 0; i < api->ncolumns; i++)
 		if (filters->columns[i].active && filters->columns[i].nvalues == 0)
@@ -761,4 +958,54 @@ oprec_evaluate_filters(const OprecApi *api, List *fdw_private, List *expr_states
 	if (filters->has_lower && filters->has_upper && filters->lower_ms > filters->upper_ms)
 		filters->empty = true;
 	return filters;
+}
+
+/*
+ * Whether the pushed conditions name the keys to ask for: a list, or a
+ * range with both ends.
+ */
+bool
+oprec_pushed_key_condition(const OprecApi *api, List *fdw_private)
+{
+	List	   *columns = (List *) list_nth(fdw_private, OPREC_PRIVATE_COLUMNS);
+	List	   *ops = (List *) list_nth(fdw_private, OPREC_PRIVATE_OPS);
+	bool		lower = false,
+				upper = false;
+	ListCell   *lc_col,
+			   *lc_op;
+
+	forboth(lc_col, columns, lc_op, ops)
+	{
+		OprecCondOp op = (OprecCondOp) lfirst_int(lc_op);
+
+		if (lfirst_int(lc_col) != api->key_column)
+			continue;
+		if (op == OPREC_COND_EQ || op == OPREC_COND_ANY)
+			return true;
+		if (op == OPREC_COND_GE || op == OPREC_COND_GT)
+			lower = true;
+		else
+			upper = true;
+	}
+	return lower && upper;
+}
+
+/* Whether a pushed condition is a bound on the key. */
+bool
+oprec_pushed_key_range(const OprecApi *api, List *fdw_private)
+{
+	List	   *columns = (List *) list_nth(fdw_private, OPREC_PRIVATE_COLUMNS);
+	List	   *ops = (List *) list_nth(fdw_private, OPREC_PRIVATE_OPS);
+	ListCell   *lc_col,
+			   *lc_op;
+
+	forboth(lc_col, columns, lc_op, ops)
+	{
+		OprecCondOp op = (OprecCondOp) lfirst_int(lc_op);
+
+		if (lfirst_int(lc_col) == api->key_column &&
+			op != OPREC_COND_EQ && op != OPREC_COND_ANY)
+			return true;
+	}
+	return false;
 }

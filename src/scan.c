@@ -118,6 +118,9 @@ oprec_scan_start(OprecScan *scan, OprecFilters *filters)
 	scan->counters.key_batches = nbatches;
 	scan->counters.time_windows = nwindows;
 	scan->chain_index = 0;
+	scan->missing_keys = NULL;
+	scan->nmissing = 0;
+	scan->missing_reported = false;
 	scan->chain_started = false;
 	scan->chain_done = false;
 	scan->record_index = 0;
@@ -163,6 +166,117 @@ report_no_progress(OprecScan *scan, OprecRequest *req, const char *what)
 			 errhint("The API is paging in a loop; retry later, and report it to the API provider if it persists.")));
 }
 
+/*
+ * Leave out of the current chain, before its first request, the keys the
+ * API already said do not exist (in another time window).  False if none
+ * is left.
+ */
+static bool
+skip_missing_keys(OprecScan *scan)
+{
+	OprecChain *chain = &scan->chains[scan->chain_index];
+	int64	   *kept;
+	int			nkept = 0;
+
+	if (scan->nmissing == 0)
+		return true;
+	kept = MemoryContextAlloc(scan->run_cxt, sizeof(int64) * chain->nkeys);
+	for (int i = 0; i < chain->nkeys; i++)
+	{
+		bool		missing = false;
+
+		for (int m = 0; m < scan->nmissing && !missing; m++)
+			missing = (scan->missing_keys[m] == chain->keys[i]);
+		if (!missing)
+			kept[nkept++] = chain->keys[i];
+	}
+	chain->keys = kept;
+	chain->nkeys = nkept;
+	return nkept > 0;
+}
+
+/* Remember a key the API said does not exist. */
+static void
+remember_missing_key(OprecScan *scan, int64 key)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(scan->run_cxt);
+
+	scan->missing_keys = scan->missing_keys
+		? repalloc(scan->missing_keys, sizeof(int64) * (scan->nmissing + 1))
+		: palloc(sizeof(int64));
+	scan->missing_keys[scan->nmissing++] = key;
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * The API refused the chain's first request because a key it names does
+ * not exist (Feishu refuses a whole batch for one unknown work item).  If
+ * the answer said which, or the chain has one key, that key has no
+ * records: the chain is asked again without it.  Otherwise the chain is
+ * split in two halves, each asked for in turn, until the unknown keys are
+ * alone.
+ */
+static void
+split_chain(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
+{
+	OprecChain *chain = &scan->chains[scan->chain_index];
+	OprecChain *chains;
+	int			i = scan->chain_index;
+	MemoryContext oldcxt;
+	int			half;
+
+	if (scan->chain_pages > 0)
+		oprec_bad_answer(scan, req, resp,
+						 psprintf("a %s was reported not to exist after %d pages of its records",
+								  scan->api->columns[scan->api->key_column].name,
+								  scan->chain_pages));
+	if (scan->page.has_missing_key || chain->nkeys == 1)
+	{
+		remember_missing_key(scan, scan->page.has_missing_key
+							 ? scan->page.missing_key : chain->keys[0]);
+		memset(&scan->page, 0, sizeof(OprecPage));
+		scan->chain_started = false;	/* asked again without it */
+		return;
+	}
+	oldcxt = MemoryContextSwitchTo(scan->run_cxt);
+	chains = palloc(sizeof(OprecChain) * (scan->nchains + 1));
+	memcpy(chains, scan->chains, sizeof(OprecChain) * (i + 1));
+	memcpy(&chains[i + 2], &scan->chains[i + 1], sizeof(OprecChain) * (scan->nchains - i - 1));
+	half = chains[i].nkeys / 2;
+	chains[i + 1] = chains[i];
+	chains[i + 1].keys += half;
+	chains[i + 1].nkeys -= half;
+	chains[i].nkeys = half;
+	scan->chains = chains;
+	scan->nchains++;
+	scan->chain_started = false;	/* ask again for the first half */
+	MemoryContextSwitchTo(oldcxt);
+	memset(&scan->page, 0, sizeof(OprecPage));
+}
+
+/* Say once, when a scan ends, which keys the API said do not exist. */
+static void
+report_missing_keys(OprecScan *scan)
+{
+	StringInfoData list;
+	int			shown = Min(scan->nmissing, 10);
+
+	scan->missing_reported = true;
+	if (scan->nmissing == 0)
+		return;
+	initStringInfo(&list);
+	for (int i = 0; i < shown; i++)
+		appendStringInfo(&list, "%s" INT64_FORMAT, i > 0 ? ", " : "", scan->missing_keys[i]);
+	if (scan->nmissing > shown)
+		appendStringInfo(&list, " and %d more", scan->nmissing - shown);
+	ereport(NOTICE,
+			(errmsg("the %s API does not know %s %s%s%s: no records for %s",
+					scan->api->title, scan->api->columns[scan->api->key_column].name,
+					list.data, scan->scope ? " in " : "",
+					scan->scope ? oprec_api_text(scan->scope, strlen(scan->scope)) : "",
+					scan->nmissing > 1 ? "them" : "it")));
+}
+
 /* Fetch the next page of the current chain into scan->page. */
 static void
 fetch_page(OprecScan *scan)
@@ -177,6 +291,13 @@ fetch_page(OprecScan *scan)
 	/* the previous page, its JSON and its transfer go away here */
 	MemoryContextReset(scan->page_cxt);
 	memset(&scan->page, 0, sizeof(OprecPage));
+	if (!scan->chain_started && !skip_missing_keys(scan))
+	{
+		/* every key of the chain is known not to exist */
+		scan->chain_started = true;
+		scan->chain_done = true;
+		return;
+	}
 	if (!scan->chain_started)
 	{
 		MemoryContextReset(scan->chain_cxt);
@@ -189,7 +310,7 @@ fetch_page(OprecScan *scan)
 		scan->chain_key_json = NULL;
 		if (chain->nkeys == 1)
 		{
-			int64		key = scan->filters->columns[api->key_column].ints[chain->first_key];
+			int64		key = chain->keys[0];
 
 			oldcxt = MemoryContextSwitchTo(scan->chain_cxt);
 			scan->chain_key_json = oprec_json_owned(json_integer(key));
@@ -208,13 +329,19 @@ fetch_page(OprecScan *scan)
 		oprec_http_send(scan, &req, &resp);
 		outcome = api->read_page(scan, chain, scan->cursor, may_renew, &req, &resp,
 								 &scan->page);
-		if (outcome == OPREC_PAGE_OK)
+		if (outcome != OPREC_PAGE_TOKEN_REJECTED)
 			break;
 		/* the token was refused: forget it, get a new one, ask again once */
 		oprec_session_forget_token(scan->session);
 		memset(&scan->page, 0, sizeof(OprecPage));
 	}
 	MemoryContextSwitchTo(oldcxt);
+
+	if (outcome == OPREC_PAGE_KEY_NOT_FOUND)
+	{
+		split_chain(scan, &req, &resp);
+		return;
+	}
 
 	scan->chain_pages++;
 	scan->counters.pages++;
@@ -316,7 +443,11 @@ oprec_scan_next_row(OprecScan *scan, json_t **record, int *row, const OprecChain
 		}
 
 		if (scan->chain_index >= scan->nchains)
+		{
+			if (!scan->missing_reported)
+				report_missing_keys(scan);
 			return false;
+		}
 		if (scan->chain_started && scan->chain_done)
 		{
 			scan->chain_index++;

@@ -65,17 +65,17 @@ enum FeishuColumn
 
 /* Column names are the record's field names and the list filters' names. */
 static const OprecColumnDef feishu_columns[NUM_FEISHU_COLUMNS] = {
-	[COL_PROJECT_KEY] = {"project_key", OPREC_VALUE_TEXT, OPREC_PUSH_SCOPE, TEXTOID, "project_key", "project_key"},
-	[COL_WORK_ITEM_ID] = {"work_item_id", OPREC_VALUE_INT64, OPREC_PUSH_KEY, INT8OID, "work_item_ids", NULL},
-	[COL_WORK_ITEM_TYPE_KEY] = {"work_item_type_key", OPREC_VALUE_TEXT, OPREC_PUSH_NONE, InvalidOid, NULL, NULL},
-	[COL_OPERATION_TIME] = {"operation_time", OPREC_VALUE_EPOCH_MS, OPREC_PUSH_TIME, TIMESTAMPTZOID, "start/end", NULL},
-	[COL_OPERATOR] = {"operator", OPREC_VALUE_TEXT, OPREC_PUSH_LIST, TEXTOID, "operator", NULL},
-	[COL_OPERATOR_TYPE] = {"operator_type", OPREC_VALUE_TEXT, OPREC_PUSH_LIST, TEXTOID, "operator_type", NULL},
-	[COL_OPERATION_TYPE] = {"operation_type", OPREC_VALUE_TEXT, OPREC_PUSH_LIST, TEXTOID, "operation_type", NULL},
-	[COL_OP_RECORD_MODULE] = {"op_record_module", OPREC_VALUE_TEXT, OPREC_PUSH_LIST, TEXTOID, "op_record_module", NULL},
-	[COL_SOURCE_TYPE] = {"source_type", OPREC_VALUE_TEXT, OPREC_PUSH_LIST, TEXTOID, "source_type", NULL},
-	[COL_SOURCE] = {"source", OPREC_VALUE_TEXT, OPREC_PUSH_LIST, TEXTOID, "source", NULL},
-	[COL_RECORD_CONTENTS] = {"record_contents", OPREC_VALUE_JSON, OPREC_PUSH_NONE, InvalidOid, NULL, NULL},
+	[COL_PROJECT_KEY] = {"project_key", OPREC_VALUE_TEXT, "text", OPREC_PUSH_SCOPE, TEXTOID, "project_key", "project_key"},
+	[COL_WORK_ITEM_ID] = {"work_item_id", OPREC_VALUE_INT64, "bigint", OPREC_PUSH_KEY, INT8OID, "work_item_ids", NULL},
+	[COL_WORK_ITEM_TYPE_KEY] = {"work_item_type_key", OPREC_VALUE_TEXT, "text", OPREC_PUSH_NONE, InvalidOid, NULL, NULL},
+	[COL_OPERATION_TIME] = {"operation_time", OPREC_VALUE_EPOCH_MS, "timestamptz", OPREC_PUSH_TIME, TIMESTAMPTZOID, "start/end", NULL},
+	[COL_OPERATOR] = {"operator", OPREC_VALUE_TEXT, "text", OPREC_PUSH_LIST, TEXTOID, "operator", NULL},
+	[COL_OPERATOR_TYPE] = {"operator_type", OPREC_VALUE_TEXT, "text", OPREC_PUSH_LIST, TEXTOID, "operator_type", NULL},
+	[COL_OPERATION_TYPE] = {"operation_type", OPREC_VALUE_TEXT, "text", OPREC_PUSH_LIST, TEXTOID, "operation_type", NULL},
+	[COL_OP_RECORD_MODULE] = {"op_record_module", OPREC_VALUE_TEXT, "text", OPREC_PUSH_LIST, TEXTOID, "op_record_module", NULL},
+	[COL_SOURCE_TYPE] = {"source_type", OPREC_VALUE_TEXT, "text", OPREC_PUSH_LIST, TEXTOID, "source_type", NULL},
+	[COL_SOURCE] = {"source", OPREC_VALUE_TEXT, "text", OPREC_PUSH_LIST, TEXTOID, "source", NULL},
+	[COL_RECORD_CONTENTS] = {"record_contents", OPREC_VALUE_JSON, "jsonb", OPREC_PUSH_NONE, InvalidOid, NULL, NULL},
 };
 
 static const OprecOptionDef feishu_options[] = {
@@ -202,8 +202,6 @@ feishu_hint(OprecScan *scan, int64 code)
 			return "The plugin or user lacks permission for this space or API; grant it in Feishu Project.";
 		case FEISHU_QUOTA:
 			return "The API's request quota was exceeded; lower the server's requests_per_second option or retry later.";
-		case FEISHU_WORK_ITEM_NOT_FOUND:
-			return "Check the work_item_id values and that they belong to the project_key asked for.";
 		case FEISHU_SERVER_ERROR:
 			return "The API failed on its side; retry later.";
 		case FEISHU_INVALID_PARAM:
@@ -324,7 +322,6 @@ feishu_build_page_request(OprecScan *scan, const OprecChain *chain, const char *
 {
 	FeishuState *st = scan->api_state;
 	const OprecFilters *filters = scan->filters;
-	const OprecColumnFilter *keys = &filters->columns[COL_WORK_ITEM_ID];
 	json_t	   *body = oprec_json_owned(oprec_json_new_object());
 	json_t	   *ids = json_array();
 
@@ -336,8 +333,8 @@ feishu_build_page_request(OprecScan *scan, const OprecChain *chain, const char *
 	oprec_request_add_header(req, "X-USER-KEY", st->user_key);
 
 	json_object_set_new(body, "project_key", json_string(scan->scope));
-	for (int i = chain->first_key; i < chain->first_key + chain->nkeys; i++)
-		json_array_append_new(ids, json_integer(keys->ints[i]));
+	for (int i = 0; i < chain->nkeys; i++)
+		json_array_append_new(ids, json_integer(chain->keys[i]));
 	json_object_set_new(body, "work_item_ids", ids);
 	if (chain->windowed)
 	{
@@ -359,6 +356,36 @@ feishu_build_page_request(OprecScan *scan, const OprecChain *chain, const char *
 	appendStringInfo(&req->summary, "POST %s %s", LIST_PATH, req->body.data);
 }
 
+/*
+ * The work item a "not found" message names, if it names one of the
+ * chain's: saves asking for halves of the batch to find it.  The format of
+ * the message is not documented; without a number of the chain in it, the
+ * engine finds the unknown work items itself.
+ */
+static bool
+missing_work_item(const OprecChain *chain, const char *msg, int64 *key)
+{
+	for (const char *p = msg; *p; p++)
+	{
+		char	   *end;
+		long long	v;
+
+		if (*p < '0' || *p > '9' || (p > msg && p[-1] >= '0' && p[-1] <= '9'))
+			continue;
+		errno = 0;
+		v = strtoll(p, &end, 10);
+		if (errno != 0)
+			continue;
+		for (int i = 0; i < chain->nkeys; i++)
+			if (chain->keys[i] == (int64) v)
+			{
+				*key = (int64) v;
+				return true;
+			}
+	}
+	return false;
+}
+
 static OprecPageOutcome
 feishu_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 				 bool may_renew, OprecRequest *req, OprecResponse *resp, OprecPage *page)
@@ -375,6 +402,11 @@ feishu_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 	{
 		if (may_renew && (code == FEISHU_TOKEN_EXPIRED || code == FEISHU_TOKEN_INVALID))
 			return OPREC_PAGE_TOKEN_REJECTED;
+		if (code == FEISHU_WORK_ITEM_NOT_FOUND)
+		{
+			page->has_missing_key = missing_work_item(chain, msg, &page->missing_key);
+			return OPREC_PAGE_KEY_NOT_FOUND;
+		}
 		raise_feishu_error(scan, req, resp, code, msg);
 	}
 	if (resp->status < 200 || resp->status > 299)
@@ -450,4 +482,6 @@ const OprecApi oprec_feishu_api = {
 	.read_page = feishu_read_page,
 	.rows_in_record = feishu_rows_in_record,
 	.column_value = feishu_column_value,
+	.import_schema = "feishu",
+	.import_table = "feishu_op_records",
 };

@@ -69,22 +69,22 @@ enum HuaweiColumn
 };
 
 static const OprecColumnDef huawei_columns[NUM_HUAWEI_COLUMNS] = {
-	[COL_PROJECT_ID] = {"project_id", OPREC_VALUE_TEXT, OPREC_PUSH_SCOPE, TEXTOID, "project_id", "project_id"},
-	[COL_ISSUE_ID] = {"issue_id", OPREC_VALUE_INT64, OPREC_PUSH_KEY, INT8OID, "issue_id", NULL},
-	[COL_JOURNAL_ID] = {"journal_id", OPREC_VALUE_INT64},
-	[COL_CREATED_ON] = {"created_on", OPREC_VALUE_EPOCH_MS},
-	[COL_NOTES] = {"notes", OPREC_VALUE_TEXT},
-	[COL_USER_ID] = {"user_id", OPREC_VALUE_INT64},
-	[COL_USER_NAME] = {"user_name", OPREC_VALUE_TEXT},
-	[COL_USER_NICK_NAME] = {"user_nick_name", OPREC_VALUE_TEXT},
-	[COL_USER_FIRST_NAME] = {"user_first_name", OPREC_VALUE_TEXT},
-	[COL_USER_IDENTIFIER] = {"user_identifier", OPREC_VALUE_TEXT},
-	[COL_DETAIL_ID] = {"detail_id", OPREC_VALUE_INT64},
-	[COL_PROPERTY] = {"property", OPREC_VALUE_TEXT},
-	[COL_FIELD_NAME] = {"field_name", OPREC_VALUE_TEXT},
-	[COL_OPERATION] = {"operation", OPREC_VALUE_TEXT},
-	[COL_OLD_VALUE] = {"old_value", OPREC_VALUE_TEXT},
-	[COL_NEW_VALUE] = {"new_value", OPREC_VALUE_TEXT},
+	[COL_PROJECT_ID] = {"project_id", OPREC_VALUE_TEXT, "text", OPREC_PUSH_SCOPE, TEXTOID, "project_id", "project_id"},
+	[COL_ISSUE_ID] = {"issue_id", OPREC_VALUE_INT64, "bigint", OPREC_PUSH_KEY, INT8OID, "issue_id", NULL},
+	[COL_JOURNAL_ID] = {"journal_id", OPREC_VALUE_INT64, "bigint"},
+	[COL_CREATED_ON] = {"created_on", OPREC_VALUE_EPOCH_MS, "timestamptz"},
+	[COL_NOTES] = {"notes", OPREC_VALUE_TEXT, "text"},
+	[COL_USER_ID] = {"user_id", OPREC_VALUE_INT64, "bigint"},
+	[COL_USER_NAME] = {"user_name", OPREC_VALUE_TEXT, "text"},
+	[COL_USER_NICK_NAME] = {"user_nick_name", OPREC_VALUE_TEXT, "text"},
+	[COL_USER_FIRST_NAME] = {"user_first_name", OPREC_VALUE_TEXT, "text"},
+	[COL_USER_IDENTIFIER] = {"user_identifier", OPREC_VALUE_TEXT, "text"},
+	[COL_DETAIL_ID] = {"detail_id", OPREC_VALUE_INT64, "bigint"},
+	[COL_PROPERTY] = {"property", OPREC_VALUE_TEXT, "text"},
+	[COL_FIELD_NAME] = {"field_name", OPREC_VALUE_TEXT, "text"},
+	[COL_OPERATION] = {"operation", OPREC_VALUE_TEXT, "text"},
+	[COL_OLD_VALUE] = {"old_value", OPREC_VALUE_TEXT, "text"},
+	[COL_NEW_VALUE] = {"new_value", OPREC_VALUE_TEXT, "text"},
 };
 
 /* Where each column's value is found in a history entry. */
@@ -466,7 +466,7 @@ authorize(OprecScan *scan, OprecRequest *req, const char *path,
 static int64
 issue_of_chain(OprecScan *scan, const OprecChain *chain)
 {
-	return scan->filters->columns[COL_ISSUE_ID].ints[chain->first_key];
+	return chain->keys[0];
 }
 
 static int64
@@ -628,6 +628,18 @@ huawei_column_value(OprecScan *scan, const OprecChain *chain, json_t *entry,
 	return NULL;
 }
 
+/*
+ * The first step of a field path: an entry's member, except that details
+ * is the row's own detail (each detail is a row).
+ */
+static json_t *
+huawei_record_field(OprecScan *scan, json_t *entry, int row, const char *name)
+{
+	if (strcmp(name, "details") == 0)
+		return json_array_get(details_of(entry), row);
+	return json_object_get(entry, name);
+}
+
 static const char *const huawei_log_id_headers[] = {"X-Request-Id", NULL};
 
 const OprecApi oprec_huawei_api = {
@@ -661,4 +673,7 @@ const OprecApi oprec_huawei_api = {
 	.read_page = huawei_read_page,
 	.rows_in_record = huawei_rows_in_record,
 	.column_value = huawei_column_value,
+	.record_field = huawei_record_field,
+	.import_schema = "huawei",
+	.import_table = "huawei_issue_records",
 };

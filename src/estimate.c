@@ -1,0 +1,275 @@
+/*-------------------------------------------------------------------------
+ *
+ * estimate.c
+ *		  Row and cost estimates of a scan, for the planner.
+ *
+ * Nothing can be sampled (ANALYZE would read the whole history), so the
+ * estimates follow the conditions: how many keys they name, how long a
+ * time range they span, how selective the other conditions are.  A key is
+ * assumed to have records_per_id records over its whole history, spread
+ * over ASSUMED_HISTORY_DAYS.  Each request costs request_cost, far more
+ * than a row: the planner then prefers a plan that sends fewer requests,
+ * which is what takes time.  The server options fdw_startup_cost,
+ * fdw_tuple_cost, request_cost and records_per_id tune the model.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
+
+#include "oprec_fdw.h"
+
+/* Keys assumed when the conditions name them in a way not known yet. */
+#define KEYS_ESTIMATE_UNKNOWN 10.0
+
+/* The records of a key are assumed to spread over this many days. */
+#define ASSUMED_HISTORY_DAYS 365.0
+#define MS_PER_DAY (24.0 * 3600.0 * 1000.0)
+
+/*
+ * Rows of the ARRAY(SELECT ...) an initplan computes into a parameter, or
+ * -1 if the parameter is not set by such an initplan.
+ */
+static double
+initplan_array_rows(PlannerInfo *root, Param *param)
+{
+	ListCell   *lc;
+
+	if (param->paramkind != PARAM_EXEC)
+		return -1;
+	foreach(lc, root->init_plans)
+	{
+		SubPlan    *subplan = lfirst(lc);
+
+		if (subplan->subLinkType == ARRAY_SUBLINK &&
+			list_member_int(subplan->setParam, param->paramid))
+			return planner_subplan_get_plan(root, subplan)->plan_rows;
+	}
+	return -1;
+}
+
+/* How many keys one pushed key condition names, if it can be told. */
+static double
+keys_of_condition(PlannerInfo *root, OprecCondOp op, Expr *expr)
+{
+	Node	   *value = estimate_expression_value(root, (Node *) expr);
+
+	if (op == OPREC_COND_EQ)
+		return 1;
+	/* strip the casts of ARRAY(SELECT ...)::bigint[] and the like */
+	while (IsA(value, ArrayCoerceExpr) || IsA(value, RelabelType) ||
+		   IsA(value, CoerceViaIO))
+	{
+		if (IsA(value, ArrayCoerceExpr))
+			value = (Node *) ((ArrayCoerceExpr *) value)->arg;
+		else if (IsA(value, RelabelType))
+			value = (Node *) ((RelabelType *) value)->arg;
+		else
+			value = (Node *) ((CoerceViaIO *) value)->arg;
+	}
+	if (IsA(value, Const) && !((Const *) value)->constisnull)
+	{
+		ArrayType  *array = DatumGetArrayTypeP(((Const *) value)->constvalue);
+
+		return ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
+	}
+	if (IsA(value, ArrayExpr))
+		return list_length(((ArrayExpr *) value)->elements);
+	if (IsA(value, Param))
+	{
+		double		rows = initplan_array_rows(root, (Param *) value);
+
+		if (rows >= 0)
+			return rows;
+	}
+	return KEYS_ESTIMATE_UNKNOWN;
+}
+
+/* An int8 bound of the key known at plan time. */
+static bool
+int8_bound(PlannerInfo *root, Expr *expr, int64 *bound)
+{
+	Node	   *value = estimate_expression_value(root, (Node *) expr);
+
+	if (!IsA(value, Const) || ((Const *) value)->constisnull ||
+		((Const *) value)->consttype != INT8OID)
+		return false;
+	*bound = DatumGetInt64(((Const *) value)->constvalue);
+	return true;
+}
+
+/* A time bound known at plan time (now() included), in epoch ms. */
+static bool
+time_bound(PlannerInfo *root, Expr *expr, double *ms)
+{
+	Node	   *value = estimate_expression_value(root, (Node *) expr);
+	TimestampTz ts;
+
+	if (!IsA(value, Const) || ((Const *) value)->constisnull ||
+		((Const *) value)->consttype != TIMESTAMPTZOID)
+		return false;
+	ts = DatumGetTimestampTz(((Const *) value)->constvalue);
+	if (TIMESTAMP_NOT_FINITE(ts))
+		return false;
+	*ms = (double) oprec_timestamptz_to_ms_floor(ts);
+	return true;
+}
+
+/* Whether a clause reads a column mapped to the key or the time. */
+static bool
+is_key_or_time_clause(RelOptInfo *baserel, const OprecPlanState *plan, Expr *clause)
+{
+	const OprecApi *api = plan->options->api;
+	Bitmapset  *attrs = NULL;
+	int			attno = -1;
+
+	pull_varattnos((Node *) clause, baserel->relid, &attrs);
+	while ((attno = bms_next_member(attrs, attno)) >= 0)
+	{
+		int			att = attno + FirstLowInvalidHeapAttributeNumber;
+		int			column;
+
+		if (att <= 0)
+			continue;
+		column = plan->columns[att - 1].api_column;
+		if (column >= 0 && (column == api->key_column || column == api->time_column))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Estimate what the relation's own conditions ask for, into plan, and set
+ * baserel->rows for a scan that asks for them.
+ */
+void
+oprec_estimate_relation(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *plan)
+{
+	const OprecApi *api = plan->options->api;
+	const OprecOptions *options = plan->options;
+	double		keys = -1;
+	int64		key_lower = PG_INT64_MIN,
+				key_upper = PG_INT64_MAX;
+	bool		has_key_lower = false,
+				has_key_upper = false;
+	double		time_lower = -1,
+				time_upper = -1;
+	List	   *other_clauses = NIL;
+	ListCell   *lc_col,
+			   *lc_op,
+			   *lc_expr,
+			   *lc;
+
+	forthree(lc_col, plan->pushed_columns, lc_op, plan->pushed_ops, lc_expr, plan->pushed_exprs)
+	{
+		int			column = lfirst_int(lc_col);
+		OprecCondOp op = (OprecCondOp) lfirst_int(lc_op);
+		Expr	   *expr = lfirst(lc_expr);
+		int64		bound;
+		double		ms;
+
+		if (column == api->key_column && (op == OPREC_COND_EQ || op == OPREC_COND_ANY))
+		{
+			double		n = keys_of_condition(root, op, expr);
+
+			keys = keys < 0 ? n : Min(keys, n);
+		}
+		else if (column == api->key_column && int8_bound(root, expr, &bound))
+		{
+			if (op == OPREC_COND_GE || op == OPREC_COND_GT)
+			{
+				has_key_lower = true;
+				key_lower = Max(key_lower, bound);
+			}
+			else
+			{
+				has_key_upper = true;
+				key_upper = Min(key_upper, bound);
+			}
+		}
+		else if (column == api->time_column && time_bound(root, expr, &ms))
+		{
+			if (op == OPREC_COND_GE || op == OPREC_COND_GT || op == OPREC_COND_EQ)
+				time_lower = Max(time_lower, ms);
+			if (op == OPREC_COND_LE || op == OPREC_COND_LT || op == OPREC_COND_EQ)
+				time_upper = time_upper < 0 ? ms : Min(time_upper, ms);
+		}
+	}
+	if (has_key_lower && has_key_upper)
+	{
+		double		span = Max((double) key_upper - (double) key_lower + 1, 0);
+
+		span = Min(span, options->max_id_range);
+		keys = keys < 0 ? span : Min(keys, span);
+	}
+	plan->keys_estimate = keys < 0 ? KEYS_ESTIMATE_UNKNOWN : Max(keys, 1);
+
+	/* the time range: its share of a key's history, and its windows */
+	plan->time_fraction = 1.0;
+	plan->windows_estimate = 1.0;
+	if (time_lower >= 0 || time_upper >= 0)
+	{
+		double		now_ms = (double) oprec_timestamptz_to_ms_floor(GetCurrentTimestamp());
+		double		lower = time_lower >= 0 ? time_lower : now_ms - ASSUMED_HISTORY_DAYS * MS_PER_DAY;
+		double		upper = time_upper >= 0 ? Min(time_upper, now_ms) : now_ms;
+		double		span = Max(upper - lower, 1.0);
+
+		plan->time_fraction = Min(1.0, span / (ASSUMED_HISTORY_DAYS * MS_PER_DAY));
+		if (api->max_window_ms > 0)
+			plan->windows_estimate = Max(1.0, ceil(span / (double) api->max_window_ms));
+	}
+
+	/* the other conditions, pushed as list filters or checked here */
+	foreach(lc, baserel->baserestrictinfo)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+
+		if (!is_key_or_time_clause(baserel, plan, rinfo->clause))
+			other_clauses = lappend(other_clauses, rinfo);
+	}
+	plan->local_selectivity = clauselist_selectivity(root, other_clauses, baserel->relid,
+													 JOIN_INNER, NULL);
+	cost_qual_eval(&plan->local_cost, baserel->baserestrictinfo, root);
+
+	baserel->rows = oprec_estimate_rows(plan, plan->keys_estimate);
+}
+
+/* Rows a scan for this many keys returns. */
+double
+oprec_estimate_rows(const OprecPlanState *plan, double keys)
+{
+	return clamp_row_est(keys * plan->options->records_per_id * plan->time_fraction *
+						 plan->local_selectivity);
+}
+
+/*
+ * Cost of a scan for this many keys (with the relation's other
+ * conditions), plus extra_startup spent before its first request.
+ */
+void
+oprec_estimate_cost(const OprecPlanState *plan, double keys, Cost extra_startup,
+					double *rows, Cost *startup_cost, Cost *total_cost)
+{
+	const OprecOptions *options = plan->options;
+	const OprecApi *api = options->api;
+	double		records = keys * options->records_per_id * plan->time_fraction *
+		plan->local_selectivity;
+	double		chains = ceil(keys / api->max_keys_per_request) * plan->windows_estimate;
+	double		requests = Max(chains, ceil(records / Max(options->page_size, 1)));
+
+	*rows = clamp_row_est(records);
+	*startup_cost = options->fdw_startup_cost + extra_startup + options->request_cost;
+	*total_cost = options->fdw_startup_cost + extra_startup +
+		requests * options->request_cost +
+		records * (options->fdw_tuple_cost + cpu_tuple_cost + plan->local_cost.per_tuple) +
+		plan->local_cost.startup;
+}

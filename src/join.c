@@ -1,0 +1,403 @@
+/*-------------------------------------------------------------------------
+ *
+ * join.c
+ *		  Joins of a foreign table with other relations on its key column:
+ *		  parameterized paths, and batched paths that read the keys of a
+ *		  local table when the scan starts.
+ *
+ * A join clause key = <expression of other relations> gives two kinds of
+ * path, and the planner chooses by cost:
+ *
+ * - A parameterized path: in a nested loop, each outer row's value is sent
+ *   as the key (a LATERAL subquery or a semi-join plans the same way).
+ *   Memoize can keep the rows of repeated values.
+ *
+ * - A batched path, when the other side reads one plain local table: the
+ *   scan first reads that table's values (with the table's own conditions)
+ *   and asks for all of them at once, as key = ANY (ARRAY(SELECT ...))
+ *   would, in batches of as many keys as a request takes.  The path is not
+ *   parameterized: the join above it still applies the clause, so the extra
+ *   rows of keys that other joins or conditions drop never reach the
+ *   result.  This is sound only where the clause may restrict this table
+ *   (join_clause_is_movable_to): never for the preserved side of an outer
+ *   join.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
+#include "optimizer/restrictinfo.h"
+#include "parser/parsetree.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "oprec_fdw.h"
+
+/* Positions in the fdw_private list of a batched path. */
+enum KeySourcePathIndex
+{
+	KEY_SOURCE_VALUE,			/* Expr: the key, from the local table's row */
+	KEY_SOURCE_QUALS,			/* List of Expr: the local table's conditions */
+	KEY_SOURCE_DESCRIPTION		/* String: for EXPLAIN */
+};
+
+/* Whether an equivalence class member is a column mapped to the key. */
+static bool
+key_member_matches(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+				   EquivalenceMember *em, void *arg)
+{
+	const OprecPlanState *plan = arg;
+	Var		   *var = (Var *) strip_implicit_coercions((Node *) em->em_expr);
+
+	if (!IsA(var, Var) || var->varno != rel->relid || var->varlevelsup != 0 ||
+		var->varattno <= 0)
+		return false;
+	return plan->columns[var->varattno - 1].api_column == plan->options->api->key_column;
+}
+
+/*
+ * Join clauses that can push the key from other relations' columns: the
+ * relation's own movable join clauses and those implied by equivalence
+ * classes.  Their values are returned alongside, in values.
+ */
+static List *
+key_join_clauses(PlannerInfo *root, RelOptInfo *baserel, const OprecPlanState *plan,
+				 List **values)
+{
+	List	   *clauses = NIL;
+	List	   *candidates = NIL;
+	ListCell   *lc;
+
+	*values = NIL;
+	foreach(lc, baserel->joininfo)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+
+		if (join_clause_is_movable_to(rinfo, baserel))
+			candidates = lappend(candidates, rinfo);
+	}
+	if (baserel->has_eclass_joins)
+		candidates = list_concat(candidates,
+								 generate_implied_equalities_for_column(root, baserel,
+																		key_member_matches,
+																		(void *) plan,
+																		baserel->lateral_referencers));
+	foreach(lc, candidates)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		Expr	   *value;
+
+		if (oprec_is_key_join_clause(root, baserel, plan, rinfo, &value))
+		{
+			clauses = lappend(clauses, rinfo);
+			*values = lappend(*values, value);
+		}
+	}
+	return clauses;
+}
+
+/* Whether an expression contains a PARAM_EXEC (a value of another node). */
+static bool
+contains_exec_param(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC)
+		return true;
+	return expression_tree_walker(node, contains_exec_param, context);
+}
+
+/*
+ * The conditions of a local table the scan can apply itself when it reads
+ * the table's keys: those computed from the row alone.  Leaving one out
+ * only reads more keys.
+ */
+static List *
+local_table_quals(RelOptInfo *rel)
+{
+	List	   *quals = NIL;
+	ListCell   *lc;
+
+	foreach(lc, rel->baserestrictinfo)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+
+		if (rinfo->pseudoconstant ||
+			contain_volatile_functions((Node *) rinfo->clause) ||
+			contain_subplans((Node *) rinfo->clause) ||
+			contains_exec_param((Node *) rinfo->clause, NULL))
+			continue;
+		quals = lappend(quals, rinfo->clause);
+	}
+	return quals;
+}
+
+/*
+ * The plain local table a key expression reads, or NULL: one heap table
+ * (or materialized view) without inheritance and without row-level
+ * security, whose columns alone make the value.
+ */
+static RelOptInfo *
+key_source_table(PlannerInfo *root, RelOptInfo *baserel, Expr *value)
+{
+	Relids		relids = pull_varnos(root, (Node *) value);
+	int			relid;
+	RangeTblEntry *rte;
+	RelOptInfo *rel;
+	ListCell   *lc;
+
+	if (bms_membership(relids) != BMS_SINGLETON)
+		return NULL;
+	relid = bms_singleton_member(relids);
+	if (relid == baserel->relid || relid >= root->simple_rel_array_size)
+		return NULL;
+	rel = root->simple_rel_array[relid];
+	rte = root->simple_rte_array[relid];
+	if (rel == NULL || rel->reloptkind != RELOPT_BASEREL || rte->rtekind != RTE_RELATION ||
+		rte->inh || rte->tablesample != NULL ||
+		(rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_MATVIEW))
+		return NULL;
+	if (contain_volatile_functions((Node *) value) ||
+		contains_exec_param((Node *) value, NULL))
+		return NULL;
+	/* its Vars must be plain columns of this table */
+	{
+		List	   *vars = pull_var_clause((Node *) value, PVC_RECURSE_PLACEHOLDERS);
+
+		foreach(lc, vars)
+		{
+			Var		   *var = lfirst(lc);
+
+			if (!IsA(var, Var) || var->varlevelsup != 0 || var->varattno <= 0)
+				return NULL;
+		}
+		if (list_length(pull_var_clause((Node *) value, PVC_INCLUDE_PLACEHOLDERS)) != list_length(vars))
+			return NULL;
+	}
+	/* the table's rows a user may see depend on policies: not read here */
+	foreach(lc, rel->baserestrictinfo)
+		if (lfirst_node(RestrictInfo, lc)->security_level > 0)
+			return NULL;
+	return rel;
+}
+
+/* How the key source appears in EXPLAIN: "m.id of table my_items". */
+static char *
+describe_key_source(PlannerInfo *root, Expr *value, RelOptInfo *source)
+{
+	RangeTblEntry *rte = root->simple_rte_array[source->relid];
+
+	return psprintf("%s, from the rows of table %s that meet its conditions",
+					oprec_deparse_in_query(root, (Node *) value),
+					get_rel_name(rte->relid));
+}
+
+/*
+ * Add the parameterized and batched paths of the relation's key join
+ * clauses.
+ */
+void
+oprec_add_join_paths(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *plan)
+{
+	List	   *values;
+	List	   *clauses = key_join_clauses(root, baserel, plan, &values);
+	List	   *param_infos = NIL;
+	RelOptInfo *best_source = NULL;
+	Expr	   *best_value = NULL;
+	ListCell   *lc_clause,
+			   *lc_value,
+			   *lc;
+
+	forboth(lc_clause, clauses, lc_value, values)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc_clause);
+		Expr	   *value = lfirst(lc_value);
+		Relids		required_outer;
+		RelOptInfo *source;
+
+		required_outer = bms_union(rinfo->clause_relids, baserel->lateral_relids);
+		required_outer = bms_del_member(required_outer, baserel->relid);
+		if (bms_is_empty(required_outer))
+			continue;
+		param_infos = list_append_unique_ptr(param_infos,
+											 get_baserel_parampathinfo(root, baserel,
+																	   required_outer));
+
+		source = key_source_table(root, baserel, value);
+		if (source && (best_source == NULL || source->rows < best_source->rows))
+		{
+			best_source = source;
+			best_value = value;
+		}
+	}
+
+	/* one path per set of outer relations: one key per outer row */
+	foreach(lc, param_infos)
+	{
+		ParamPathInfo *param_info = lfirst(lc);
+		double		rows;
+		Cost		startup_cost,
+					total_cost;
+
+		oprec_estimate_cost(plan, 1, 0, &rows, &startup_cost, &total_cost);
+		add_path(baserel, (Path *)
+				 create_foreignscan_path(root, baserel, NULL, rows,
+										 startup_cost, total_cost, NIL,
+										 param_info->ppi_req_outer, NULL,
+#if PG_VERSION_NUM >= 170000
+										 NIL,
+#endif
+										 NIL));
+	}
+
+	/* one batched path, over the smallest local table */
+	if (best_source)
+	{
+		double		keys = Max(best_source->rows, 1);
+		Cost		read_keys = best_source->pages * seq_page_cost +
+			best_source->tuples * cpu_tuple_cost;
+		double		rows;
+		Cost		startup_cost,
+					total_cost;
+		List	   *quals = local_table_quals(best_source);
+		List	   *fdw_private;
+		QualCost	qual_cost;
+
+		cost_qual_eval_node(&qual_cost, (Node *) quals, root);
+		read_keys += qual_cost.startup + best_source->tuples * qual_cost.per_tuple;
+		if (plan->has_key_list)
+			keys = Min(keys, plan->keys_estimate);
+		oprec_estimate_cost(plan, keys, read_keys, &rows, &startup_cost, &total_cost);
+
+		fdw_private = list_make3(best_value, quals,
+								 makeString(describe_key_source(root, best_value, best_source)));
+		add_path(baserel, (Path *)
+				 create_foreignscan_path(root, baserel, NULL, rows,
+										 startup_cost, total_cost, NIL,
+										 baserel->lateral_relids, NULL,
+#if PG_VERSION_NUM >= 170000
+										 NIL,
+#endif
+										 fdw_private));
+	}
+}
+
+/*
+ * Write the key source of a batched path into a plan: its expressions are
+ * appended to fdw_exprs (so that they follow the plan's range table), and
+ * fdw_private's entry says where they start and what to show.
+ */
+List *
+oprec_key_source_private(ForeignPath *path, List **fdw_exprs)
+{
+	List	   *source = path->fdw_private;
+	int			first = list_length(*fdw_exprs);
+
+	if (source == NIL)
+		return NIL;
+	*fdw_exprs = lappend(*fdw_exprs, list_nth(source, KEY_SOURCE_VALUE));
+	*fdw_exprs = lappend(*fdw_exprs, list_nth(source, KEY_SOURCE_QUALS));
+	return list_make2(makeInteger(first), list_nth(source, KEY_SOURCE_DESCRIPTION));
+}
+
+/* Where a plan's key source starts in fdw_exprs (-1: none), and its text. */
+int
+oprec_key_source_position(List *key_source, const char **description)
+{
+	if (key_source == NIL)
+		return -1;
+	if (description)
+		*description = strVal(lsecond(key_source));
+	return intVal(linitial(key_source));
+}
+
+/* The first Var of an expression, to learn its range table index. */
+static bool
+first_var(Node *node, Var **var)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		*var = (Var *) node;
+		return true;
+	}
+	return expression_tree_walker(node, first_var, var);
+}
+
+/* Prepare to read the keys of a plan's local table (at executor start). */
+OprecKeySource *
+oprec_key_source_begin(EState *estate, Expr *value, List *quals)
+{
+	OprecKeySource *source = palloc0(sizeof(OprecKeySource));
+	Var		   *var = NULL;
+
+	(void) first_var((Node *) value, &var);
+	Assert(var != NULL);
+	source->relid = exec_rt_fetch(var->varno, estate)->relid;
+	source->value_type = exprType((Node *) value);
+	/* no parent: the row comes from a slot of the table, not of the plan */
+	source->value = ExecInitExpr(value, NULL);
+	source->quals = ExecInitQual(quals, NULL);
+	source->econtext = CreateExprContext(estate);
+	source->snapshot = estate->es_snapshot;
+	return source;
+}
+
+/*
+ * Read the keys of the local table's rows that meet its conditions into
+ * keys, in the current memory context: sorted and distinct.
+ */
+void
+oprec_key_source_read(OprecKeySource *source, OprecColumnFilter *keys)
+{
+	Relation	rel = table_open(source->relid, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	TableScanDesc scan = table_beginscan(rel, source->snapshot, 0, NULL);
+	ExprContext *econtext = source->econtext;
+	int			capacity = 64;
+	Datum	   *values = palloc(sizeof(Datum) * capacity);
+	int			n = 0;
+
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		Datum		value;
+		bool		isnull;
+
+		CHECK_FOR_INTERRUPTS();
+		ResetExprContext(econtext);
+		econtext->ecxt_scantuple = slot;
+		if (!ExecQual(source->quals, econtext))
+			continue;
+		value = ExecEvalExprSwitchContext(source->value, econtext, &isnull);
+		if (isnull)
+			continue;			/* = NULL never holds */
+		if (n == capacity)
+		{
+			capacity *= 2;
+			values = repalloc_huge(values, sizeof(Datum) * capacity);
+		}
+		/* numeric keys are copied out of the per-row memory */
+		values[n++] = source->value_type == INT8OID ? value
+			: datumCopy(value, false, -1);
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+	ResetExprContext(econtext);
+
+	oprec_keys_from_datums(values, n, source->value_type, keys);
+}
