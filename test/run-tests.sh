@@ -54,6 +54,8 @@ run_check "transfers across postmaster starts" \
     pg_virtualenv -v 15 "$OPREC_ROOT/test/restarts.sh" 5
 run_check "single-user backend" "$OPREC_ROOT/test/single_user.sh"
 run_check "cancel during name resolution" "$OPREC_ROOT/test/dns_cancel.sh"
+run_check "client drivers: psycopg2, pgJDBC, psqlODBC" \
+    pg_virtualenv -v 15 -o "shared_preload_libraries=oprec_fdw" "$OPREC_ROOT/test/drivers/run.sh"
 
 total_passed=$((passed + $(grep -oE '[0-9]+ passed' "$checks_log" | awk '{s += $1} END {print s + 0}')))
 total_failed=$((failed + $(grep -oE '[0-9]+ failed' "$checks_log" | awk '{s += $1} END {print s + 0}')))

@@ -24,7 +24,9 @@ as_root() {
 install_dependencies() {
     local packages=(make gcc pkg-config python3 curl ca-certificates
         postgresql-15 postgresql-server-dev-15 postgresql-common
-        libcurl4-openssl-dev libjansson-dev libssl-dev)
+        libcurl4-openssl-dev libjansson-dev libssl-dev
+        python3-psycopg2 libpostgresql-jdbc-java default-jdk-headless   # test/drivers/
+        odbc-postgresql python3-pyodbc)
     local missing=()
     for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -37,6 +39,8 @@ install_dependencies() {
             as_root mkdir -p /etc/postgresql-common/createcluster.d
             echo "create_main_cluster = false" | as_root tee /etc/postgresql-common/createcluster.d/oprec_fdw.conf >/dev/null
         fi
+        # openjdk's postinst links man pages there; slim images lack the directory
+        as_root mkdir -p /usr/share/man/man1
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
 }
