@@ -184,9 +184,11 @@ setup_api(FuzzApi *fa, const OprecApi *api)
 	oprec_scan_start(scan, filters);
 
 	/* our own chains instead of the engine's many windows */
-	fa->chains[0] = (OprecChain) {.first_key = 0, .nkeys = 1, .windowed = false};
+	fa->chains[0] = (OprecChain) {.keys = filters->columns[api->key_column].ints, .nkeys = 1,
+	.windowed = false};
 	fa->chains[1] = (OprecChain) {
-		.first_key = 0, .nkeys = 1, .windowed = (api->time_column >= 0),
+		.keys = filters->columns[api->key_column].ints, .nkeys = 1,
+		.windowed = (api->time_column >= 0),
 		.window_start_ms = INT64CONST(1719849600000),	/* 2024-07-01T16:00Z */
 		.window_end_ms = INT64CONST(1800000000000)	/* 2027-01-15 */
 	};
