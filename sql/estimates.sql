@@ -36,6 +36,29 @@ SELECT * FROM est_items m JOIN feishu_op_records r ON r.work_item_id = m.id;
 EXPLAIN (COSTS OFF)
 SELECT * FROM (VALUES (1001::bigint), (1002)) v(id) JOIN feishu_op_records r ON r.work_item_id = v.id;
 
+-- a small outer side reached through another table: its few ids are sent
+-- one by one, cheaper than reading every id of the local table
+CREATE TABLE est_teams (id int PRIMARY KEY, name text);
+INSERT INTO est_teams SELECT g, 'team ' || g FROM generate_series(1, 1000) g;
+CREATE TABLE est_assign (item bigint, team int);
+INSERT INTO est_assign SELECT 1000 + g, g FROM generate_series(1, 1000) g;
+ANALYZE est_teams, est_assign;
+EXPLAIN (COSTS OFF)
+SELECT r.* FROM est_teams t JOIN est_assign a ON a.team = t.id
+JOIN feishu_op_records r ON r.work_item_id = a.item WHERE t.name = 'team 3';
+SELECT sim.reset();
+CREATE TEMP TABLE got AS
+SELECT r.* FROM est_teams t JOIN est_assign a ON a.team = t.id
+JOIN feishu_op_records r ON r.work_item_id = a.item WHERE t.name = 'team 3';
+SELECT * FROM sim.compare('got', 'work_item_id = 1003');
+SELECT ids FROM sim.feishu_requests WHERE api = 'feishu';
+DROP TABLE got;
+-- without the condition on the team, all 1000 ids are needed: in batches
+EXPLAIN (COSTS OFF)
+SELECT r.* FROM est_teams t JOIN est_assign a ON a.team = t.id
+JOIN feishu_op_records r ON r.work_item_id = a.item;
+DROP TABLE est_teams, est_assign;
+
 -- ANALYZE would read the whole history: it says so and skips the table
 SELECT sim.reset();
 ANALYZE feishu_op_records;

@@ -3,11 +3,14 @@
  * oprec_fdw.c
  *		  The foreign-data wrapper handler: planner and executor callbacks.
  *
- * This file is where PostgreSQL meets the engine.  Planning checks the
- * table's columns against its API and classifies the WHERE conditions
- * (pushdown.c); the executor insists on a condition on the API's key
- * column when the first row is asked for, evaluates the pushed values, and
- * turns the rows of the scan engine (scan.c) into tuples (convert.c).
+ * This file is where PostgreSQL meets the engine.  Planning maps the
+ * table's columns to its API's fields (column.c), classifies the WHERE
+ * conditions (pushdown.c), estimates (estimate.c) and offers the paths of
+ * joins on the key (join.c); the executor insists on a condition on the
+ * API's key column when the first row is asked for, evaluates the pushed
+ * values, and turns the rows of the scan engine (scan.c) into tuples
+ * (convert.c), keeping them for repeated parameter values (cache.c).
+ * IMPORT FOREIGN SCHEMA and ANALYZE are answered here too.
  *
  *-------------------------------------------------------------------------
  */
