@@ -97,7 +97,20 @@ static const struct
 	{JSONOID, -1},
 	{NUMERICOID, -1},
 	{VARCHAROID, 10 + VARHDRSZ},
+	{INT4OID, -1},
+	{BOOLOID, -1},
+	{DATEOID, -1},
+	{TEXTARRAYOID, -1},
 };
+
+/* Field paths read from every row, as column options may name them. */
+static const char *const fuzz_paths[] = {
+	"record_contents.0.new", "record_contents.object_property",
+	"record_contents.object.object_type", "user.nick_name", "details.old_value",
+	"details", "id.x.0",
+};
+
+#define NPATHS lengthof(fuzz_paths)
 
 #define NTYPES lengthof(fuzz_types)
 
@@ -110,6 +123,7 @@ typedef struct FuzzApi
 
 static FuzzApi fuzz_apis[2];
 static OprecColumnConverter converters[NTYPES];
+static OprecColumnMap path_maps[NPATHS];
 static MemoryContext fuzz_cxt;	/* lives as long as the driver */
 
 /* Counters, printed when the driver ends (libFuzzer calls exit). */
@@ -213,7 +227,10 @@ convert_value(OprecValueKind kind, json_t *value)
 		PG_TRY();
 		{
 			bool		isnull;
-			Datum		d = oprec_json_to_datum(&converters[t], kind, value, &isnull);
+			Datum		d;
+
+			converters[t].kind = kind;
+			d = oprec_json_to_datum(&converters[t], value, &isnull);
 
 			/* touch the result: a datum must be a valid value of its type */
 			if (!isnull)
@@ -265,8 +282,9 @@ run_page(FuzzApi *fa, uint8 flags, long status, const uint8_t *body, size_t len)
 	memset(&scan->page, 0, sizeof(OprecPage));
 	outcome = api->read_page(scan, &scan->chains[chain_index], cursor, (flags & 2) != 0,
 							 &req, &resp, &scan->page);
-	if (outcome == OPREC_PAGE_TOKEN_REJECTED)
+	if (outcome != OPREC_PAGE_OK)
 	{
+		/* a refused token, or a key said not to exist: no page to read */
 		n_token_rejected++;
 		return;
 	}
@@ -290,6 +308,12 @@ run_page(FuzzApi *fa, uint8 flags, long status, const uint8_t *body, size_t len)
 
 			n_values++;
 			convert_value(api->columns[col].kind, value);
+		}
+		for (int p = 0; p < (int) NPATHS; p++)
+		{
+			n_values++;
+			convert_value(OPREC_VALUE_JSON,
+						  oprec_column_json(scan, chain, record, row, &path_maps[p]));
 		}
 	}
 }
@@ -357,8 +381,20 @@ oprec_fuzz_run(PG_FUNCTION_ARGS)
 		if (!nulls[i])
 			argv[argc++] = text_to_cstring(DatumGetTextPP(elems[i]));
 
+	for (int p = 0; p < (int) NPATHS; p++)
+	{
+		/* a path, split as column.c splits a field option */
+		char	   *steps = pstrdup(fuzz_paths[p]);
+
+		path_maps[p].api_column = -1;
+		path_maps[p].field = fuzz_paths[p];
+		path_maps[p].path = palloc(sizeof(char *) * 8);
+		for (char *step = strtok(steps, "."); step; step = strtok(NULL, "."))
+			path_maps[p].path[path_maps[p].npath++] = step;
+	}
 	for (int t = 0; t < (int) NTYPES; t++)
-		oprec_prepare_converter(&converters[t], 0, fuzz_types[t].typid, fuzz_types[t].typmod);
+		oprec_prepare_converter(&converters[t], &oprec_feishu_api, &path_maps[0],
+								fuzz_types[t].typid, fuzz_types[t].typmod);
 	setup_api(&fuzz_apis[0], &oprec_feishu_api);
 	setup_api(&fuzz_apis[1], &oprec_huawei_api);
 
