@@ -349,6 +349,7 @@ oprec_key_source_begin(EState *estate, Expr *value, List *quals)
 	Assert(var != NULL);
 	source->relid = exec_rt_fetch(var->varno, estate)->relid;
 	source->value_type = exprType((Node *) value);
+	get_typlenbyval(source->value_type, &source->value_len, &source->value_byval);
 	/* no parent: the row comes from a slot of the table, not of the plan */
 	source->value = ExecInitExpr(value, NULL);
 	source->quals = ExecInitQual(quals, NULL);
@@ -391,8 +392,7 @@ oprec_key_source_read(OprecKeySource *source, OprecColumnFilter *keys)
 			values = repalloc_huge(values, sizeof(Datum) * capacity);
 		}
 		/* numeric keys are copied out of the per-row memory */
-		values[n++] = source->value_type == INT8OID ? value
-			: datumCopy(value, false, -1);
+		values[n++] = datumCopy(value, source->value_byval, source->value_len);
 	}
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);

@@ -546,7 +546,9 @@ extern int64 oprec_cache_hits(const OprecRowCache *cache);
 typedef struct OprecKeySource
 {
 	Oid			relid;			/* the local table */
-	Oid			value_type;		/* int8, or numeric */
+	Oid			value_type;		/* int8, numeric or float8 */
+	int16		value_len;
+	bool		value_byval;
 	ExprState  *value;			/* the key, from a row of the table */
 	ExprState  *quals;			/* the table's conditions */
 	ExprContext *econtext;

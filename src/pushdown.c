@@ -22,9 +22,12 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/stratnum.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "commands/defrem.h"
 #include "executor/executor.h"
 #include "mb/pg_wchar.h"
@@ -182,22 +185,25 @@ describe_clause(const PushContext *cxt, Expr *clause)
 }
 
 /*
- * Whether an operator is numeric equality: a key compared with 1001.0 or a
- * numeric is compared in numeric, the key cast to it, and the integral
- * values name keys exactly.  (float8 is not pushed: past 2^53 one float
- * value equals several keys cast to float8.)
+ * The type a key is compared in when it is compared with a numeric or a
+ * float8 value (1001.0, a driver's bound float), or InvalidOid: the key is
+ * cast to that type, and the scan asks for the keys whose cast equals the
+ * value (see oprec_keys_from_datums).
  */
-static bool
-is_numeric_equality(Oid opno)
+static Oid
+key_comparison_type(Oid opno)
 {
+	static const Oid types[] = {NUMERICOID, FLOAT8OID};
 	Oid			lefttype,
 				righttype,
 				unused;
 
 	op_input_types(opno, &lefttype, &righttype);
-	if (lefttype != NUMERICOID || righttype != NUMERICOID)
-		return false;
-	return comparison_strategy(opno, NUMERICOID, &unused) == BTEqualStrategyNumber;
+	for (int i = 0; i < lengthof(types); i++)
+		if (lefttype == types[i] && righttype == types[i] &&
+			comparison_strategy(opno, types[i], &unused) == BTEqualStrategyNumber)
+			return types[i];
+	return InvalidOid;
 }
 
 /*
@@ -277,10 +283,11 @@ pushable_comparison(const PushContext *cxt, Expr *clause, int *column_out,
 
 	strategy = comparison_strategy(opno, def->push_type, &righttype);
 	value_type = def->push_type;
-	if (strategy == 0 && def->push == OPREC_PUSH_KEY && is_numeric_equality(opno))
+	if (strategy == 0 && def->push == OPREC_PUSH_KEY &&
+		OidIsValid(key_comparison_type(opno)))
 	{
 		strategy = BTEqualStrategyNumber;
-		value_type = NUMERICOID;
+		value_type = key_comparison_type(opno);
 	}
 	if (strategy == 0)
 		return false;
@@ -343,6 +350,8 @@ pushable_or_of_equalities(const PushContext *cxt, BoolExpr *or_clause, int *colu
 		/* a key compared in numeric in any arm is compared so in all */
 		if (exprType((Node *) value) == NUMERICOID)
 			element_type = NUMERICOID;
+		else if (exprType((Node *) value) == FLOAT8OID && element_type != NUMERICOID)
+			element_type = FLOAT8OID;
 		values = lappend(values, value);
 	}
 	if (!OidIsValid(element_type))
@@ -675,15 +684,56 @@ value_set_from_datum(const OprecColumnDef *def, OprecCondOp op, Datum value,
 	set->nvalues = unique_cstring(set->strs, set->nvalues);
 }
 
+/* A float8 at least this large in magnitude equals several keys cast to it. */
+#define FLOAT8_EXACT_INT_LIMIT 9007199254740992.0	/* 2^53 */
+
+/* Past 2^63 no int64 rounds to a float8; below it, at most this many. */
+#define MAX_KEYS_PER_FLOAT8 2049
+
 /*
- * The set of keys that int8 or numeric values name (1001.0 names key 1001;
- * 1001.5 names none), sorted and distinct.
+ * The keys whose cast to float8 equals a float8 value, into keys: one key
+ * below 2^53; past it, every integer that rounds to the value (those
+ * within one unit in the last place of it).
+ */
+static int
+keys_from_float8(double value, int64 keys[MAX_KEYS_PER_FLOAT8])
+{
+	double		ulp;
+	int64		center;
+	int			n = 0;
+
+	if (isnan(value) || isinf(value) || value != floor(value) ||
+		value < -9223372036854775808.0 || value >= 9223372036854775808.0)
+		return 0;				/* names no key */
+	if (fabs(value) < FLOAT8_EXACT_INT_LIMIT)
+	{
+		keys[0] = (int64) value;
+		return 1;
+	}
+	ulp = nextafter(fabs(value), INFINITY) - fabs(value);	/* 2 .. 1024 */
+	center = (int64) value;
+	for (int64 d = -(int64) ulp; d <= (int64) ulp && n < MAX_KEYS_PER_FLOAT8; d++)
+	{
+		int64		key;
+
+		if (!pg_add_s64_overflow(center, d, &key) && (double) key == value)
+			keys[n++] = key;
+	}
+	return n;
+}
+
+/*
+ * The set of keys that int8, numeric or float8 values name (1001.0 names
+ * key 1001; 1001.5 names none; a float8 past 2^53 names every key that
+ * rounds to it), sorted and distinct.
  */
 void
 oprec_keys_from_datums(Datum *values, int n, Oid value_type, OprecColumnFilter *keys)
 {
+	int			capacity = Max(n, 1);
+
 	keys->active = true;
-	keys->ints = palloc(sizeof(int64) * Max(n, 1));
+	keys->ints = palloc(sizeof(int64) * capacity);
 	keys->nvalues = 0;
 	for (int i = 0; i < n; i++)
 	{
@@ -691,6 +741,19 @@ oprec_keys_from_datums(Datum *values, int n, Oid value_type, OprecColumnFilter *
 		{
 			if (key_from_numeric(values[i], &keys->ints[keys->nvalues]))
 				keys->nvalues++;
+		}
+		else if (value_type == FLOAT8OID)
+		{
+			int64		found[MAX_KEYS_PER_FLOAT8];
+			int			nfound = keys_from_float8(DatumGetFloat8(values[i]), found);
+
+			if (keys->nvalues + nfound > capacity)
+			{
+				capacity = Max(capacity * 2, keys->nvalues + nfound);
+				keys->ints = repalloc_huge(keys->ints, sizeof(int64) * capacity);
+			}
+			memcpy(&keys->ints[keys->nvalues], found, sizeof(int64) * nfound);
+			keys->nvalues += nfound;
 		}
 		else
 			keys->ints[keys->nvalues++] = DatumGetInt64(values[i]);
