@@ -11,7 +11,9 @@
  * API says there is nothing more, never on a short page.  A chain that
  * makes no progress is an error rather than an endless loop: a cursor that
  * comes back, too many empty pages in a row, or more pages than any real
- * history has.
+ * history has.  A chain the API refuses because one of its keys does not
+ * exist is asked for again without that key (or in halves, until it is
+ * found); such keys have no rows, and a NOTICE names them.
  *
  *-------------------------------------------------------------------------
  */
