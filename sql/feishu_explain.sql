@@ -4,6 +4,9 @@
 --
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
+-- the window rules are checked here: a range always goes in 7-day windows
+-- (sql/long_ranges.sql shows the walk a long range may start with)
+ALTER SERVER feishu OPTIONS (ADD time_windows 'always');
 
 -- constants: the batches and windows are known before the scan
 EXPLAIN (VERBOSE, COSTS OFF)
@@ -48,3 +51,5 @@ SELECT * FROM feishu_op_records WHERE work_item_id = 5000 LIMIT 5;
 -- a query that asks for nothing makes no request
 EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 SELECT * FROM feishu_op_records WHERE work_item_id = 1001 AND operator_type = 'a' AND operator_type = 'b';
+
+ALTER SERVER feishu OPTIONS (DROP time_windows);

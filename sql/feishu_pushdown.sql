@@ -6,6 +6,9 @@
 --
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
+-- the window rules are checked here: a range always goes in 7-day windows
+-- (sql/long_ranges.sql shows the walk a long range may start with)
+ALTER SERVER feishu OPTIONS (ADD time_windows 'always');
 
 -- one id
 SELECT sim.reset();
@@ -296,3 +299,5 @@ WHERE work_item_id = 9007199254740993::float8 GROUP BY 1;
 SELECT work_item_id, count(*) FROM sim.feishu_truth
 WHERE work_item_id::float8 = 9007199254740993::float8 AND project_key = 'proj_alpha' GROUP BY 1;
 SELECT ids FROM sim.feishu_requests WHERE api = 'feishu' ORDER BY seq;
+
+ALTER SERVER feishu OPTIONS (DROP time_windows);

@@ -87,7 +87,8 @@ ceil_div(int64 a, int64 b)
  */
 OprecChain *
 oprec_build_chains(const OprecApi *api, const OprecFilters *filters,
-				   TimestampTz history_start, int page_size, TimestampTz now,
+				   TimestampTz history_start, int page_size, bool always_windows,
+				   TimestampTz now,
 				   int *nchains, int *nbatches, int *nwindows)
 {
 	const OprecColumnFilter *keys = &filters->columns[api->key_column];
@@ -98,6 +99,7 @@ oprec_build_chains(const OprecApi *api, const OprecFilters *filters,
 	int64		lower = 0,
 				upper = 0;
 	bool		use_windows = false;
+	bool		probe = false;
 	OprecChain *chains;
 	int			n = 0;
 
@@ -133,22 +135,24 @@ oprec_build_chains(const OprecApi *api, const OprecFilters *filters,
 		span = upper - lower + 1;
 		needed = ceil_div(span, api->max_window_ms);
 
-		if (filters->has_lower && filters->has_upper)
-			use_windows = true;
-		else
 		{
 			/*
-			 * One bound is open.  Windows cost at least one request each;
-			 * leaving the time out costs one request per page of the batch's
-			 * whole history.  Take whichever is expected to cost fewer
-			 * requests: "the last 3 days" becomes one window, "since 2024"
-			 * one walk through the history, with the bound checked locally.
+			 * Windows cost at least one request each; leaving the time out
+			 * costs one request per page of the batch's whole history, with
+			 * the bounds checked locally.  "The last 3 days" is one window.
+			 * When the range needs more windows than a typical history has
+			 * pages ("since 2024", "2024-07 to 2026-12"), the chain starts
+			 * as a walk without time range whose first page tells how much
+			 * history there is: a history longer than the windows turns the
+			 * chain into its windows (see scan.c).
 			 */
 			int64		per_batch = Min(nvalid, api->max_keys_per_request);
 			int64		history_pages = ceil_div(per_batch * ASSUMED_RECORDS_PER_KEY,
 												 Max(page_size, 1));
 
-			use_windows = (needed <= Max(history_pages, 1));
+			use_windows = (always_windows && filters->has_lower && filters->has_upper) ||
+				needed <= Max(history_pages, 1);
+			probe = !use_windows;
 		}
 		if (use_windows)
 		{
@@ -173,6 +177,9 @@ oprec_build_chains(const OprecApi *api, const OprecFilters *filters,
 			chains[n].nkeys = count;
 			chains[n].windowed = false;
 			chains[n].window_start_ms = chains[n].window_end_ms = 0;
+			chains[n].probe = probe;
+			chains[n].range_lower_ms = lower;
+			chains[n].range_upper_ms = upper;
 			n++;
 			continue;
 		}
@@ -186,11 +193,45 @@ oprec_build_chains(const OprecApi *api, const OprecFilters *filters,
 			chains[n].window_start_ms = start;
 			/* the last window ends just after the inclusive upper bound */
 			chains[n].window_end_ms = Min(start + api->max_window_ms, upper + 1);
+			chains[n].probe = false;
+			chains[n].range_lower_ms = lower;
+			chains[n].range_upper_ms = upper;
 			n++;
 		}
 	}
 	*nchains = n;
 	*nbatches = batches;
 	*nwindows = windows;
+	return chains;
+}
+
+/*
+ * The windows of a probing walk's time range, for its keys: what the walk
+ * turns into when its history is longer than they are (scan.c).
+ */
+OprecChain *
+oprec_window_chains(const OprecApi *api, const OprecChain *walk, int *nwindows)
+{
+	int64		span = walk->range_upper_ms - walk->range_lower_ms + 1;
+	int64		needed = ceil_div(span, api->max_window_ms);
+	OprecChain *chains;
+
+	if (needed > INT_MAX / (int64) sizeof(OprecChain))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the time range would need %lld requests", (long long) needed),
+				 errhint("Narrow the condition on the time column.")));
+	chains = palloc(sizeof(OprecChain) * needed);
+	for (int w = 0; w < needed; w++)
+	{
+		int64		start = walk->range_lower_ms + (int64) w * api->max_window_ms;
+
+		chains[w] = *walk;
+		chains[w].probe = false;
+		chains[w].windowed = true;
+		chains[w].window_start_ms = start;
+		chains[w].window_end_ms = Min(start + api->max_window_ms, walk->range_upper_ms + 1);
+	}
+	*nwindows = (int) needed;
 	return chains;
 }

@@ -518,8 +518,8 @@ oprecExplainForeignScan(ForeignScanState *node, ExplainState *es)
 						nwindows;
 
 			(void) oprec_build_chains(api, filters, oprec_history_start(options),
-									  options->page_size, GetCurrentTimestamp(),
-									  &nchains, &nbatches, &nwindows);
+									  options->page_size, options->always_windows,
+									  GetCurrentTimestamp(), &nchains, &nbatches, &nwindows);
 			MemoryContextSwitchTo(oldcxt);
 			MemoryContextDelete(tmp);
 			ExplainPropertyInteger("Id Batches", NULL, nbatches, es);

@@ -84,6 +84,7 @@ typedef enum OprecOptionType
 								 * part of a host name (a region) */
 	OPREC_OPT_FILE,				/* a server file path: superusers only */
 	OPREC_OPT_REAL,				/* a number within [min, max] */
+	OPREC_OPT_CHOICE,			/* one of choices */
 	OPREC_OPT_FIELD_PATH		/* a column's field: name.name... */
 } OprecOptionType;
 
@@ -95,6 +96,7 @@ typedef struct OprecOptionDef
 	int			min_value;		/* OPREC_OPT_INT only */
 	int			max_value;
 	bool		secret;			/* never echoed in messages */
+	const char *const *choices; /* OPREC_OPT_CHOICE: NULL terminated */
 } OprecOptionDef;
 
 /* ----------------------------------------------------------------
@@ -113,6 +115,7 @@ typedef struct OprecOptions
 	size_t		max_response_bytes; /* after decompression */
 	const char *ca_file;		/* CA certificates for TLS, or NULL */
 	int			max_id_range;	/* most keys a range of keys may span */
+	bool		always_windows; /* time_windows 'always': never a walk */
 	/* the planner's cost model (estimate.c) */
 	double		fdw_startup_cost;
 	double		fdw_tuple_cost;
@@ -174,6 +177,10 @@ typedef struct OprecChain
 	bool		windowed;		/* false: no time parameters are sent */
 	int64		window_start_ms;	/* [start, end) when windowed */
 	int64		window_end_ms;
+	bool		probe;			/* a walk whose first page decides between
+								 * going on and the windows of its range */
+	int64		range_lower_ms; /* the time range asked for, inclusive */
+	int64		range_upper_ms;
 } OprecChain;
 
 /* ----------------------------------------------------------------
@@ -260,6 +267,8 @@ typedef struct OprecPage
 	char	   *next_cursor;	/* opaque continuation when has_more */
 	bool		has_missing_key;	/* OPREC_PAGE_KEY_NOT_FOUND: the API */
 	int64		missing_key;	/* named the key that does not exist */
+	bool		has_total;		/* the answer says how many records the */
+	int64		total;			/* chain has in all (an estimate) */
 } OprecPage;
 
 /* ----------------------------------------------------------------
@@ -568,8 +577,10 @@ extern List *oprec_pushed_columns(List *fdw_private);
 /* in chain.c */
 extern OprecChain *oprec_build_chains(const OprecApi *api, const OprecFilters *filters,
 									  TimestampTz history_start, int page_size,
-									  TimestampTz now, int *nchains,
+									  bool always_windows, TimestampTz now, int *nchains,
 									  int *nbatches, int *nwindows);
+extern OprecChain *oprec_window_chains(const OprecApi *api, const OprecChain *walk,
+									   int *nwindows);
 extern int64 oprec_timestamptz_to_ms_floor(TimestampTz ts);
 extern int64 oprec_timestamptz_to_ms_ceil(TimestampTz ts);
 extern bool oprec_ms_to_timestamptz(int64 ms, TimestampTz *result);

@@ -52,6 +52,8 @@
 /* GUC oprec_fdw.allowed_hosts: see check_destinations */
 char	   *oprec_allowed_hosts = NULL;
 
+static const char *const time_windows_choices[] = {"auto", "always", NULL};
+
 /* Options every API's server takes; page_size is bounded per API below. */
 static const OprecOptionDef engine_options[] = {
 	{"api", ForeignServerRelationId, OPREC_OPT_STRING, 0, 0, false},
@@ -64,6 +66,7 @@ static const OprecOptionDef engine_options[] = {
 	{"max_response_bytes", ForeignServerRelationId, OPREC_OPT_INT, 65536, 128 * 1024 * 1024, false},
 	{"ca_file", ForeignServerRelationId, OPREC_OPT_FILE, 0, 0, false},
 	{"max_id_range", ForeignServerRelationId, OPREC_OPT_INT, 1, 1000000, false},
+	{"time_windows", ForeignServerRelationId, OPREC_OPT_CHOICE, 0, 0, false, time_windows_choices},
 	{"fdw_startup_cost", ForeignServerRelationId, OPREC_OPT_REAL, 0, 1000000000, false},
 	{"fdw_tuple_cost", ForeignServerRelationId, OPREC_OPT_REAL, 0, 1000000000, false},
 	{"request_cost", ForeignServerRelationId, OPREC_OPT_REAL, 0, 1000000000, false},
@@ -362,6 +365,24 @@ check_option_value(const OprecOptionDef *def, const char *value, const OprecApi 
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
 						 errhint("Give a number from %d to %d.", def->min_value, max_value)));
+			break;
+		case OPREC_OPT_CHOICE:
+			{
+				bool		known = false;
+				StringInfoData valid;
+
+				initStringInfo(&valid);
+				for (const char *const *c = def->choices; *c; c++)
+				{
+					known = known || strcmp(*c, value) == 0;
+					appendStringInfo(&valid, "%s'%s'", c == def->choices ? "" : ", ", *c);
+				}
+				if (!known)
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+							 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
+							 errhint("Give one of %s.", valid.data)));
+			}
 			break;
 		case OPREC_OPT_FIELD_PATH:
 			if (!oprec_field_path_valid(value))
@@ -738,6 +759,8 @@ oprec_get_options(Oid foreigntableid, Oid userid)
 									  128 * 1024 * 1024));
 	opts->ca_file = oprec_option_value(opts, "ca_file");
 	opts->max_id_range = oprec_option_int(opts, "max_id_range", DEFAULT_MAX_ID_RANGE);
+	opts->always_windows = oprec_option_value(opts, "time_windows") != NULL &&
+		strcmp(oprec_option_value(opts, "time_windows"), "always") == 0;
 	opts->fdw_startup_cost = option_real(opts, "fdw_startup_cost", DEFAULT_FDW_STARTUP_COST);
 	opts->fdw_tuple_cost = option_real(opts, "fdw_tuple_cost", DEFAULT_FDW_TUPLE_COST);
 	opts->request_cost = option_real(opts, "request_cost", DEFAULT_REQUEST_COST);

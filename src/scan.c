@@ -115,7 +115,8 @@ oprec_scan_start(OprecScan *scan, OprecFilters *filters)
 	scan->scope = oprec_scope_value(scan->options, filters);
 	scan->scope_json = scan->scope ? oprec_json_owned(json_string(scan->scope)) : NULL;
 	scan->chains = oprec_build_chains(scan->api, filters, scan->history_start,
-									  scan->options->page_size, GetCurrentTimestamp(),
+									  scan->options->page_size,
+									  scan->options->always_windows, GetCurrentTimestamp(),
 									  &scan->nchains, &nbatches, &nwindows);
 	scan->counters.key_batches = nbatches;
 	scan->counters.time_windows = nwindows;
@@ -256,6 +257,57 @@ split_chain(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
 	memset(&scan->page, 0, sizeof(OprecPage));
 }
 
+/*
+ * After the first page of a probing walk (a chain that leaves out a long
+ * time range): whether asking for the range's windows is expected to cost
+ * fewer requests than walking the rest of the history.  A walk that ends
+ * on its first page is cheapest; an answer that does not say how much
+ * history there is leaves the windows, whose cost is known.
+ */
+static bool
+windows_are_cheaper(OprecScan *scan)
+{
+	OprecChain *chain = &scan->chains[scan->chain_index];
+	int64		span = chain->range_upper_ms - chain->range_lower_ms + 1;
+	int64		windows = (span + scan->api->max_window_ms - 1) / scan->api->max_window_ms;
+	int64		walk_pages;
+
+	chain->probe = false;
+	if (!scan->page.has_more)
+		return false;
+	if (!scan->page.has_total)
+		return true;
+	walk_pages = (scan->page.total + scan->options->page_size - 1) / Max(scan->options->page_size, 1);
+	return walk_pages > windows;
+}
+
+/*
+ * Replace the current chain, a walk whose first page showed a long
+ * history, with the windows of its time range.  The page is dropped: no
+ * row of it was returned yet.
+ */
+static void
+replace_walk_with_windows(OprecScan *scan)
+{
+	int			i = scan->chain_index;
+	MemoryContext oldcxt = MemoryContextSwitchTo(scan->run_cxt);
+	int			nwindows;
+	OprecChain *windows = oprec_window_chains(scan->api, &scan->chains[i], &nwindows);
+	OprecChain *chains = palloc(sizeof(OprecChain) * (scan->nchains - 1 + nwindows));
+
+	memcpy(chains, scan->chains, sizeof(OprecChain) * i);
+	memcpy(&chains[i], windows, sizeof(OprecChain) * nwindows);
+	memcpy(&chains[i + nwindows], &scan->chains[i + 1],
+		   sizeof(OprecChain) * (scan->nchains - i - 1));
+	scan->chains = chains;
+	scan->nchains += nwindows - 1;
+	scan->counters.time_windows = Max(scan->counters.time_windows, nwindows);
+	MemoryContextSwitchTo(oldcxt);
+
+	memset(&scan->page, 0, sizeof(OprecPage));
+	scan->chain_started = false;
+}
+
 /* Say once, when a scan ends, which keys the API said do not exist. */
 static void
 report_missing_keys(OprecScan *scan)
@@ -342,6 +394,13 @@ fetch_page(OprecScan *scan)
 	if (outcome == OPREC_PAGE_KEY_NOT_FOUND)
 	{
 		split_chain(scan, &req, &resp);
+		return;
+	}
+	if (chain->probe && scan->chain_pages == 0 && windows_are_cheaper(scan))
+	{
+		scan->counters.pages++;
+		scan->counters.records += json_array_size(scan->page.records);
+		replace_walk_with_windows(scan);
 		return;
 	}
 

@@ -395,6 +395,7 @@ feishu_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 	json_t	   *records;
 	json_t	   *has_more;
 	json_t	   *next;
+	json_t	   *total;
 	int64		code;
 	const char *msg;
 
@@ -429,6 +430,10 @@ feishu_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 	page->records = records;
 	page->has_more = json_is_true(has_more);
 	page->next_cursor = json_is_string(next) ? pstrdup(json_string_value(next)) : NULL;
+	/* no source says how exact total is: it only guides a choice of cost */
+	total = json_object_get(data, "total");
+	page->has_total = json_is_integer(total) && json_integer_value(total) >= 0;
+	page->total = page->has_total ? json_integer_value(total) : 0;
 	return OPREC_PAGE_OK;
 }
 
