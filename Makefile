@@ -41,7 +41,7 @@ include $(PGXS)
 
 # Every object depends on the shared header (PGXS tracks no header
 # dependencies by itself).
-$(OBJS): src/oprec_fdw.h src/json_read.h
+$(OBJS): src/oprec_fdw.h src/oprec_api.h src/json_read.h
 src/api/huawei.o src/api/huawei_sign.o: src/api/huawei_sign.h
 
 # Unit test of the AK/SK signer, built against libpgcommon (no server).

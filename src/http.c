@@ -1001,21 +1001,21 @@ oprec_http_send(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
 		bool		throttled;
 		long		delay;
 
-		oprec_pace_wait(scan->session, scan->pace_key, options->requests_per_second);
+		oprec_pace_wait(scan->session, scan->engine->pace_key, options->requests_per_second);
 		t = run_transfer(scan, req);
-		scan->counters.http_requests++;
+		scan->engine->counters.http_requests++;
 		if (t->result == CURLE_OK)
 		{
 			fill_response(t, req, resp);
 			release_transfer(t);
-			scan->counters.bytes_received += resp->body.len;
+			scan->engine->counters.bytes_received += resp->body.len;
 		}
 		else
 			memset(resp, 0, sizeof(OprecResponse));
 		resp->retries = attempt;
 
 		reason = transient_failure(scan, t, resp, &throttled);
-		oprec_pace_done(scan->session, scan->pace_key, throttled);
+		oprec_pace_done(scan->session, scan->engine->pace_key, throttled);
 		if (reason == NULL || attempt >= options->max_retries)
 			break;
 		delay = retry_delay_ms(t, attempt, throttled);
@@ -1037,11 +1037,11 @@ oprec_http_send(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
 				(errmsg_internal("oprec_fdw: retrying a %s request in %ld ms (attempt %d of %d): %s",
 								 scan->api->title, delay, attempt + 2, options->max_retries + 1,
 								 reason)));
-		scan->counters.retries++;
+		scan->engine->counters.retries++;
 		MemoryContextDelete(t->cxt);
 		sleep_ms(delay);
 	}
-	scan->counters.wait_us += GetCurrentTimestamp() - started;
+	scan->engine->counters.wait_us += GetCurrentTimestamp() - started;
 
 	if (t->result != CURLE_OK)
 		report_transport_failure(scan, req, t, resp->retries);

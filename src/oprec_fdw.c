@@ -340,15 +340,15 @@ start_scan(ForeignScanState *node, OprecExecState *state)
 	{
 		OprecColumnFilter *keys;
 
-		oldcxt = MemoryContextSwitchTo(scan->scan_cxt);
+		oldcxt = MemoryContextSwitchTo(scan->engine->scan_cxt);
 		keys = palloc0(sizeof(OprecColumnFilter));
 		oprec_key_source_read(state->key_source, keys);
 		state->source_keys = keys;
 		MemoryContextSwitchTo(oldcxt);
 	}
 
-	MemoryContextReset(scan->run_cxt);
-	oldcxt = MemoryContextSwitchTo(scan->run_cxt);
+	MemoryContextReset(scan->engine->run_cxt);
+	oldcxt = MemoryContextSwitchTo(scan->engine->run_cxt);
 	filters = oprec_evaluate_filters(scan->api, state->fdw_private, state->expr_states,
 									 econtext, state->options->max_id_range,
 									 state->source_keys);
@@ -358,13 +358,13 @@ start_scan(ForeignScanState *node, OprecExecState *state)
 	state->started = true;
 	state->from_cache = false;
 	if (state->cache == NULL && (state->expect_rescans || state->scans_started > 0))
-		state->cache = oprec_cache_create(scan->scan_cxt);
+		state->cache = oprec_cache_create(scan->engine->scan_cxt);
 	state->scans_started++;
 	if (state->cache)
 	{
 		char	   *signature;
 
-		oldcxt = MemoryContextSwitchTo(scan->run_cxt);
+		oldcxt = MemoryContextSwitchTo(scan->engine->run_cxt);
 		signature = oprec_filters_signature(scan->api, filters);
 		MemoryContextSwitchTo(oldcxt);
 		if (oprec_cache_start(state->cache, signature))
@@ -500,9 +500,9 @@ oprecExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 		if (es->analyze && state->scan)
 		{
-			ExplainPropertyInteger("Id Batches", NULL, state->scan->counters.key_batches, es);
+			ExplainPropertyInteger("Id Batches", NULL, state->scan->engine->counters.key_batches, es);
 			if (api->max_window_ms > 0)
-				ExplainPropertyInteger("Time Windows", NULL, state->scan->counters.time_windows, es);
+				ExplainPropertyInteger("Time Windows", NULL, state->scan->engine->counters.time_windows, es);
 		}
 		else if (!state->need_execution)
 		{
@@ -536,16 +536,16 @@ oprecExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 	if (es->analyze && state->scan)
 	{
-		ExplainPropertyInteger("HTTP Requests", NULL, state->scan->counters.http_requests, es);
-		if (state->scan->counters.retries > 0 || es->format != EXPLAIN_FORMAT_TEXT)
-			ExplainPropertyInteger("HTTP Retries", NULL, state->scan->counters.retries, es);
-		ExplainPropertyInteger("Pages", NULL, state->scan->counters.pages, es);
-		ExplainPropertyInteger("Records", NULL, state->scan->counters.records, es);
-		ExplainPropertyInteger("Bytes Received", "bytes", state->scan->counters.bytes_received, es);
+		ExplainPropertyInteger("HTTP Requests", NULL, state->scan->engine->counters.http_requests, es);
+		if (state->scan->engine->counters.retries > 0 || es->format != EXPLAIN_FORMAT_TEXT)
+			ExplainPropertyInteger("HTTP Retries", NULL, state->scan->engine->counters.retries, es);
+		ExplainPropertyInteger("Pages", NULL, state->scan->engine->counters.pages, es);
+		ExplainPropertyInteger("Records", NULL, state->scan->engine->counters.records, es);
+		ExplainPropertyInteger("Bytes Received", "bytes", state->scan->engine->counters.bytes_received, es);
 		/* a time, like the node's own: shown only with TIMING */
 		if (es->timing)
 			ExplainPropertyFloat("API Wait Time", "ms",
-								 state->scan->counters.wait_us / 1000.0, 3, es);
+								 state->scan->engine->counters.wait_us / 1000.0, 3, es);
 		if (state->cache)
 			ExplainPropertyInteger("Rescans From Cache", NULL,
 								   oprec_cache_hits(state->cache), es);

@@ -43,18 +43,20 @@ oprec_scan_create(MemoryContext parent, OprecOptions *options)
 	OprecScan  *scan = palloc0(sizeof(OprecScan));
 	const OprecApi *api = options->api;
 
-	scan->scan_cxt = scan_cxt;
-	scan->run_cxt = AllocSetContextCreate(scan_cxt, "oprec_fdw run",
+	scan->engine = palloc0(sizeof(OprecScanEngine));
+
+	scan->engine->scan_cxt = scan_cxt;
+	scan->engine->run_cxt = AllocSetContextCreate(scan_cxt, "oprec_fdw run",
 										  ALLOCSET_DEFAULT_SIZES);
-	scan->chain_cxt = AllocSetContextCreate(scan_cxt, "oprec_fdw chain",
+	scan->engine->chain_cxt = AllocSetContextCreate(scan_cxt, "oprec_fdw chain",
 											ALLOCSET_SMALL_SIZES);
-	scan->page_cxt = AllocSetContextCreate(scan_cxt, "oprec_fdw page",
+	scan->engine->page_cxt = AllocSetContextCreate(scan_cxt, "oprec_fdw page",
 										   ALLOCSET_DEFAULT_SIZES);
 	scan->options = options;
 	scan->api = api;
 	scan->session = oprec_get_session(options->user_mapping_id);
-	scan->pace_key = oprec_pace_key(options);
-	scan->history_start = oprec_history_start(options);
+	scan->engine->pace_key = oprec_pace_key(options);
+	scan->engine->history_start = oprec_history_start(options);
 	scan->api_state = api->begin_scan(scan);
 
 	MemoryContextSwitchTo(oldcxt);
@@ -97,38 +99,38 @@ oprec_scope_value(const OprecOptions *options, const OprecFilters *filters)
 }
 
 /*
- * (Re)start the scan with filters evaluated in scan->run_cxt.  Nothing is
+ * (Re)start the scan with filters evaluated in scan->engine->run_cxt.  Nothing is
  * sent yet: the first page is asked for by the first row wanted.
  */
 void
 oprec_scan_start(OprecScan *scan, OprecFilters *filters)
 {
-	MemoryContext oldcxt = MemoryContextSwitchTo(scan->run_cxt);
+	MemoryContext oldcxt = MemoryContextSwitchTo(scan->engine->run_cxt);
 	int			nbatches,
 				nwindows;
 
-	MemoryContextReset(scan->page_cxt);
-	MemoryContextReset(scan->chain_cxt);
-	memset(&scan->page, 0, sizeof(OprecPage));
+	MemoryContextReset(scan->engine->page_cxt);
+	MemoryContextReset(scan->engine->chain_cxt);
+	memset(&scan->engine->page, 0, sizeof(OprecPage));
 
 	scan->filters = filters;
 	scan->scope = oprec_scope_value(scan->options, filters);
 	scan->scope_json = scan->scope ? oprec_json_owned(json_string(scan->scope)) : NULL;
-	scan->chains = oprec_build_chains(scan->api, filters, scan->history_start,
+	scan->engine->chains = oprec_build_chains(scan->api, filters, scan->engine->history_start,
 									  scan->options->page_size,
 									  scan->options->always_windows, GetCurrentTimestamp(),
-									  &scan->nchains, &nbatches, &nwindows);
-	scan->counters.key_batches = nbatches;
-	scan->counters.time_windows = nwindows;
-	scan->chain_index = 0;
-	scan->missing_keys = NULL;
-	scan->nmissing = 0;
-	scan->missing_reported = false;
-	scan->chain_started = false;
-	scan->chain_done = false;
-	scan->record_index = 0;
-	scan->row_in_record = 0;
-	scan->rows_in_record = 0;
+									  &scan->engine->nchains, &nbatches, &nwindows);
+	scan->engine->counters.key_batches = nbatches;
+	scan->engine->counters.time_windows = nwindows;
+	scan->engine->chain_index = 0;
+	scan->engine->missing_keys = NULL;
+	scan->engine->nmissing = 0;
+	scan->engine->missing_reported = false;
+	scan->engine->chain_started = false;
+	scan->engine->chain_done = false;
+	scan->engine->record_index = 0;
+	scan->engine->row_in_record = 0;
+	scan->engine->rows_in_record = 0;
 
 	MemoryContextSwitchTo(oldcxt);
 }
@@ -144,17 +146,17 @@ remember_cursor(OprecScan *scan, const char *cursor)
 	uint64		hash = hash_bytes_extended((const unsigned char *) cursor, strlen(cursor), 0);
 	bool		found;
 
-	if (scan->seen_cursors == NULL)
+	if (scan->engine->seen_cursors == NULL)
 	{
 		HASHCTL		ctl;
 
 		ctl.keysize = sizeof(uint64);
 		ctl.entrysize = sizeof(uint64);
-		ctl.hcxt = scan->chain_cxt;
-		scan->seen_cursors = hash_create("oprec_fdw cursors", 64, &ctl,
+		ctl.hcxt = scan->engine->chain_cxt;
+		scan->engine->seen_cursors = hash_create("oprec_fdw cursors", 64, &ctl,
 										 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	(void) hash_search(scan->seen_cursors, &hash, HASH_ENTER, &found);
+	(void) hash_search(scan->engine->seen_cursors, &hash, HASH_ENTER, &found);
 	return !found;
 }
 
@@ -177,19 +179,19 @@ report_no_progress(OprecScan *scan, OprecRequest *req, const char *what)
 static bool
 skip_missing_keys(OprecScan *scan)
 {
-	OprecChain *chain = &scan->chains[scan->chain_index];
+	OprecChain *chain = &scan->engine->chains[scan->engine->chain_index];
 	int64	   *kept;
 	int			nkept = 0;
 
-	if (scan->nmissing == 0)
+	if (scan->engine->nmissing == 0)
 		return true;
-	kept = MemoryContextAlloc(scan->run_cxt, sizeof(int64) * chain->nkeys);
+	kept = MemoryContextAlloc(scan->engine->run_cxt, sizeof(int64) * chain->nkeys);
 	for (int i = 0; i < chain->nkeys; i++)
 	{
 		bool		missing = false;
 
-		for (int m = 0; m < scan->nmissing && !missing; m++)
-			missing = (scan->missing_keys[m] == chain->keys[i]);
+		for (int m = 0; m < scan->engine->nmissing && !missing; m++)
+			missing = (scan->engine->missing_keys[m] == chain->keys[i]);
 		if (!missing)
 			kept[nkept++] = chain->keys[i];
 	}
@@ -202,12 +204,12 @@ skip_missing_keys(OprecScan *scan)
 static void
 remember_missing_key(OprecScan *scan, int64 key)
 {
-	MemoryContext oldcxt = MemoryContextSwitchTo(scan->run_cxt);
+	MemoryContext oldcxt = MemoryContextSwitchTo(scan->engine->run_cxt);
 
-	scan->missing_keys = scan->missing_keys
-		? repalloc(scan->missing_keys, sizeof(int64) * (scan->nmissing + 1))
+	scan->engine->missing_keys = scan->engine->missing_keys
+		? repalloc(scan->engine->missing_keys, sizeof(int64) * (scan->engine->nmissing + 1))
 		: palloc(sizeof(int64));
-	scan->missing_keys[scan->nmissing++] = key;
+	scan->engine->missing_keys[scan->engine->nmissing++] = key;
 	MemoryContextSwitchTo(oldcxt);
 }
 
@@ -222,39 +224,39 @@ remember_missing_key(OprecScan *scan, int64 key)
 static void
 split_chain(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
 {
-	OprecChain *chain = &scan->chains[scan->chain_index];
+	OprecChain *chain = &scan->engine->chains[scan->engine->chain_index];
 	OprecChain *chains;
-	int			i = scan->chain_index;
+	int			i = scan->engine->chain_index;
 	MemoryContext oldcxt;
 	int			half;
 
-	if (scan->chain_pages > 0)
+	if (scan->engine->chain_pages > 0)
 		oprec_bad_answer(scan, req, resp,
 						 psprintf("a %s was reported not to exist after %d pages of its records",
 								  scan->api->columns[scan->api->key_column].name,
-								  scan->chain_pages));
-	if (scan->page.has_missing_key || chain->nkeys == 1)
+								  scan->engine->chain_pages));
+	if (scan->engine->page.has_missing_key || chain->nkeys == 1)
 	{
-		remember_missing_key(scan, scan->page.has_missing_key
-							 ? scan->page.missing_key : chain->keys[0]);
-		memset(&scan->page, 0, sizeof(OprecPage));
-		scan->chain_started = false;	/* asked again without it */
+		remember_missing_key(scan, scan->engine->page.has_missing_key
+							 ? scan->engine->page.missing_key : chain->keys[0]);
+		memset(&scan->engine->page, 0, sizeof(OprecPage));
+		scan->engine->chain_started = false;	/* asked again without it */
 		return;
 	}
-	oldcxt = MemoryContextSwitchTo(scan->run_cxt);
-	chains = palloc(sizeof(OprecChain) * (scan->nchains + 1));
-	memcpy(chains, scan->chains, sizeof(OprecChain) * (i + 1));
-	memcpy(&chains[i + 2], &scan->chains[i + 1], sizeof(OprecChain) * (scan->nchains - i - 1));
+	oldcxt = MemoryContextSwitchTo(scan->engine->run_cxt);
+	chains = palloc(sizeof(OprecChain) * (scan->engine->nchains + 1));
+	memcpy(chains, scan->engine->chains, sizeof(OprecChain) * (i + 1));
+	memcpy(&chains[i + 2], &scan->engine->chains[i + 1], sizeof(OprecChain) * (scan->engine->nchains - i - 1));
 	half = chains[i].nkeys / 2;
 	chains[i + 1] = chains[i];
 	chains[i + 1].keys += half;
 	chains[i + 1].nkeys -= half;
 	chains[i].nkeys = half;
-	scan->chains = chains;
-	scan->nchains++;
-	scan->chain_started = false;	/* ask again for the first half */
+	scan->engine->chains = chains;
+	scan->engine->nchains++;
+	scan->engine->chain_started = false;	/* ask again for the first half */
 	MemoryContextSwitchTo(oldcxt);
-	memset(&scan->page, 0, sizeof(OprecPage));
+	memset(&scan->engine->page, 0, sizeof(OprecPage));
 }
 
 /*
@@ -267,17 +269,17 @@ split_chain(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
 static bool
 windows_are_cheaper(OprecScan *scan)
 {
-	OprecChain *chain = &scan->chains[scan->chain_index];
+	OprecChain *chain = &scan->engine->chains[scan->engine->chain_index];
 	int64		span = chain->range_upper_ms - chain->range_lower_ms + 1;
 	int64		windows = (span + scan->api->max_window_ms - 1) / scan->api->max_window_ms;
 	int64		walk_pages;
 
 	chain->probe = false;
-	if (!scan->page.has_more)
+	if (!scan->engine->page.has_more)
 		return false;
-	if (!scan->page.has_total)
+	if (!scan->engine->page.has_total)
 		return true;
-	walk_pages = (scan->page.total + scan->options->page_size - 1) / Max(scan->options->page_size, 1);
+	walk_pages = (scan->engine->page.total + scan->options->page_size - 1) / Max(scan->options->page_size, 1);
 	return walk_pages > windows;
 }
 
@@ -289,23 +291,23 @@ windows_are_cheaper(OprecScan *scan)
 static void
 replace_walk_with_windows(OprecScan *scan)
 {
-	int			i = scan->chain_index;
-	MemoryContext oldcxt = MemoryContextSwitchTo(scan->run_cxt);
+	int			i = scan->engine->chain_index;
+	MemoryContext oldcxt = MemoryContextSwitchTo(scan->engine->run_cxt);
 	int			nwindows;
-	OprecChain *windows = oprec_window_chains(scan->api, &scan->chains[i], &nwindows);
-	OprecChain *chains = palloc(sizeof(OprecChain) * (scan->nchains - 1 + nwindows));
+	OprecChain *windows = oprec_window_chains(scan->api, &scan->engine->chains[i], &nwindows);
+	OprecChain *chains = palloc(sizeof(OprecChain) * (scan->engine->nchains - 1 + nwindows));
 
-	memcpy(chains, scan->chains, sizeof(OprecChain) * i);
+	memcpy(chains, scan->engine->chains, sizeof(OprecChain) * i);
 	memcpy(&chains[i], windows, sizeof(OprecChain) * nwindows);
-	memcpy(&chains[i + nwindows], &scan->chains[i + 1],
-		   sizeof(OprecChain) * (scan->nchains - i - 1));
-	scan->chains = chains;
-	scan->nchains += nwindows - 1;
-	scan->counters.time_windows = Max(scan->counters.time_windows, nwindows);
+	memcpy(&chains[i + nwindows], &scan->engine->chains[i + 1],
+		   sizeof(OprecChain) * (scan->engine->nchains - i - 1));
+	scan->engine->chains = chains;
+	scan->engine->nchains += nwindows - 1;
+	scan->engine->counters.time_windows = Max(scan->engine->counters.time_windows, nwindows);
 	MemoryContextSwitchTo(oldcxt);
 
-	memset(&scan->page, 0, sizeof(OprecPage));
-	scan->chain_started = false;
+	memset(&scan->engine->page, 0, sizeof(OprecPage));
+	scan->engine->chain_started = false;
 }
 
 /* Say once, when a scan ends, which keys the API said do not exist. */
@@ -313,81 +315,81 @@ static void
 report_missing_keys(OprecScan *scan)
 {
 	StringInfoData list;
-	int			shown = Min(scan->nmissing, 10);
+	int			shown = Min(scan->engine->nmissing, 10);
 
-	scan->missing_reported = true;
-	if (scan->nmissing == 0)
+	scan->engine->missing_reported = true;
+	if (scan->engine->nmissing == 0)
 		return;
 	initStringInfo(&list);
 	for (int i = 0; i < shown; i++)
-		appendStringInfo(&list, "%s" INT64_FORMAT, i > 0 ? ", " : "", scan->missing_keys[i]);
-	if (scan->nmissing > shown)
-		appendStringInfo(&list, " and %d more", scan->nmissing - shown);
+		appendStringInfo(&list, "%s" INT64_FORMAT, i > 0 ? ", " : "", scan->engine->missing_keys[i]);
+	if (scan->engine->nmissing > shown)
+		appendStringInfo(&list, " and %d more", scan->engine->nmissing - shown);
 	ereport(NOTICE,
 			(errmsg("the %s API does not know %s %s%s%s: no records for %s",
 					scan->api->title, scan->api->columns[scan->api->key_column].name,
 					list.data, scan->scope ? " in " : "",
 					scan->scope ? oprec_api_text(scan->scope, strlen(scan->scope)) : "",
-					scan->nmissing > 1 ? "them" : "it")));
+					scan->engine->nmissing > 1 ? "them" : "it")));
 }
 
-/* Fetch the next page of the current chain into scan->page. */
+/* Fetch the next page of the current chain into scan->engine->page. */
 static void
 fetch_page(OprecScan *scan)
 {
 	const OprecApi *api = scan->api;
-	const OprecChain *chain = &scan->chains[scan->chain_index];
+	const OprecChain *chain = &scan->engine->chains[scan->engine->chain_index];
 	MemoryContext oldcxt;
 	OprecRequest req;
 	OprecResponse resp;
 	OprecPageOutcome outcome = OPREC_PAGE_OK;
 
 	/* the previous page, its JSON and its transfer go away here */
-	MemoryContextReset(scan->page_cxt);
-	memset(&scan->page, 0, sizeof(OprecPage));
-	if (!scan->chain_started && !skip_missing_keys(scan))
+	MemoryContextReset(scan->engine->page_cxt);
+	memset(&scan->engine->page, 0, sizeof(OprecPage));
+	if (!scan->engine->chain_started && !skip_missing_keys(scan))
 	{
 		/* every key of the chain is known not to exist */
-		scan->chain_started = true;
-		scan->chain_done = true;
+		scan->engine->chain_started = true;
+		scan->engine->chain_done = true;
 		return;
 	}
-	if (!scan->chain_started)
+	if (!scan->engine->chain_started)
 	{
-		MemoryContextReset(scan->chain_cxt);
-		scan->chain_started = true;
-		scan->chain_done = false;
-		scan->chain_pages = 0;
-		scan->cursor = NULL;
-		scan->seen_cursors = NULL;
-		scan->empty_pages_in_a_row = 0;
+		MemoryContextReset(scan->engine->chain_cxt);
+		scan->engine->chain_started = true;
+		scan->engine->chain_done = false;
+		scan->engine->chain_pages = 0;
+		scan->engine->cursor = NULL;
+		scan->engine->seen_cursors = NULL;
+		scan->engine->empty_pages_in_a_row = 0;
 		scan->chain_key_json = NULL;
 		if (chain->nkeys == 1)
 		{
 			int64		key = chain->keys[0];
 
-			oldcxt = MemoryContextSwitchTo(scan->chain_cxt);
+			oldcxt = MemoryContextSwitchTo(scan->engine->chain_cxt);
 			scan->chain_key_json = oprec_json_owned(json_integer(key));
 			MemoryContextSwitchTo(oldcxt);
 		}
 	}
 
-	oldcxt = MemoryContextSwitchTo(scan->page_cxt);
+	oldcxt = MemoryContextSwitchTo(scan->engine->page_cxt);
 	for (int attempt = 0; attempt < 2; attempt++)
 	{
 		bool		may_renew = (attempt == 0 && api->can_renew_token(scan));
 
 		api->ensure_token(scan, attempt > 0);
 		oprec_request_init(&req, "GET");
-		api->build_page_request(scan, chain, scan->cursor, &req);
+		api->build_page_request(scan, chain, scan->engine->cursor, &req);
 		oprec_http_send(scan, &req, &resp);
-		outcome = api->read_page(scan, chain, scan->cursor, may_renew, &req, &resp,
-								 &scan->page);
+		outcome = api->read_page(scan, chain, scan->engine->cursor, may_renew, &req, &resp,
+								 &scan->engine->page);
 		if (outcome != OPREC_PAGE_TOKEN_REJECTED)
 			break;
 		/* the token was refused: forget it, get a new one, ask again once */
 		oprec_session_forget_token(scan->session);
-		memset(&scan->page, 0, sizeof(OprecPage));
+		memset(&scan->engine->page, 0, sizeof(OprecPage));
 	}
 	MemoryContextSwitchTo(oldcxt);
 
@@ -396,53 +398,53 @@ fetch_page(OprecScan *scan)
 		split_chain(scan, &req, &resp);
 		return;
 	}
-	if (chain->probe && scan->chain_pages == 0 && windows_are_cheaper(scan))
+	if (chain->probe && scan->engine->chain_pages == 0 && windows_are_cheaper(scan))
 	{
-		scan->counters.pages++;
-		scan->counters.records += json_array_size(scan->page.records);
+		scan->engine->counters.pages++;
+		scan->engine->counters.records += json_array_size(scan->engine->page.records);
 		replace_walk_with_windows(scan);
 		return;
 	}
 
-	scan->chain_pages++;
-	scan->counters.pages++;
-	scan->counters.records += json_array_size(scan->page.records);
-	scan->record_index = 0;
-	scan->row_in_record = 0;
-	scan->rows_in_record = 0;
+	scan->engine->chain_pages++;
+	scan->engine->counters.pages++;
+	scan->engine->counters.records += json_array_size(scan->engine->page.records);
+	scan->engine->record_index = 0;
+	scan->engine->row_in_record = 0;
+	scan->engine->rows_in_record = 0;
 
-	if (!scan->page.has_more)
+	if (!scan->engine->page.has_more)
 	{
-		scan->chain_done = true;
+		scan->engine->chain_done = true;
 		return;
 	}
-	if (scan->page.next_cursor == NULL || scan->page.next_cursor[0] == '\0')
+	if (scan->engine->page.next_cursor == NULL || scan->engine->page.next_cursor[0] == '\0')
 		oprec_bad_answer(scan, &req, &resp, "more records announced without a cursor to fetch them");
-	if (strlen(scan->page.next_cursor) > MAX_CURSOR_BYTES)
+	if (strlen(scan->engine->page.next_cursor) > MAX_CURSOR_BYTES)
 		oprec_bad_answer(scan, &req, &resp,
 						 psprintf("a paging cursor longer than %d bytes", MAX_CURSOR_BYTES));
 
-	scan->empty_pages_in_a_row = json_array_size(scan->page.records) > 0
-		? 0 : scan->empty_pages_in_a_row + 1;
-	if (scan->empty_pages_in_a_row >= MAX_EMPTY_PAGES_IN_A_ROW)
+	scan->engine->empty_pages_in_a_row = json_array_size(scan->engine->page.records) > 0
+		? 0 : scan->engine->empty_pages_in_a_row + 1;
+	if (scan->engine->empty_pages_in_a_row >= MAX_EMPTY_PAGES_IN_A_ROW)
 		report_no_progress(scan, &req,
 						   psprintf("%d pages in a row without records, each announcing more",
-									scan->empty_pages_in_a_row));
-	if (scan->chain_pages >= MAX_PAGES_PER_CHAIN)
+									scan->engine->empty_pages_in_a_row));
+	if (scan->engine->chain_pages >= MAX_PAGES_PER_CHAIN)
 		report_no_progress(scan, &req,
 						   psprintf("more than %d pages for one request chain", MAX_PAGES_PER_CHAIN));
 
-	oldcxt = MemoryContextSwitchTo(scan->chain_cxt);
-	if (!remember_cursor(scan, scan->page.next_cursor))
+	oldcxt = MemoryContextSwitchTo(scan->engine->chain_cxt);
+	if (!remember_cursor(scan, scan->engine->page.next_cursor))
 	{
-		const char *cursor = oprec_api_text(scan->page.next_cursor,
-											strlen(scan->page.next_cursor));
+		const char *cursor = oprec_api_text(scan->engine->page.next_cursor,
+											strlen(scan->engine->page.next_cursor));
 
 		report_no_progress(scan, &req,
 						   psprintf("cursor \"%s\" came back after %d pages",
-									cursor, scan->chain_pages));
+									cursor, scan->engine->chain_pages));
 	}
-	scan->cursor = pstrdup(scan->page.next_cursor);
+	scan->engine->cursor = pstrdup(scan->engine->page.next_cursor);
 	MemoryContextSwitchTo(oldcxt);
 }
 
@@ -474,46 +476,46 @@ oprec_scan_next_row(OprecScan *scan, json_t **record, int *row, const OprecChain
 {
 	for (;;)
 	{
-		if (scan->page.records && scan->record_index < json_array_size(scan->page.records))
+		if (scan->engine->page.records && scan->engine->record_index < json_array_size(scan->engine->page.records))
 		{
-			json_t	   *current = json_array_get(scan->page.records, scan->record_index);
-			const OprecChain *current_chain = &scan->chains[scan->chain_index];
+			json_t	   *current = json_array_get(scan->engine->page.records, scan->engine->record_index);
+			const OprecChain *current_chain = &scan->engine->chains[scan->engine->chain_index];
 
-			if (scan->row_in_record == 0 && scan->rows_in_record == 0)
+			if (scan->engine->row_in_record == 0 && scan->engine->rows_in_record == 0)
 			{
 				if (!json_is_object(current) ||
 					!record_in_window(scan, current_chain, current))
 				{
-					scan->record_index++;
+					scan->engine->record_index++;
 					continue;
 				}
-				scan->rows_in_record = scan->api->rows_in_record(current);
+				scan->engine->rows_in_record = scan->api->rows_in_record(current);
 			}
-			if (scan->row_in_record < scan->rows_in_record)
+			if (scan->engine->row_in_record < scan->engine->rows_in_record)
 			{
 				*record = current;
-				*row = scan->row_in_record++;
+				*row = scan->engine->row_in_record++;
 				*chain = current_chain;
-				scan->counters.rows++;
+				scan->engine->counters.rows++;
 				return true;
 			}
-			scan->record_index++;
-			scan->row_in_record = 0;
-			scan->rows_in_record = 0;
+			scan->engine->record_index++;
+			scan->engine->row_in_record = 0;
+			scan->engine->rows_in_record = 0;
 			continue;
 		}
 
-		if (scan->chain_index >= scan->nchains)
+		if (scan->engine->chain_index >= scan->engine->nchains)
 		{
-			if (!scan->missing_reported)
+			if (!scan->engine->missing_reported)
 				report_missing_keys(scan);
 			return false;
 		}
-		if (scan->chain_started && scan->chain_done)
+		if (scan->engine->chain_started && scan->engine->chain_done)
 		{
-			scan->chain_index++;
-			scan->chain_started = false;
-			scan->page.records = NULL;
+			scan->engine->chain_index++;
+			scan->engine->chain_started = false;
+			scan->engine->page.records = NULL;
 			continue;
 		}
 		fetch_page(scan);
@@ -524,5 +526,5 @@ oprec_scan_next_row(OprecScan *scan, json_t **record, int *row, const OprecChain
 void
 oprec_scan_end(OprecScan *scan)
 {
-	MemoryContextDelete(scan->scan_cxt);
+	MemoryContextDelete(scan->engine->scan_cxt);
 }

@@ -22,7 +22,7 @@
 #include "catalog/pg_user_mapping.h"
 #include "utils/timestamp.h"
 
-#include "oprec_fdw.h"
+#include "oprec_api.h"
 
 #define LIST_PATH "/open_api/op_record/work_item/list"
 #define TOKEN_PATH "/open_api/authen/plugin_token"

@@ -16,6 +16,7 @@
  */
 #include "postgres.h"
 
+#include <time.h>
 #include <jansson.h>
 
 #include "catalog/pg_foreign_server.h"
@@ -26,7 +27,7 @@
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
-#include "oprec_fdw.h"
+#include "oprec_api.h"
 #include "huawei_sign.h"
 
 #define RECORD_PATH "/v2/issues/get-record"

@@ -187,7 +187,7 @@ setup_api(FuzzApi *fa, const OprecApi *api)
 	scan = oprec_scan_create(fuzz_cxt, options);
 
 	/* one key, no other condition: what "WHERE key = <key>" gives */
-	oldcxt = MemoryContextSwitchTo(scan->run_cxt);
+	oldcxt = MemoryContextSwitchTo(scan->engine->run_cxt);
 	filters = palloc0(sizeof(OprecFilters));
 	filters->columns = palloc0(sizeof(OprecColumnFilter) * api->ncolumns);
 	filters->columns[api->key_column].active = true;
@@ -206,9 +206,9 @@ setup_api(FuzzApi *fa, const OprecApi *api)
 		.window_start_ms = INT64CONST(1719849600000),	/* 2024-07-01T16:00Z */
 		.window_end_ms = INT64CONST(1800000000000)	/* 2027-01-15 */
 	};
-	scan->chains = fa->chains;
+	scan->engine->chains = fa->chains;
 
-	oldcxt = MemoryContextSwitchTo(scan->chain_cxt);
+	oldcxt = MemoryContextSwitchTo(scan->engine->chain_cxt);
 	scan->chain_key_json = oprec_json_owned(json_integer(key));
 	MemoryContextSwitchTo(oldcxt);
 
@@ -279,9 +279,9 @@ run_page(FuzzApi *fa, uint8 flags, long status, const uint8_t *body, size_t len)
 	if (flags & 16)
 		resp.log_id = pstrdup("0000000000000000002a");
 
-	memset(&scan->page, 0, sizeof(OprecPage));
-	outcome = api->read_page(scan, &scan->chains[chain_index], cursor, (flags & 2) != 0,
-							 &req, &resp, &scan->page);
+	memset(&scan->engine->page, 0, sizeof(OprecPage));
+	outcome = api->read_page(scan, &scan->engine->chains[chain_index], cursor, (flags & 2) != 0,
+							 &req, &resp, &scan->engine->page);
 	if (outcome != OPREC_PAGE_OK)
 	{
 		/* a refused token, or a key said not to exist: no page to read */
@@ -291,13 +291,13 @@ run_page(FuzzApi *fa, uint8 flags, long status, const uint8_t *body, size_t len)
 	n_pages++;
 
 	/* the engine's iteration over this page only: one chain, done */
-	scan->nchains = chain_index + 1;
-	scan->chain_index = chain_index;
-	scan->chain_started = true;
-	scan->chain_done = true;
-	scan->record_index = 0;
-	scan->row_in_record = 0;
-	scan->rows_in_record = 0;
+	scan->engine->nchains = chain_index + 1;
+	scan->engine->chain_index = chain_index;
+	scan->engine->chain_started = true;
+	scan->engine->chain_done = true;
+	scan->engine->record_index = 0;
+	scan->engine->row_in_record = 0;
+	scan->engine->rows_in_record = 0;
 
 	while (oprec_scan_next_row(scan, &record, &row, &chain))
 	{
@@ -334,23 +334,23 @@ fuzz_one_input(const uint8_t *data, size_t size)
 		status = statuses[data[1] % lengthof(statuses)];
 	fa = &fuzz_apis[flags & 1];
 
-	MemoryContextReset(fa->scan->page_cxt);
-	MemoryContextSwitchTo(fa->scan->page_cxt);
+	MemoryContextReset(fa->scan->engine->page_cxt);
+	MemoryContextSwitchTo(fa->scan->engine->page_cxt);
 	PG_TRY();
 	{
 		run_page(fa, flags, status, data + 2, size - 2);
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(fa->scan->page_cxt);
+		MemoryContextSwitchTo(fa->scan->engine->page_cxt);
 		FlushErrorState();
 		n_page_errors++;
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(oldcxt);
 	/* the page's JSON and every datum go away here, as before a next page */
-	MemoryContextReset(fa->scan->page_cxt);
-	memset(&fa->scan->page, 0, sizeof(OprecPage));
+	MemoryContextReset(fa->scan->engine->page_cxt);
+	memset(&fa->scan->engine->page, 0, sizeof(OprecPage));
 
 	if (n_inputs % 100000 == 0)
 		print_counters();
