@@ -21,8 +21,11 @@
 
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/date.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -243,6 +246,116 @@ json_array_to_datum(OprecColumnConverter *conv, json_t *value)
 }
 
 /*
+ * numeric's input functions, declared by utils/fmgrprotos.h, which cannot
+ * be included with jansson.h (both declare json_object and json_typeof).
+ */
+extern Datum numeric_in(PG_FUNCTION_ARGS);
+extern Datum int8_numeric(PG_FUNCTION_ARGS);
+
+/* A JSON scalar as a jsonb scalar value (numbers exact). */
+static void
+jsonb_scalar(json_t *value, JsonbValue *out)
+{
+	const char *number;
+	size_t		number_len;
+
+	if (oprec_json_marked_number(value, &number, &number_len))
+	{
+		out->type = jbvNumeric;
+		out->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+															   CStringGetDatum(pnstrdup(number, number_len)),
+															   ObjectIdGetDatum(InvalidOid),
+															   Int32GetDatum(-1)));
+		return;
+	}
+	switch (json_typeof(value))
+	{
+		case JSON_STRING:
+			out->type = jbvString;
+			out->val.string.val = utf8_to_server(json_string_value(value),
+												 json_string_length(value));
+			out->val.string.len = strlen(out->val.string.val);
+			break;
+		case JSON_INTEGER:
+			out->type = jbvNumeric;
+			out->val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric,
+																   Int64GetDatum((int64) json_integer_value(value))));
+			break;
+		case JSON_TRUE:
+		case JSON_FALSE:
+			out->type = jbvBool;
+			out->val.boolean = json_is_true(value);
+			break;
+		case JSON_NULL:
+			out->type = jbvNull;
+			break;
+		default:
+			/* reals arrive as marked numbers (json.c): never here */
+			elog(ERROR, "oprec_fdw: unexpected JSON value type %d", (int) json_typeof(value));
+	}
+}
+
+/* Push a JSON value into a jsonb under construction. */
+static JsonbValue *
+push_jsonb(JsonbParseState **state, json_t *value, JsonbIteratorToken token)
+{
+	JsonbValue	scalar;
+	JsonbValue *result;
+
+	check_stack_depth();
+	if (json_is_object(value))
+	{
+		const char *key;
+		json_t	   *member;
+
+		pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+		json_object_foreach(value, key, member)
+		{
+			JsonbValue	k;
+
+			k.type = jbvString;
+			k.val.string.val = utf8_to_server(key, strlen(key));
+			k.val.string.len = strlen(k.val.string.val);
+			pushJsonbValue(state, WJB_KEY, &k);
+			push_jsonb(state, member, WJB_VALUE);
+		}
+		return pushJsonbValue(state, WJB_END_OBJECT, NULL);
+	}
+	if (json_is_array(value))
+	{
+		size_t		i;
+		json_t	   *element;
+
+		pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
+		json_array_foreach(value, i, element)
+			push_jsonb(state, element, WJB_ELEM);
+		return pushJsonbValue(state, WJB_END_ARRAY, NULL);
+	}
+	jsonb_scalar(value, &scalar);
+	result = pushJsonbValue(state, token, &scalar);
+	return result;
+}
+
+/*
+ * A JSON value as jsonb, built from jansson's tree: the answer is parsed
+ * once (no text in between for jsonb_in to parse again).
+ */
+static Jsonb *
+json_to_jsonb(json_t *value)
+{
+	JsonbParseState *state = NULL;
+
+	if (!json_is_object(value) && !json_is_array(value))
+	{
+		JsonbValue	scalar;
+
+		jsonb_scalar(value, &scalar);
+		return JsonbValueToJsonb(&scalar);
+	}
+	return JsonbValueToJsonb(push_jsonb(&state, value, WJB_ELEM));
+}
+
+/*
  * The datum of a column from its JSON value (NULL: absent).  A value that
  * cannot become the column's type is an error; the caller's error context
  * names the column, its field and the value.
@@ -277,8 +390,9 @@ oprec_json_to_datum(OprecColumnConverter *conv, json_t *value, bool *isnull)
 			if (json_is_boolean(value))
 				return BoolGetDatum(json_is_true(value));
 			break;
-		case JSONOID:
 		case JSONBOID:
+			return JsonbPGetDatum(json_to_jsonb(value));
+		case JSONOID:
 			return InputFunctionCall(&conv->input, json_serialize(value),
 									 conv->typioparam, conv->typmod);
 	}
