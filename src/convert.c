@@ -3,12 +3,13 @@
  * convert.c
  *		  JSON values from API answers to PostgreSQL datums.
  *
- * A column's declared type decides the conversion: a JSON value of an
- * epoch-milliseconds column becomes a timestamptz exactly (integer
- * arithmetic, never through a double); integers stay exact as text or
- * int8; any JSON value can become json/jsonb or its JSON text.  Everything
- * else goes through the type's input function, so a table may declare a
- * column as text, varchar, numeric, ... as it likes.  Strings arrive in
+ * A column's declared type decides the conversion: epoch milliseconds
+ * become a timestamptz, timestamp or date exactly (integer arithmetic,
+ * never through a double); integers stay exact as text or int8; any JSON
+ * value can become json or its JSON text, and jsonb built from the parsed
+ * value itself; a JSON array becomes an array column element by element.
+ * Everything else goes through the type's input function, so a table may
+ * declare a column as text, varchar, numeric, boolean, ... as it likes.  Strings arrive in
  * UTF-8 and are converted to the database encoding.  Numbers that jansson
  * could not keep exactly arrive as marked strings (json.c) and are written
  * back as the numbers they are.
