@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# oprec_fdw against what users do today and against the floor, on the API
+# simulator at several latencies: wall time, rows/s, requests, the
+# backend's peak memory, and the simulator's own CPU share (so that it is
+# seen not to be what is measured).  Prints one table; asserts nothing.
+#
+#   bench/compare.sh [latencies_ms...]      default: 0 30 150
+#
+# Rows of the table, per scenario and latency:
+#   oprec_fdw     the foreign table, pacing off (requests_per_second 0)
+#   plpython      a PL/Python function calling the API with the standard
+#                 library in a loop: 7-day windows, 50 ids per request, as
+#                 the API's reference describes (bench/compare.py)
+#   floor         the longest request chain x latency: no client can do
+#                 better without asking for fewer pages
+# plus, once, PostgreSQL's own jsonb parsing of the same page bodies.
+
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../test/setup.sh"
+
+LATENCIES=("$@")
+[ "${#LATENCIES[@]}" -gt 0 ] || LATENCIES=(0 30 150)
+
+install_dependencies
+if ! dpkg-query -W -f='${Status}' postgresql-plpython3-15 2>/dev/null | grep -q "install ok installed"; then
+    echo "== installing: postgresql-plpython3-15"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        postgresql-plpython3-15 >/dev/null
+fi
+build_and_install
+start_simulator
+
+export BENCH_LATENCIES="${LATENCIES[*]}" BENCH_SIM_PID="$SIM_PID"
+pg_virtualenv -v 15 "$PYTHON" "$OPREC_ROOT/bench/compare.py"
