@@ -17,9 +17,19 @@ CREATE TABLE est_items AS SELECT g AS id FROM generate_series(1001, 1200) g;
 ANALYZE est_items;
 EXPLAIN SELECT * FROM feishu_op_records WHERE work_item_id = ANY (ARRAY(SELECT id FROM est_items));
 
--- each request costs request_cost: a 12-day range is two windows
+-- each request costs request_cost: one work item's 12 days are expected
+-- in one page of its history (a walk), or in two windows when the server
+-- asks for windows always
 EXPLAIN SELECT * FROM feishu_op_records
 WHERE work_item_id = 1001 AND operation_time >= '2025-09-04' AND operation_time < '2025-09-16';
+ALTER SERVER feishu OPTIONS (ADD time_windows 'always');
+EXPLAIN SELECT * FROM feishu_op_records
+WHERE work_item_id = 1001 AND operation_time >= '2025-09-04' AND operation_time < '2025-09-16';
+ALTER SERVER feishu OPTIONS (DROP time_windows);
+-- 130 work items over 28 months: a walk of their histories, not 3 x 122
+-- windows (and a cost PostgreSQL's JIT threshold leaves alone)
+EXPLAIN SELECT * FROM feishu_op_records
+WHERE work_item_id BETWEEN 1001 AND 1130 AND operation_time >= '2024-07-02' AND operation_time < '2026-11-01';
 ALTER SERVER feishu OPTIONS (ADD request_cost '10', ADD records_per_id '500',
                              ADD fdw_startup_cost '7', ADD fdw_tuple_cost '0.5');
 EXPLAIN SELECT * FROM feishu_op_records

@@ -224,6 +224,7 @@ oprec_estimate_relation(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *
 		double		span = Max(upper - lower, 1.0);
 
 		plan->time_fraction = Min(1.0, span / (ASSUMED_HISTORY_DAYS * MS_PER_DAY));
+		plan->has_time_range = (time_lower >= 0 && time_upper >= 0);
 		if (api->max_window_ms > 0)
 			plan->windows_estimate = Max(1.0, ceil(span / (double) api->max_window_ms));
 	}
@@ -261,15 +262,32 @@ oprec_estimate_cost(const OprecPlanState *plan, double keys, Cost extra_startup,
 {
 	const OprecOptions *options = plan->options;
 	const OprecApi *api = options->api;
+	double		page_size = Max(options->page_size, 1);
+	double		batches = ceil(keys / api->max_keys_per_request);
 	double		records = keys * options->records_per_id * plan->time_fraction *
 		plan->local_selectivity;
-	double		chains = ceil(keys / api->max_keys_per_request) * plan->windows_estimate;
-	double		requests = Max(chains, ceil(records / Max(options->page_size, 1)));
+	double		received = records;
+	double		history_pages = Max(1.0, ceil(Min(keys, api->max_keys_per_request) *
+											  options->records_per_id / page_size));
+	double		requests;
+
+	if (plan->windows_estimate > history_pages &&
+		!(options->always_windows && plan->has_time_range))
+	{
+		/*
+		 * A range longer than a batch's history is walked without time
+		 * range (chain.c): every record of the keys is received.
+		 */
+		received = keys * options->records_per_id * plan->local_selectivity;
+		requests = batches * history_pages;
+	}
+	else
+		requests = Max(batches * plan->windows_estimate, ceil(records / page_size));
 
 	*rows = clamp_row_est(records);
 	*startup_cost = options->fdw_startup_cost + extra_startup + options->request_cost;
 	*total_cost = options->fdw_startup_cost + extra_startup +
 		requests * options->request_cost +
-		records * (options->fdw_tuple_cost + cpu_tuple_cost + plan->local_cost.per_tuple) +
+		received * (options->fdw_tuple_cost + cpu_tuple_cost + plan->local_cost.per_tuple) +
 		plan->local_cost.startup;
 }

@@ -146,6 +146,7 @@ typedef struct OprecPlanState
 	double		keys_estimate;	/* keys the conditions name, or a guess */
 	double		windows_estimate;	/* time windows per key batch */
 	double		time_fraction;	/* of a key's history the time range holds */
+	bool		has_time_range; /* both ends of the time range are known */
 	Selectivity local_selectivity;	/* of the conditions on other columns */
 	QualCost	local_cost;		/* of evaluating every condition per row */
 } OprecPlanState;
