@@ -20,25 +20,8 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 SETUP = r"""
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS oprec_fdw;
+\i :objects
 CREATE EXTENSION IF NOT EXISTS plpython3u;
-CREATE SERVER feishu FOREIGN DATA WRAPPER oprec_fdw
-    OPTIONS (api 'feishu', base_url :'sim_url', project_key 'proj_alpha', requests_per_second '0');
-CREATE USER MAPPING FOR CURRENT_USER SERVER feishu
-    OPTIONS (plugin_token 'p-static-sim-token', user_key '7491126018028090001');
-CREATE FOREIGN TABLE feishu_op_records (project_key text, work_item_id bigint,
-    work_item_type_key text, operation_time timestamptz, operator text, operator_type text,
-    operation_type text, op_record_module text, source_type text, source text,
-    record_contents jsonb) SERVER feishu;
-CREATE SERVER huawei FOREIGN DATA WRAPPER oprec_fdw
-    OPTIONS (api 'huawei', base_url :'sim_url', project_id 'c15cc54e338d4506afd9bd8103071ff0',
-             requests_per_second '0');
-CREATE USER MAPPING FOR CURRENT_USER SERVER huawei
-    OPTIONS (access_key 'SIMAK0000000000000001', secret_key 'sim-secret-key-0001');
-CREATE FOREIGN TABLE huawei_issue_records (project_id text, issue_id bigint, journal_id bigint,
-    created_on timestamptz, notes text, user_id bigint, user_name text, user_nick_name text,
-    user_first_name text, user_identifier text, detail_id bigint, property text,
-    field_name text, operation text, old_value text, new_value text) SERVER huawei;
 CREATE TABLE my_items AS SELECT g::bigint AS id FROM generate_series(1001, 1120) g;
 ANALYZE my_items;
 CREATE TABLE bench_settings (url text);
@@ -177,7 +160,8 @@ def longest_chain(listing):
 
 
 def main():
-    psql(SETUP, {"sim_url": SIM})
+    psql(SETUP, {"sim_url": SIM,
+                 "objects": os.path.join(os.path.dirname(os.path.abspath(__file__)), "objects.sql")})
     header = (f"{'scenario':<38} {'latency':>7} {'client':<10} {'ms':>9} {'rows':>6} "
               f"{'requests':>8} {'rows/s':>9} {'peak MB':>7} {'sim CPU':>7} "
               f"{'x floor':>7} {'x fdw':>6}")

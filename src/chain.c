@@ -205,6 +205,13 @@ oprec_build_chains(const OprecApi *api, const OprecFilters *filters,
 	return chains;
 }
 
+/* How many windows the time range of a chain spans. */
+int64
+oprec_window_count(const OprecApi *api, const OprecChain *chain)
+{
+	return ceil_div(chain->range_upper_ms - chain->range_lower_ms + 1, api->max_window_ms);
+}
+
 /*
  * The windows of a probing walk's time range, for its keys: what the walk
  * turns into when its history is longer than they are (scan.c).
@@ -212,8 +219,7 @@ oprec_build_chains(const OprecApi *api, const OprecFilters *filters,
 OprecChain *
 oprec_window_chains(const OprecApi *api, const OprecChain *walk, int *nwindows)
 {
-	int64		span = walk->range_upper_ms - walk->range_lower_ms + 1;
-	int64		needed = ceil_div(span, api->max_window_ms);
+	int64		needed = oprec_window_count(api, walk);
 	OprecChain *chains;
 
 	if (needed > INT_MAX / (int64) sizeof(OprecChain))

@@ -173,18 +173,12 @@ key_source_table(PlannerInfo *root, RelOptInfo *baserel, Expr *value)
 	if (contain_volatile_functions((Node *) value) ||
 		contains_exec_param((Node *) value, NULL))
 		return NULL;
-	/* its Vars must be plain columns of this table */
+	/* its Vars must be plain columns of this table (no placeholders) */
+	foreach(lc, pull_var_clause((Node *) value, PVC_INCLUDE_PLACEHOLDERS))
 	{
-		List	   *vars = pull_var_clause((Node *) value, PVC_RECURSE_PLACEHOLDERS);
+		Var		   *var = lfirst(lc);
 
-		foreach(lc, vars)
-		{
-			Var		   *var = lfirst(lc);
-
-			if (!IsA(var, Var) || var->varlevelsup != 0 || var->varattno <= 0)
-				return NULL;
-		}
-		if (list_length(pull_var_clause((Node *) value, PVC_INCLUDE_PLACEHOLDERS)) != list_length(vars))
+		if (!IsA(var, Var) || var->varlevelsup != 0 || var->varattno <= 0)
 			return NULL;
 	}
 	/* the table's rows a user may see depend on policies: not read here */
@@ -253,14 +247,8 @@ oprec_add_join_paths(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *pla
 					total_cost;
 
 		oprec_estimate_cost(plan, 1, 0, &rows, &startup_cost, &total_cost);
-		add_path(baserel, (Path *)
-				 create_foreignscan_path(root, baserel, NULL, rows,
-										 startup_cost, total_cost, NIL,
-										 param_info->ppi_req_outer, NULL,
-#if PG_VERSION_NUM >= 170000
-										 NIL,
-#endif
-										 NIL));
+		oprec_add_path(root, baserel, rows, startup_cost, total_cost,
+					   param_info->ppi_req_outer, NIL);
 	}
 
 	/* one batched path, over the smallest local table */
@@ -284,14 +272,8 @@ oprec_add_join_paths(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *pla
 
 		fdw_private = list_make3(best_value, quals,
 								 makeString(describe_key_source(root, best_value, best_source)));
-		add_path(baserel, (Path *)
-				 create_foreignscan_path(root, baserel, NULL, rows,
-										 startup_cost, total_cost, NIL,
-										 baserel->lateral_relids, NULL,
-#if PG_VERSION_NUM >= 170000
-										 NIL,
-#endif
-										 fdw_private));
+		oprec_add_path(root, baserel, rows, startup_cost, total_cost,
+					   baserel->lateral_relids, fdw_private);
 	}
 }
 

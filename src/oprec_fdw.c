@@ -146,16 +146,23 @@ oprecGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	if (!plan->has_key_list && !(plan->has_key_lower && plan->has_key_upper))
 		total_cost += disable_cost;
 
+	oprec_add_path(root, baserel, rows, startup_cost, total_cost, baserel->lateral_relids, NIL);
+	oprec_add_join_paths(root, baserel, plan);
+}
+
+/* Add a foreign scan path of the relation (for every kind of path). */
+void
+oprec_add_path(PlannerInfo *root, RelOptInfo *baserel, double rows, Cost startup_cost,
+			   Cost total_cost, Relids required_outer, List *fdw_private)
+{
 	add_path(baserel, (Path *)
 			 create_foreignscan_path(root, baserel, NULL, rows,
 									 startup_cost, total_cost,
-									 NIL, baserel->lateral_relids, NULL,
+									 NIL, required_outer, NULL,
 #if PG_VERSION_NUM >= 170000
 									 NIL,
 #endif
-									 NIL));
-
-	oprec_add_join_paths(root, baserel, plan);
+									 fdw_private));
 }
 
 /* The table's column that reads the API's key (for messages). */
@@ -389,10 +396,15 @@ conversion_error_callback(void *arg)
 	Relation	rel = node->ss.ss_currentRelation;
 	Form_pg_attribute attr = TupleDescAttr(RelationGetDescr(rel), state->converting);
 
-	errcontext("column \"%s\" of foreign table \"%s\", field \"%s\", value %s",
-			   NameStr(attr->attname), RelationGetRelationName(rel),
-			   state->columns[state->converting].field,
-			   oprec_json_shown(state->converting_value));
+	if (state->converting_value == NULL)
+		errcontext("column \"%s\" of foreign table \"%s\", field \"%s\"",
+				   NameStr(attr->attname), RelationGetRelationName(rel),
+				   state->columns[state->converting].field);
+	else
+		errcontext("column \"%s\" of foreign table \"%s\", field \"%s\", value %s",
+				   NameStr(attr->attname), RelationGetRelationName(rel),
+				   state->columns[state->converting].field,
+				   oprec_json_shown(state->converting_value));
 }
 
 static TupleTableSlot *
@@ -439,8 +451,9 @@ oprecIterateForeignScan(ForeignScanState *node)
 			slot->tts_values[i] = (Datum) 0;
 			continue;
 		}
-		value = oprec_column_json(scan, chain, record, row, conv->map);
 		state->converting = i;
+		state->converting_value = NULL;	/* an error finding it names the column */
+		value = oprec_column_json(scan, chain, record, row, conv->map);
 		state->converting_value = value;
 		slot->tts_values[i] = oprec_json_to_datum(conv, value, &slot->tts_isnull[i]);
 	}

@@ -158,6 +158,9 @@ typedef struct OprecPlanState
 
 /* in oprec_fdw.c */
 extern void _PG_init(void);
+extern void oprec_add_path(PlannerInfo *root, RelOptInfo *baserel, double rows,
+						   Cost startup_cost, Cost total_cost, Relids required_outer,
+						   List *fdw_private);
 
 /* in column.c */
 extern int	oprec_api_column(const OprecApi *api, const char *name);
@@ -245,6 +248,7 @@ extern OprecChain *oprec_build_chains(const OprecApi *api, const OprecFilters *f
 									  TimestampTz history_start, int page_size,
 									  bool always_windows, TimestampTz now, int *nchains,
 									  int *nbatches, int *nwindows);
+extern int64 oprec_window_count(const OprecApi *api, const OprecChain *chain);
 extern OprecChain *oprec_window_chains(const OprecApi *api, const OprecChain *walk,
 									   int *nwindows);
 extern int64 oprec_timestamptz_to_ms_floor(TimestampTz ts);

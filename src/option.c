@@ -709,6 +709,7 @@ oprec_get_options(Oid foreigntableid, Oid userid)
 	OprecOptions *opts = palloc0(sizeof(OprecOptions));
 	const char *api_name;
 	const char *base_url;
+	const char *time_windows;
 	ListCell   *lc;
 
 	opts->server_options = server->options;
@@ -759,8 +760,8 @@ oprec_get_options(Oid foreigntableid, Oid userid)
 									  128 * 1024 * 1024));
 	opts->ca_file = oprec_option_value(opts, "ca_file");
 	opts->max_id_range = oprec_option_int(opts, "max_id_range", DEFAULT_MAX_ID_RANGE);
-	opts->always_windows = oprec_option_value(opts, "time_windows") != NULL &&
-		strcmp(oprec_option_value(opts, "time_windows"), "always") == 0;
+	time_windows = oprec_option_value(opts, "time_windows");
+	opts->always_windows = time_windows != NULL && strcmp(time_windows, "always") == 0;
 	opts->fdw_startup_cost = option_real(opts, "fdw_startup_cost", DEFAULT_FDW_STARTUP_COST);
 	opts->fdw_tuple_cost = option_real(opts, "fdw_tuple_cost", DEFAULT_FDW_TUPLE_COST);
 	opts->request_cost = option_real(opts, "request_cost", DEFAULT_REQUEST_COST);

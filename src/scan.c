@@ -41,22 +41,22 @@ oprec_scan_create(MemoryContext parent, OprecOptions *options)
 												   ALLOCSET_DEFAULT_SIZES);
 	MemoryContext oldcxt = MemoryContextSwitchTo(scan_cxt);
 	OprecScan  *scan = palloc0(sizeof(OprecScan));
+	OprecScanEngine *engine = palloc0(sizeof(OprecScanEngine));
 	const OprecApi *api = options->api;
 
-	scan->engine = palloc0(sizeof(OprecScanEngine));
-
-	scan->engine->scan_cxt = scan_cxt;
-	scan->engine->run_cxt = AllocSetContextCreate(scan_cxt, "oprec_fdw run",
-										  ALLOCSET_DEFAULT_SIZES);
-	scan->engine->chain_cxt = AllocSetContextCreate(scan_cxt, "oprec_fdw chain",
-											ALLOCSET_SMALL_SIZES);
-	scan->engine->page_cxt = AllocSetContextCreate(scan_cxt, "oprec_fdw page",
-										   ALLOCSET_DEFAULT_SIZES);
+	scan->engine = engine;
+	engine->scan_cxt = scan_cxt;
+	engine->run_cxt = AllocSetContextCreate(scan_cxt, "oprec_fdw run",
+											ALLOCSET_DEFAULT_SIZES);
+	engine->chain_cxt = AllocSetContextCreate(scan_cxt, "oprec_fdw chain",
+											  ALLOCSET_SMALL_SIZES);
+	engine->page_cxt = AllocSetContextCreate(scan_cxt, "oprec_fdw page",
+											 ALLOCSET_DEFAULT_SIZES);
 	scan->options = options;
 	scan->api = api;
 	scan->session = oprec_get_session(options->user_mapping_id);
-	scan->engine->pace_key = oprec_pace_key(options);
-	scan->engine->history_start = oprec_history_start(options);
+	engine->pace_key = oprec_pace_key(options);
+	engine->history_start = oprec_history_start(options);
 	scan->api_state = api->begin_scan(scan);
 
 	MemoryContextSwitchTo(oldcxt);
@@ -99,38 +99,39 @@ oprec_scope_value(const OprecOptions *options, const OprecFilters *filters)
 }
 
 /*
- * (Re)start the scan with filters evaluated in scan->engine->run_cxt.  Nothing is
- * sent yet: the first page is asked for by the first row wanted.
+ * (Re)start the scan with filters evaluated in the engine's run_cxt.
+ * Nothing is sent yet: the first page is asked for by the first row wanted.
  */
 void
 oprec_scan_start(OprecScan *scan, OprecFilters *filters)
 {
-	MemoryContext oldcxt = MemoryContextSwitchTo(scan->engine->run_cxt);
+	OprecScanEngine *engine = scan->engine;
+	MemoryContext oldcxt = MemoryContextSwitchTo(engine->run_cxt);
 	int			nbatches,
 				nwindows;
 
-	MemoryContextReset(scan->engine->page_cxt);
-	MemoryContextReset(scan->engine->chain_cxt);
-	memset(&scan->engine->page, 0, sizeof(OprecPage));
+	MemoryContextReset(engine->page_cxt);
+	MemoryContextReset(engine->chain_cxt);
+	memset(&engine->page, 0, sizeof(OprecPage));
 
 	scan->filters = filters;
 	scan->scope = oprec_scope_value(scan->options, filters);
 	scan->scope_json = scan->scope ? oprec_json_owned(json_string(scan->scope)) : NULL;
-	scan->engine->chains = oprec_build_chains(scan->api, filters, scan->engine->history_start,
-									  scan->options->page_size,
-									  scan->options->always_windows, GetCurrentTimestamp(),
-									  &scan->engine->nchains, &nbatches, &nwindows);
-	scan->engine->counters.key_batches = nbatches;
-	scan->engine->counters.time_windows = nwindows;
-	scan->engine->chain_index = 0;
-	scan->engine->missing_keys = NULL;
-	scan->engine->nmissing = 0;
-	scan->engine->missing_reported = false;
-	scan->engine->chain_started = false;
-	scan->engine->chain_done = false;
-	scan->engine->record_index = 0;
-	scan->engine->row_in_record = 0;
-	scan->engine->rows_in_record = 0;
+	engine->chains = oprec_build_chains(scan->api, filters, engine->history_start,
+										scan->options->page_size,
+										scan->options->always_windows, GetCurrentTimestamp(),
+										&engine->nchains, &nbatches, &nwindows);
+	engine->counters.key_batches = nbatches;
+	engine->counters.time_windows = nwindows;
+	engine->chain_index = 0;
+	engine->missing_keys = NULL;
+	engine->nmissing = 0;
+	engine->missing_reported = false;
+	engine->chain_started = false;
+	engine->chain_done = false;
+	engine->record_index = 0;
+	engine->row_in_record = 0;
+	engine->rows_in_record = 0;
 
 	MemoryContextSwitchTo(oldcxt);
 }
@@ -143,20 +144,21 @@ oprec_scan_start(OprecScan *scan, OprecFilters *filters)
 static bool
 remember_cursor(OprecScan *scan, const char *cursor)
 {
+	OprecScanEngine *engine = scan->engine;
 	uint64		hash = hash_bytes_extended((const unsigned char *) cursor, strlen(cursor), 0);
 	bool		found;
 
-	if (scan->engine->seen_cursors == NULL)
+	if (engine->seen_cursors == NULL)
 	{
 		HASHCTL		ctl;
 
 		ctl.keysize = sizeof(uint64);
 		ctl.entrysize = sizeof(uint64);
-		ctl.hcxt = scan->engine->chain_cxt;
-		scan->engine->seen_cursors = hash_create("oprec_fdw cursors", 64, &ctl,
-										 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		ctl.hcxt = engine->chain_cxt;
+		engine->seen_cursors = hash_create("oprec_fdw cursors", 64, &ctl,
+										   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	(void) hash_search(scan->engine->seen_cursors, &hash, HASH_ENTER, &found);
+	(void) hash_search(engine->seen_cursors, &hash, HASH_ENTER, &found);
 	return !found;
 }
 
@@ -179,19 +181,20 @@ report_no_progress(OprecScan *scan, OprecRequest *req, const char *what)
 static bool
 skip_missing_keys(OprecScan *scan)
 {
-	OprecChain *chain = &scan->engine->chains[scan->engine->chain_index];
+	OprecScanEngine *engine = scan->engine;
+	OprecChain *chain = &engine->chains[engine->chain_index];
 	int64	   *kept;
 	int			nkept = 0;
 
-	if (scan->engine->nmissing == 0)
+	if (engine->nmissing == 0)
 		return true;
-	kept = MemoryContextAlloc(scan->engine->run_cxt, sizeof(int64) * chain->nkeys);
+	kept = MemoryContextAlloc(engine->run_cxt, sizeof(int64) * chain->nkeys);
 	for (int i = 0; i < chain->nkeys; i++)
 	{
 		bool		missing = false;
 
-		for (int m = 0; m < scan->engine->nmissing && !missing; m++)
-			missing = (scan->engine->missing_keys[m] == chain->keys[i]);
+		for (int m = 0; m < engine->nmissing && !missing; m++)
+			missing = (engine->missing_keys[m] == chain->keys[i]);
 		if (!missing)
 			kept[nkept++] = chain->keys[i];
 	}
@@ -204,13 +207,36 @@ skip_missing_keys(OprecScan *scan)
 static void
 remember_missing_key(OprecScan *scan, int64 key)
 {
-	MemoryContext oldcxt = MemoryContextSwitchTo(scan->engine->run_cxt);
+	OprecScanEngine *engine = scan->engine;
+	MemoryContext oldcxt = MemoryContextSwitchTo(engine->run_cxt);
 
-	scan->engine->missing_keys = scan->engine->missing_keys
-		? repalloc(scan->engine->missing_keys, sizeof(int64) * (scan->engine->nmissing + 1))
+	engine->missing_keys = engine->missing_keys
+		? repalloc(engine->missing_keys, sizeof(int64) * (engine->nmissing + 1))
 		: palloc(sizeof(int64));
-	scan->engine->missing_keys[scan->engine->nmissing++] = key;
+	engine->missing_keys[engine->nmissing++] = key;
 	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * Put n chains in the place of the current one, which is asked for again
+ * from its first page: the engine's list of chains grows in run_cxt.
+ */
+static void
+replace_current_chain(OprecScan *scan, const OprecChain *with, int n)
+{
+	OprecScanEngine *engine = scan->engine;
+	int			i = engine->chain_index;
+	int			after = engine->nchains - i - 1;
+	OprecChain *chains = MemoryContextAlloc(engine->run_cxt,
+											sizeof(OprecChain) * (i + n + after));
+
+	memcpy(chains, engine->chains, sizeof(OprecChain) * i);
+	memcpy(&chains[i], with, sizeof(OprecChain) * n);
+	memcpy(&chains[i + n], &engine->chains[i + 1], sizeof(OprecChain) * after);
+	engine->chains = chains;
+	engine->nchains += n - 1;
+	memset(&engine->page, 0, sizeof(OprecPage));
+	engine->chain_started = false;
 }
 
 /*
@@ -224,39 +250,28 @@ remember_missing_key(OprecScan *scan, int64 key)
 static void
 split_chain(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
 {
-	OprecChain *chain = &scan->engine->chains[scan->engine->chain_index];
-	OprecChain *chains;
-	int			i = scan->engine->chain_index;
-	MemoryContext oldcxt;
-	int			half;
+	OprecScanEngine *engine = scan->engine;
+	OprecChain *chain = &engine->chains[engine->chain_index];
+	OprecChain	halves[2];
 
-	if (scan->engine->chain_pages > 0)
+	if (engine->chain_pages > 0)
 		oprec_bad_answer(scan, req, resp,
 						 psprintf("a %s was reported not to exist after %d pages of its records",
 								  scan->api->columns[scan->api->key_column].name,
-								  scan->engine->chain_pages));
-	if (scan->engine->page.has_missing_key || chain->nkeys == 1)
+								  engine->chain_pages));
+	if (engine->page.has_missing_key || chain->nkeys == 1)
 	{
-		remember_missing_key(scan, scan->engine->page.has_missing_key
-							 ? scan->engine->page.missing_key : chain->keys[0]);
-		memset(&scan->engine->page, 0, sizeof(OprecPage));
-		scan->engine->chain_started = false;	/* asked again without it */
+		remember_missing_key(scan, engine->page.has_missing_key
+							 ? engine->page.missing_key : chain->keys[0]);
+		memset(&engine->page, 0, sizeof(OprecPage));
+		engine->chain_started = false;	/* asked again without it */
 		return;
 	}
-	oldcxt = MemoryContextSwitchTo(scan->engine->run_cxt);
-	chains = palloc(sizeof(OprecChain) * (scan->engine->nchains + 1));
-	memcpy(chains, scan->engine->chains, sizeof(OprecChain) * (i + 1));
-	memcpy(&chains[i + 2], &scan->engine->chains[i + 1], sizeof(OprecChain) * (scan->engine->nchains - i - 1));
-	half = chains[i].nkeys / 2;
-	chains[i + 1] = chains[i];
-	chains[i + 1].keys += half;
-	chains[i + 1].nkeys -= half;
-	chains[i].nkeys = half;
-	scan->engine->chains = chains;
-	scan->engine->nchains++;
-	scan->engine->chain_started = false;	/* ask again for the first half */
-	MemoryContextSwitchTo(oldcxt);
-	memset(&scan->engine->page, 0, sizeof(OprecPage));
+	halves[0] = halves[1] = *chain;
+	halves[0].nkeys = chain->nkeys / 2;
+	halves[1].keys += halves[0].nkeys;
+	halves[1].nkeys -= halves[0].nkeys;
+	replace_current_chain(scan, halves, 2);
 }
 
 /*
@@ -269,17 +284,17 @@ split_chain(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
 static bool
 windows_are_cheaper(OprecScan *scan)
 {
-	OprecChain *chain = &scan->engine->chains[scan->engine->chain_index];
-	int64		span = chain->range_upper_ms - chain->range_lower_ms + 1;
-	int64		windows = (span + scan->api->max_window_ms - 1) / scan->api->max_window_ms;
+	OprecScanEngine *engine = scan->engine;
+	const OprecChain *chain = &engine->chains[engine->chain_index];
+	int64		windows = oprec_window_count(scan->api, chain);
 	int64		walk_pages;
 
-	chain->probe = false;
-	if (!scan->engine->page.has_more)
+	if (!engine->page.has_more)
 		return false;
-	if (!scan->engine->page.has_total)
+	if (!engine->page.has_total)
 		return true;
-	walk_pages = (scan->engine->page.total + scan->options->page_size - 1) / Max(scan->options->page_size, 1);
+	walk_pages = (engine->page.total + scan->options->page_size - 1) /
+		Max(scan->options->page_size, 1);
 	return walk_pages > windows;
 }
 
@@ -291,105 +306,100 @@ windows_are_cheaper(OprecScan *scan)
 static void
 replace_walk_with_windows(OprecScan *scan)
 {
-	int			i = scan->engine->chain_index;
-	MemoryContext oldcxt = MemoryContextSwitchTo(scan->engine->run_cxt);
+	OprecScanEngine *engine = scan->engine;
+	MemoryContext oldcxt = MemoryContextSwitchTo(engine->run_cxt);
 	int			nwindows;
-	OprecChain *windows = oprec_window_chains(scan->api, &scan->engine->chains[i], &nwindows);
-	OprecChain *chains = palloc(sizeof(OprecChain) * (scan->engine->nchains - 1 + nwindows));
+	OprecChain *windows = oprec_window_chains(scan->api,
+											  &engine->chains[engine->chain_index],
+											  &nwindows);
 
-	memcpy(chains, scan->engine->chains, sizeof(OprecChain) * i);
-	memcpy(&chains[i], windows, sizeof(OprecChain) * nwindows);
-	memcpy(&chains[i + nwindows], &scan->engine->chains[i + 1],
-		   sizeof(OprecChain) * (scan->engine->nchains - i - 1));
-	scan->engine->chains = chains;
-	scan->engine->nchains += nwindows - 1;
-	scan->engine->counters.time_windows = Max(scan->engine->counters.time_windows, nwindows);
 	MemoryContextSwitchTo(oldcxt);
-
-	memset(&scan->engine->page, 0, sizeof(OprecPage));
-	scan->engine->chain_started = false;
+	replace_current_chain(scan, windows, nwindows);
+	engine->counters.time_windows = Max(engine->counters.time_windows, nwindows);
 }
 
 /* Say once, when a scan ends, which keys the API said do not exist. */
 static void
 report_missing_keys(OprecScan *scan)
 {
+	OprecScanEngine *engine = scan->engine;
 	StringInfoData list;
-	int			shown = Min(scan->engine->nmissing, 10);
+	int			shown = Min(engine->nmissing, 10);
 
-	scan->engine->missing_reported = true;
-	if (scan->engine->nmissing == 0)
+	engine->missing_reported = true;
+	if (engine->nmissing == 0)
 		return;
 	initStringInfo(&list);
 	for (int i = 0; i < shown; i++)
-		appendStringInfo(&list, "%s" INT64_FORMAT, i > 0 ? ", " : "", scan->engine->missing_keys[i]);
-	if (scan->engine->nmissing > shown)
-		appendStringInfo(&list, " and %d more", scan->engine->nmissing - shown);
+		appendStringInfo(&list, "%s" INT64_FORMAT, i > 0 ? ", " : "", engine->missing_keys[i]);
+	if (engine->nmissing > shown)
+		appendStringInfo(&list, " and %d more", engine->nmissing - shown);
 	ereport(NOTICE,
 			(errmsg("the %s API does not know %s %s%s%s: no records for %s",
 					scan->api->title, scan->api->columns[scan->api->key_column].name,
 					list.data, scan->scope ? " in " : "",
 					scan->scope ? oprec_api_text(scan->scope, strlen(scan->scope)) : "",
-					scan->engine->nmissing > 1 ? "them" : "it")));
+					engine->nmissing > 1 ? "them" : "it")));
 }
 
-/* Fetch the next page of the current chain into scan->engine->page. */
+/* Fetch the next page of the current chain into the engine's page. */
 static void
 fetch_page(OprecScan *scan)
 {
+	OprecScanEngine *engine = scan->engine;
 	const OprecApi *api = scan->api;
-	const OprecChain *chain = &scan->engine->chains[scan->engine->chain_index];
+	const OprecChain *chain = &engine->chains[engine->chain_index];
 	MemoryContext oldcxt;
 	OprecRequest req;
 	OprecResponse resp;
 	OprecPageOutcome outcome = OPREC_PAGE_OK;
 
 	/* the previous page, its JSON and its transfer go away here */
-	MemoryContextReset(scan->engine->page_cxt);
-	memset(&scan->engine->page, 0, sizeof(OprecPage));
-	if (!scan->engine->chain_started && !skip_missing_keys(scan))
+	MemoryContextReset(engine->page_cxt);
+	memset(&engine->page, 0, sizeof(OprecPage));
+	if (!engine->chain_started && !skip_missing_keys(scan))
 	{
 		/* every key of the chain is known not to exist */
-		scan->engine->chain_started = true;
-		scan->engine->chain_done = true;
+		engine->chain_started = true;
+		engine->chain_done = true;
 		return;
 	}
-	if (!scan->engine->chain_started)
+	if (!engine->chain_started)
 	{
-		MemoryContextReset(scan->engine->chain_cxt);
-		scan->engine->chain_started = true;
-		scan->engine->chain_done = false;
-		scan->engine->chain_pages = 0;
-		scan->engine->cursor = NULL;
-		scan->engine->seen_cursors = NULL;
-		scan->engine->empty_pages_in_a_row = 0;
+		MemoryContextReset(engine->chain_cxt);
+		engine->chain_started = true;
+		engine->chain_done = false;
+		engine->chain_pages = 0;
+		engine->cursor = NULL;
+		engine->seen_cursors = NULL;
+		engine->empty_pages_in_a_row = 0;
 		scan->chain_key_json = NULL;
 		if (chain->nkeys == 1)
 		{
 			int64		key = chain->keys[0];
 
-			oldcxt = MemoryContextSwitchTo(scan->engine->chain_cxt);
+			oldcxt = MemoryContextSwitchTo(engine->chain_cxt);
 			scan->chain_key_json = oprec_json_owned(json_integer(key));
 			MemoryContextSwitchTo(oldcxt);
 		}
 	}
 
-	oldcxt = MemoryContextSwitchTo(scan->engine->page_cxt);
+	oldcxt = MemoryContextSwitchTo(engine->page_cxt);
 	for (int attempt = 0; attempt < 2; attempt++)
 	{
 		bool		may_renew = (attempt == 0 && api->can_renew_token(scan));
 
 		api->ensure_token(scan, attempt > 0);
 		oprec_request_init(&req, "GET");
-		api->build_page_request(scan, chain, scan->engine->cursor, &req);
+		api->build_page_request(scan, chain, engine->cursor, &req);
 		oprec_http_send(scan, &req, &resp);
-		outcome = api->read_page(scan, chain, scan->engine->cursor, may_renew, &req, &resp,
-								 &scan->engine->page);
+		outcome = api->read_page(scan, chain, engine->cursor, may_renew, &req, &resp,
+								 &engine->page);
 		if (outcome != OPREC_PAGE_TOKEN_REJECTED)
 			break;
 		/* the token was refused: forget it, get a new one, ask again once */
 		oprec_session_forget_token(scan->session);
-		memset(&scan->engine->page, 0, sizeof(OprecPage));
+		memset(&engine->page, 0, sizeof(OprecPage));
 	}
 	MemoryContextSwitchTo(oldcxt);
 
@@ -398,53 +408,59 @@ fetch_page(OprecScan *scan)
 		split_chain(scan, &req, &resp);
 		return;
 	}
-	if (chain->probe && scan->engine->chain_pages == 0 && windows_are_cheaper(scan))
+	if (chain->probe && engine->chain_pages == 0)
 	{
-		scan->engine->counters.pages++;
-		scan->engine->counters.records += json_array_size(scan->engine->page.records);
-		replace_walk_with_windows(scan);
-		return;
+		bool		use_windows = windows_are_cheaper(scan);
+
+		engine->chains[engine->chain_index].probe = false;	/* decided */
+		if (use_windows)
+		{
+			engine->counters.pages++;
+			engine->counters.records += json_array_size(engine->page.records);
+			replace_walk_with_windows(scan);
+			return;
+		}
 	}
 
-	scan->engine->chain_pages++;
-	scan->engine->counters.pages++;
-	scan->engine->counters.records += json_array_size(scan->engine->page.records);
-	scan->engine->record_index = 0;
-	scan->engine->row_in_record = 0;
-	scan->engine->rows_in_record = 0;
+	engine->chain_pages++;
+	engine->counters.pages++;
+	engine->counters.records += json_array_size(engine->page.records);
+	engine->record_index = 0;
+	engine->row_in_record = 0;
+	engine->rows_in_record = 0;
 
-	if (!scan->engine->page.has_more)
+	if (!engine->page.has_more)
 	{
-		scan->engine->chain_done = true;
+		engine->chain_done = true;
 		return;
 	}
-	if (scan->engine->page.next_cursor == NULL || scan->engine->page.next_cursor[0] == '\0')
+	if (engine->page.next_cursor == NULL || engine->page.next_cursor[0] == '\0')
 		oprec_bad_answer(scan, &req, &resp, "more records announced without a cursor to fetch them");
-	if (strlen(scan->engine->page.next_cursor) > MAX_CURSOR_BYTES)
+	if (strlen(engine->page.next_cursor) > MAX_CURSOR_BYTES)
 		oprec_bad_answer(scan, &req, &resp,
 						 psprintf("a paging cursor longer than %d bytes", MAX_CURSOR_BYTES));
 
-	scan->engine->empty_pages_in_a_row = json_array_size(scan->engine->page.records) > 0
-		? 0 : scan->engine->empty_pages_in_a_row + 1;
-	if (scan->engine->empty_pages_in_a_row >= MAX_EMPTY_PAGES_IN_A_ROW)
+	engine->empty_pages_in_a_row = json_array_size(engine->page.records) > 0
+		? 0 : engine->empty_pages_in_a_row + 1;
+	if (engine->empty_pages_in_a_row >= MAX_EMPTY_PAGES_IN_A_ROW)
 		report_no_progress(scan, &req,
 						   psprintf("%d pages in a row without records, each announcing more",
-									scan->engine->empty_pages_in_a_row));
-	if (scan->engine->chain_pages >= MAX_PAGES_PER_CHAIN)
+									engine->empty_pages_in_a_row));
+	if (engine->chain_pages >= MAX_PAGES_PER_CHAIN)
 		report_no_progress(scan, &req,
 						   psprintf("more than %d pages for one request chain", MAX_PAGES_PER_CHAIN));
 
-	oldcxt = MemoryContextSwitchTo(scan->engine->chain_cxt);
-	if (!remember_cursor(scan, scan->engine->page.next_cursor))
+	oldcxt = MemoryContextSwitchTo(engine->chain_cxt);
+	if (!remember_cursor(scan, engine->page.next_cursor))
 	{
-		const char *cursor = oprec_api_text(scan->engine->page.next_cursor,
-											strlen(scan->engine->page.next_cursor));
+		const char *cursor = oprec_api_text(engine->page.next_cursor,
+											strlen(engine->page.next_cursor));
 
 		report_no_progress(scan, &req,
 						   psprintf("cursor \"%s\" came back after %d pages",
-									cursor, scan->engine->chain_pages));
+									cursor, engine->chain_pages));
 	}
-	scan->engine->cursor = pstrdup(scan->engine->page.next_cursor);
+	engine->cursor = pstrdup(engine->page.next_cursor);
 	MemoryContextSwitchTo(oldcxt);
 }
 
@@ -474,48 +490,49 @@ record_in_window(OprecScan *scan, const OprecChain *chain, json_t *record)
 bool
 oprec_scan_next_row(OprecScan *scan, json_t **record, int *row, const OprecChain **chain)
 {
+	OprecScanEngine *engine = scan->engine;
 	for (;;)
 	{
-		if (scan->engine->page.records && scan->engine->record_index < json_array_size(scan->engine->page.records))
+		if (engine->page.records && engine->record_index < json_array_size(engine->page.records))
 		{
-			json_t	   *current = json_array_get(scan->engine->page.records, scan->engine->record_index);
-			const OprecChain *current_chain = &scan->engine->chains[scan->engine->chain_index];
+			json_t	   *current = json_array_get(engine->page.records, engine->record_index);
+			const OprecChain *current_chain = &engine->chains[engine->chain_index];
 
-			if (scan->engine->row_in_record == 0 && scan->engine->rows_in_record == 0)
+			if (engine->row_in_record == 0 && engine->rows_in_record == 0)
 			{
 				if (!json_is_object(current) ||
 					!record_in_window(scan, current_chain, current))
 				{
-					scan->engine->record_index++;
+					engine->record_index++;
 					continue;
 				}
-				scan->engine->rows_in_record = scan->api->rows_in_record(current);
+				engine->rows_in_record = scan->api->rows_in_record(current);
 			}
-			if (scan->engine->row_in_record < scan->engine->rows_in_record)
+			if (engine->row_in_record < engine->rows_in_record)
 			{
 				*record = current;
-				*row = scan->engine->row_in_record++;
+				*row = engine->row_in_record++;
 				*chain = current_chain;
-				scan->engine->counters.rows++;
+				engine->counters.rows++;
 				return true;
 			}
-			scan->engine->record_index++;
-			scan->engine->row_in_record = 0;
-			scan->engine->rows_in_record = 0;
+			engine->record_index++;
+			engine->row_in_record = 0;
+			engine->rows_in_record = 0;
 			continue;
 		}
 
-		if (scan->engine->chain_index >= scan->engine->nchains)
+		if (engine->chain_index >= engine->nchains)
 		{
-			if (!scan->engine->missing_reported)
+			if (!engine->missing_reported)
 				report_missing_keys(scan);
 			return false;
 		}
-		if (scan->engine->chain_started && scan->engine->chain_done)
+		if (engine->chain_started && engine->chain_done)
 		{
-			scan->engine->chain_index++;
-			scan->engine->chain_started = false;
-			scan->engine->page.records = NULL;
+			engine->chain_index++;
+			engine->chain_started = false;
+			engine->page.records = NULL;
 			continue;
 		}
 		fetch_page(scan);
