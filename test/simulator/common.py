@@ -112,6 +112,7 @@ class Request:
         self.body = body              # bytes
         self._json = None
         self._json_parsed = False
+        self._match_texts = None
 
     def header(self, name):
         return self.headers.get(name)
@@ -129,6 +130,18 @@ class Request:
                 except (UnicodeDecodeError, ValueError):
                     self._json = INVALID_JSON
         return self._json
+
+
+    def match_texts(self):
+        """(query, body) as text for the `match` key of faults: the query string
+        as sent (still percent-encoded) and the body, both decoded as UTF-8
+        with errors replaced.  Computed once per request."""
+        if self._match_texts is None:
+            # http.server decodes the request line as latin-1: get the bytes back.
+            query = self.raw_query.encode("latin-1", "replace").decode("utf-8", "replace")
+            body = self.body.decode("utf-8", "replace")
+            self._match_texts = (query, body)
+        return self._match_texts
 
 
 class Response:
@@ -351,6 +364,7 @@ class SimState:
         self.aksk_locked_until = {}    # AK -> time.time() when the lock ends
         self.log = []
         self.log_generation = 0
+        self.in_flight = 0             # API requests being handled; never reset (see request_done)
         self.faults = []               # faults.Fault, in config order, with their counters
         self.loop_cursor_count = 0     # never reset, so paging_loop cursors never repeat
 
@@ -384,14 +398,22 @@ class SimState:
         with self.lock:
             return self.config[key]
 
-    def pick_fault(self, path):
+    def request_done(self):
+        """One API request counted in `in_flight` (by the log entry opened for
+        it) has its answer.  The counter is not part of what /_sim/reset
+        clears: requests still being handled across a reset end here too."""
+        with self.lock:
+            if self.in_flight > 0:
+                self.in_flight -= 1
+
+    def pick_fault(self, req):
         """The `faults` entry (faults.Fault) that answers this request, or None.
-        The request walks down the list: each fault whose path matches counts
-        it, the first whose selection picks it takes it, and the faults after
-        that one neither see nor count it."""
+        The request walks down the list: each fault whose path (and `match`, if
+        any) matches counts it, the first whose selection picks it takes it,
+        and the faults after that one neither see nor count it."""
         with self.lock:
             for fault in self.faults:
-                if fault.matches(path) and fault.count_and_select():
+                if fault.matches(req) and fault.count_and_select():
                     return fault
             return None
 

@@ -1,7 +1,7 @@
 """Fault injection for the oprec simulator: the `faults` config key.
 
-Each fault object names a path substring, a selection among the matching
-requests (skip, then count or every) and a kind of misbehaviour: throttle,
+Each fault object names a path substring (and optionally a `match` substring
+of the query string or body), a selection among the matching requests (skip, then count or every) and a kind of misbehaviour: throttle,
 error, slow, reset, template, endless, paging_loop.  See README.md ("Faults").
 
 validate_faults() turns the config value into Fault objects (each with its own
@@ -28,7 +28,7 @@ HUAWEI_JSON = "application/json;charset=UTF-8"
 FILL_MARK = "@@FILL@@"
 
 # Keys every fault may carry, and those of each kind.
-COMMON_KEYS = {"path", "kind", "skip", "count", "every", "headers"}
+COMMON_KEYS = {"path", "kind", "skip", "count", "every", "headers", "match"}
 KIND_KEYS = {
     "throttle": {"retry_after"},
     "error": {"status", "body", "raw", "encoding", "retry_after"},
@@ -48,6 +48,7 @@ GZIP_MAX_INPUT = 2 ** 31            # the gzip trailer keeps the size mod 2^32
 MAX_CURSOR_LENGTH = 16 * 1024 * 1024
 MAX_RETRY_DATE_S = 10 ** 9
 MAX_ENDLESS_S = 3600
+MAX_MATCH_LENGTH = 1000
 
 FEISHU_THROTTLE = {"err_code": 10429, "err_msg": "request too frequent",
                    "err": {"code": 10429, "msg": "request too frequent"}, "data": None}
@@ -138,9 +139,15 @@ class Fault:
             raise ConfigError(f"{where}.path: control endpoints cannot be faulted")
         if "count" in spec and "every" in spec:
             raise ConfigError(f"{where}: give count or every, not both")
+        match = spec.get("match")
+        if "match" in spec and (not isinstance(match, str) or not match
+                                or len(match) > MAX_MATCH_LENGTH):
+            raise ConfigError(f"{where}.match must be a non-empty string of at most "
+                              f"{MAX_MATCH_LENGTH} characters")
         self.spec = spec
         self.kind = kind
         self.path = path
+        self.match = match
         self.skip = _int(where, "skip", spec.get("skip", 0), 0)
         self.count = _int(where, "count", spec["count"], 1) if "count" in spec else None
         self.every = _int(where, "every", spec["every"], 1) if "every" in spec else None
@@ -231,10 +238,18 @@ class Fault:
 
     # -- selection ------------------------------------------------------------
 
-    def matches(self, path):
+    def matches(self, req):
+        """Path (without query) contains `path`, and the query string or the
+        body contains `match` when one is given."""
+        path = req.path
         if self.path not in path:
             return False
-        return self.kind != "paging_loop" or path == FEISHU_LIST_PATH
+        if self.kind == "paging_loop" and path != FEISHU_LIST_PATH:
+            return False
+        if self.match is not None:
+            query, body = req.match_texts()
+            return self.match in query or self.match in body
+        return True
 
     def count_and_select(self):
         """Count one more matching request; True when this one is faulted."""

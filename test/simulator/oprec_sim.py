@@ -86,6 +86,8 @@ def _summarize(api, payload):
 
 
 def open_log_entry(state, api, req, token_class):
+    """Log the request and count it in `state.in_flight`; whoever opens an
+    entry must call state.request_done() exactly once afterwards."""
     body = req.json
     if body is INVALID_JSON:
         body = None
@@ -97,8 +99,10 @@ def open_log_entry(state, api, req, token_class):
                  "query": {k: v[0] for k, v in req.query.items()},
                  "body": body, "user_key": req.header("X-USER-KEY"),
                  "token": token_class, "status": None, "err_code": None,
-                 "records": None, "has_more": None, "fault": None}
+                 "records": None, "has_more": None, "fault": None,
+                 "in_flight": state.in_flight + 1}
         state.log.append(entry)
+        state.in_flight += 1
     return entry
 
 
@@ -160,11 +164,21 @@ def dispatch_api(state, req):
     """Order: log entry, delay_ms, faults (first picking fault wins; slow sleeps
     and goes on), fail_next, routing, then the handler (auth, rate limit, ...).
     A request still delayed when /_sim/reset comes (its client gave up) uses
-    none of the faults configured after the reset."""
+    none of the faults configured after the reset.
+    The request counts in `in_flight` from its log entry until its answer is
+    built (delays and slow faults included; sending the answer, e.g. an
+    endless stream, is not)."""
     route = API_ROUTES.get(req.path)
     api = route[0] if route else "other"
     generation = state.log_generation
     entry = open_log_entry(state, api, req, _initial_token_class(state, api, req))
+    try:
+        return _answer_api(state, req, route, api, generation, entry)
+    finally:
+        state.request_done()   # every path, exceptions included: exactly once
+
+
+def _answer_api(state, req, route, api, generation, entry):
     picked = None
     try:
         if api in DELAYED_APIS:
@@ -172,7 +186,7 @@ def dispatch_api(state, req):
             if delay_ms:
                 time.sleep(delay_ms / 1000.0)
         current = state.log_generation == generation
-        picked = state.pick_fault(req.path) if current else None
+        picked = state.pick_fault(req) if current else None
         resp = None
         if picked is not None:
             with state.lock:
@@ -273,6 +287,10 @@ def dispatch_control(state, truth, req):
             state.feishu_tokens.expire_all()
             state.huawei_tokens.expire_all()
         return Response.json(200, {"ok": True})
+    if key == ("GET", "/_sim/in_flight"):
+        with state.lock:
+            peak = max((entry["in_flight"] for entry in state.log), default=0)
+            return Response.json(200, {"in_flight": state.in_flight, "max_in_flight": peak})
     if key == ("GET", "/_sim/requests"):
         with state.lock:
             text = "".join(jsonl_line(entry) for entry in state.log)

@@ -957,8 +957,11 @@ def test_request_log():
     log = [json.loads(l) for l in lines[:-1]]
     check("log seq in arrival order", [e["seq"] for e in log] == list(range(1, 11)))
     check("log fields", all(set(e) == {"seq", "api", "method", "path", "query", "body", "user_key", "token",
-                                       "status", "err_code", "records", "has_more", "fault"} for e in log))
+                                       "status", "err_code", "records", "has_more", "fault",
+                                       "in_flight"} for e in log))
     check("log fault null on normal answers", all(e["fault"] is None for e in log))
+    check("log in_flight 1 for a sequential client", [e["in_flight"] for e in log] == [1] * 10,
+          [e["in_flight"] for e in log])
     check("log api names", [e["api"] for e in log] == ["feishu_auth", "feishu", "feishu", "feishu", "feishu",
                                                        "huawei_iam", "huawei", "huawei", "huawei", "huawei"])
     check("log token classes", [e["token"] for e in log] == [
@@ -1101,6 +1104,11 @@ def test_fault_config():
                                                       "raw": "\u4e2d", "encoding": "latin-1"}]}),
         ("endless empty fill", {"faults": [{"path": "list", "kind": "endless", "fill": ""}]}),
         ("paging_loop on get-record", {"faults": [{"path": "get-record", "kind": "paging_loop"}]}),
+        ("match empty", {"faults": [{"path": "list", "kind": "reset", "match": ""}]}),
+        ("match not a string", {"faults": [{"path": "list", "kind": "reset", "match": 7003}]}),
+        ("match null", {"faults": [{"path": "list", "kind": "reset", "match": None}]}),
+        ("match over 1000 characters", {"faults": [{"path": "list", "kind": "reset",
+                                                    "match": "x" * 1001}]}),
         ("paging_loop cursor_length 0", {"faults": [{"path": "list", "kind": "paging_loop",
                                                      "cursor_length": 0}]}),
     ]
@@ -1177,6 +1185,230 @@ def test_fault_selection():
     check("a request taken by a fault is not counted by the later ones", got == [500, 200, 429, 200], got)
     log = request_log()
     check("log fault field", [e["fault"] for e in log] == ["error", None, "throttle", None], log)
+
+
+def test_fault_match():
+    reset()
+    spec = {"path": "list", "kind": "error", "status": 400, "match": "y" * 1000}
+    r = set_faults(spec)
+    check("match of 1000 characters accepted and echoed", r.json["config"]["faults"] == [spec], r)
+
+    def body(item):
+        return {"project_key": "proj_alpha", "work_item_ids": [item]}
+
+    # Feishu: the work item id is in the body.
+    reset()
+    set_faults({"path": "list", "kind": "error", "status": 400, "match": "1002",
+                "body": {"err_code": 1, "err_msg": "bad"}, "skip": 1, "count": 1})
+    got = [flist(body(item)).status for item in (1001, 1002, 1001, 1001, 1002, 1002, 1001)]
+    check("match: only matching requests count and are faulted",
+          got == [200, 200, 200, 200, 400, 200, 200], got)
+    log = request_log()
+    check("match: log fault field", [e["fault"] for e in log] == [None] * 4 + ["error", None, None], log)
+    reset()
+    set_faults({"path": "list", "kind": "error", "match": "1002", "every": 2})
+    got = [flist(body(item)).status for item in (1002, 1001, 1001, 1002, 1001, 1002, 1002)]
+    check("match: every counts matching requests only", got == [200, 200, 200, 500, 200, 200, 500], got)
+
+    # A request the first fault does not match goes on to the next fault.
+    reset()
+    set_faults({"path": "list", "kind": "error", "status": 400, "match": "[1002]"},
+               {"path": "list", "kind": "throttle", "count": 1})
+    got = [flist(body(item)).status for item in (1002, 1001, 1002, 1001)]
+    check("match: unmatched requests go on to later faults, taken ones are not counted there",
+          got == [400, 429, 400, 200], got)
+
+    # Huawei get-record: the issue id is in the query string (matched as sent).
+    reset()
+    set_faults({"path": "get-record", "kind": "error", "match": "issue_id=101&"})
+    q101 = "issue_id=101&project_id=" + HW_PROJECT
+    check("match: huawei query string",
+          hw_get(HW_QUERY).status == 200 and hw_get(q101).status == 500
+          and hw_get("issue_id=1010&project_id=" + HW_PROJECT).status != 500, q101)
+    reset()
+    set_faults({"path": "get-record", "kind": "error", "match": "get-record"})
+    check("match: the path is not searched", hw_get(HW_QUERY).status == 200)
+    reset()
+    set_faults({"path": "list", "kind": "throttle", "match": "start_from=abc"})
+    check("match: the query string of a POST is searched too",
+          http("POST", LIST + "?start_from=abc", LIST_BODY,
+               {"X-PLUGIN-TOKEN": FEISHU_STATIC, "X-USER-KEY": USER_KEY}).status == 429
+          and flist(LIST_BODY).status == 200)
+
+    # Body as sent, decoded as UTF-8 with errors replaced.
+    reset()
+    set_faults({"path": "list", "kind": "error", "status": 418, "match": "项目"},
+               {"path": "list", "kind": "error", "status": 419, "match": "needle"})
+    utf8 = json.dumps({"project_key": "项目", "work_item_ids": [1001]}, ensure_ascii=False).encode()
+    escaped = json.dumps({"project_key": "项目", "work_item_ids": [1001]}).encode()
+    check("match: UTF-8 body", flist(None, raw=utf8).status == 418)
+    check("match: JSON escapes are not undone", flist(None, raw=escaped).status == 200)
+    check("match: invalid UTF-8 body still searched",
+          flist(None, raw=b'\xff\xfe{"needle": \x80}').status == 419)
+    check("match: empty body, no query -> no match", flist(None, raw=b"").status != 419)
+    reset()
+    set_faults({"path": "list", "kind": "paging_loop", "match": "proj_beta"})
+    r1 = flist({"project_key": "proj_beta", "work_item_ids": [2001]})
+    r2 = flist(LIST_BODY)
+    check("match: works for every kind (paging_loop)",
+          r1.json["data"]["op_records"] == [] and r1.json["data"]["has_more"] is True
+          and r2.json["data"]["op_records"] != [], (r1, r2))
+
+
+def in_flight_now():
+    return http("GET", "/_sim/in_flight").json
+
+
+def wait_idle(timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if in_flight_now()["in_flight"] == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def parallel(calls):
+    """Run the calls from one thread each, all released at once; their results in order."""
+    import threading
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(i, call):
+        barrier.wait()
+        try:
+            results[i] = call()
+        except Exception as exc:   # a failed call is a result too
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    return threads, results
+
+
+def test_in_flight():
+    reset()
+    check("in_flight endpoint idle", in_flight_now() == {"in_flight": 0, "max_in_flight": 0})
+    for _ in range(3):
+        flist(LIST_BODY)
+        hw_get(HW_QUERY)
+    issue_feishu_token()
+    check("sequential requests: in_flight 1",
+          [e["in_flight"] for e in request_log()] == [1] * 7 and in_flight_now()["max_in_flight"] == 1)
+
+    # Four requests at once on a slow API (two per vendor).
+    reset()
+    configure(delay_ms=400)
+    t0 = time.time()
+    threads, results = parallel([lambda: flist(LIST_BODY).status, lambda: hw_get(HW_QUERY).status,
+                                 lambda: flist(LIST_BODY).status, lambda: hw_get(HW_QUERY).status])
+    time.sleep(0.15)
+    during = in_flight_now()
+    token_ok = issue_feishu_token().startswith("p-")   # not delayed, arrives while 4 are open
+    for t in threads:
+        t.join(10)
+    elapsed = time.time() - t0
+    log = request_log()
+    check("4 parallel requests all answered, together", results == [200] * 4 and token_ok
+          and elapsed < 1.5, (results, elapsed))
+    check("4 parallel requests: in_flight 1..4", sorted(e["in_flight"] for e in log[:4]) == [1, 2, 3, 4],
+          log)
+    check("a request arriving meanwhile counts the 4 open ones (any vendor path)",
+          log[4]["api"] == "feishu_auth" and log[4]["in_flight"] == 5, log[4:])
+    check("/_sim/in_flight during and after", during == {"in_flight": 4, "max_in_flight": 4}
+          and in_flight_now() == {"in_flight": 0, "max_in_flight": 5}, during)
+    flist(LIST_BODY)
+    check("after them a request is alone again", request_log()[-1]["in_flight"] == 1)
+
+    # Faults: every way an answer ends gives the count back.
+    reset()
+    set_faults({"path": "list", "kind": "reset", "count": 1},
+               {"path": "list", "kind": "slow", "delay_ms": 100, "count": 1},
+               {"path": "list", "kind": "error", "count": 1},
+               {"path": "list", "kind": "template", "raw": "{}", "count": 1},
+               {"path": "list", "kind": "endless", "max_seconds": 5, "count": 1})
+    try:
+        flist(LIST_BODY)
+    except (ConnectionError, http_client.HTTPException, urllib.error.URLError):
+        pass
+    flist(LIST_BODY)
+    flist(LIST_BODY)
+    flist(LIST_BODY)
+    with socket.create_connection(("127.0.0.1", sim_port()), timeout=10) as s:
+        s.sendall(f"POST {LIST} HTTP/1.1\r\nHost: {HOSTPORT}\r\nContent-Length: 0\r\n\r\n".encode())
+        s.recv(65536)
+        streaming = in_flight_now()["in_flight"]   # the endless body is still being sent
+    http("POST", "/_sim/config", raw=b"{not json")
+    http("GET", "/nowhere")
+    flist(LIST_BODY)
+    log = request_log()
+    check("faulted answers (reset, slow, error, template, endless), 404: in_flight back to 1",
+          [e["fault"] for e in log] == ["reset", "slow", "error", "template", "endless", None, None]
+          and [e["in_flight"] for e in log] == [1] * 7 and streaming == 0, (streaming, log))
+
+    # Requests still open across /_sim/reset keep being counted, then end.
+    reset()
+    configure(delay_ms=600)
+    threads, results = parallel([lambda: flist(LIST_BODY).status, lambda: hw_get(HW_QUERY).status])
+    time.sleep(0.2)
+    reset()
+    check("reset: requests still open stay counted", in_flight_now() == {"in_flight": 2, "max_in_flight": 0})
+    issue_feishu_token()
+    check("reset: a new request counts the ones open across it", request_log()[0]["in_flight"] == 3,
+          request_log())
+    for t in threads:
+        t.join(10)
+    check("reset: the old ones end normally", results == [200, 200], results)
+    check("reset: counter back to 0, never negative", wait_idle() and in_flight_now()["in_flight"] == 0)
+    flist(LIST_BODY)
+    check("reset: then 1 again", [e["in_flight"] for e in request_log()] == [3, 1])
+
+    # A client that gives up during delay_ms: counted until the delay is over.
+    reset()
+    configure(delay_ms=400)
+    try:
+        urllib.request.urlopen(urllib.request.Request(
+            BASE + LIST, data=json.dumps(LIST_BODY).encode(), method="POST",
+            headers={"X-PLUGIN-TOKEN": FEISHU_STATIC, "X-USER-KEY": USER_KEY}), timeout=0.1)
+    except (socket.timeout, TimeoutError, urllib.error.URLError):
+        pass
+    check("cancelled request still counted during its delay", in_flight_now()["in_flight"] == 1)
+    check("cancelled request ends", wait_idle())
+    configure(delay_ms=0)
+
+    # Exceptions (in process): a handler bug and a failure after the answer
+    # was built both give the count back exactly once.
+    import io
+    import oprec_sim
+    from common import Request, SimState
+    state = SimState(None, None)
+    req = Request("POST", LIST, LIST, "", {}, {}, b"{}")
+    saved_route, saved_close, saved_err = oprec_sim.API_ROUTES[LIST], oprec_sim.close_log_entry, sys.stderr
+
+    def boom(*args):
+        raise RuntimeError("test")
+
+    try:
+        sys.stderr = io.StringIO()   # the handler bug's traceback
+        oprec_sim.API_ROUTES[LIST] = ("feishu", "POST", boom)
+        resp = oprec_sim.dispatch_api(state, req)
+        sys.stderr = saved_err
+        check("in process: handler exception -> 500, in_flight 0",
+              resp.status == 500 and state.in_flight == 0 and state.log[0]["in_flight"] == 1)
+        oprec_sim.API_ROUTES[LIST] = saved_route
+        oprec_sim.close_log_entry = boom
+        try:
+            oprec_sim.dispatch_api(state, req)
+            raised = False
+        except RuntimeError:
+            raised = True
+        check("in process: exception outside the handler, in_flight 0",
+              raised and state.in_flight == 0 and state.log[1]["in_flight"] == 1)
+    finally:
+        sys.stderr = saved_err
+        oprec_sim.API_ROUTES[LIST] = saved_route
+        oprec_sim.close_log_entry = saved_close
 
 
 def test_fault_order_and_rate_limit():
@@ -1647,7 +1879,7 @@ def main():
                      lambda: test_feishu_data_and_paging(start_s), test_feishu_repeat_cursor,
                      test_huawei_iam_and_token_auth, test_aksk, test_huawei_rate_limit,
                      test_huawei_validation, lambda: test_huawei_data(start_s), test_delay,
-                     test_fail_next, test_request_log, test_fault_config, test_fault_selection,
+                     test_fail_next, test_request_log, test_fault_config, test_fault_selection, test_fault_match, test_in_flight,
                      test_fault_order_and_rate_limit, test_fault_throttle_and_error, test_fault_headers,
                      test_fault_reset, test_fault_paging_loop, test_fault_template, test_fault_endless,
                      test_token_keys, test_proj_edge):
