@@ -38,7 +38,7 @@ SELECT sim.reset();
 CREATE TEMP TABLE got AS SELECT * FROM feishu_op_records
     WHERE work_item_id = ANY ('{1001,1002,1003,1004,1005,1006,1007,1008,1009,1010,1011,1012,1013,1014,1015,1016,1017,1018,1019,1020,1021,1022,1023,1024,1025,1026,1027,1028,1029,1030,1031,1032,1033,1034,1035,1036,1037,1038,1039,1040,1041,1042,1043,1044,1045,1046,1047,1048,1049,1050,1051}'::bigint[]);
 SELECT * FROM sim.compare('got', 'work_item_id BETWEEN 1001 AND 1051');
-SELECT count(*) AS requests, array_agg(cardinality(ids) ORDER BY seq) AS ids_per_request
+SELECT count(*) AS requests, array_agg(cardinality(ids) ORDER BY cardinality(ids) DESC) AS ids_per_request
 FROM sim.feishu_requests WHERE api = 'feishu';
 DROP TABLE got;
 

@@ -82,7 +82,7 @@ ALTER USER MAPPING FOR CURRENT_USER SERVER hw_bad
     OPTIONS (DROP auth_token, ADD access_key 'SIMAK0000000000000001', ADD secret_key 'sim-secret-key-0001');
 SELECT sim.reset();
 SELECT count(*) FROM hw_bad_t WHERE issue_id IN (100, 101, 102);
-SELECT api, status, token, issue_id FROM sim.huawei_requests ORDER BY seq;
+SELECT api, status, token, issue_id FROM sim.huawei_requests ORDER BY issue_id;
 
 -- temporary AK/SK need their security token
 ALTER USER MAPPING FOR CURRENT_USER SERVER hw_bad

@@ -121,7 +121,7 @@ CREATE FOREIGN TABLE huawei_small_pages (issue_id bigint, journal_id bigint, det
 SELECT sim.reset();
 CREATE TEMP TABLE got AS SELECT * FROM huawei_small_pages WHERE issue_id = 3000000001;
 SELECT * FROM sim.compare('got', 'issue_id = 3000000001', 'sim.huawei_truth');
-SELECT "offset", "limit", records FROM sim.huawei_requests ORDER BY seq;
+SELECT "offset", "limit", records FROM sim.huawei_requests ORDER BY "offset";
 DROP TABLE got;
 
 -- LIMIT stops fetching

@@ -34,7 +34,7 @@ SELECT count(*) AS requests FROM sim.feishu_requests WHERE api = 'feishu';
 SELECT sim.reset();
 CREATE TEMP TABLE got AS SELECT * FROM feishu_op_records WHERE work_item_id BETWEEN 1001 AND 1130;
 SELECT * FROM sim.compare('got', 'work_item_id BETWEEN 1001 AND 1130');
-SELECT cardinality(ids) AS ids, ids[1] AS first_id FROM sim.feishu_requests WHERE api = 'feishu' ORDER BY seq;
+SELECT cardinality(ids) AS ids, ids[1] AS first_id FROM sim.feishu_requests WHERE api = 'feishu' ORDER BY first_id, ids;
 DROP TABLE got;
 
 -- a range wider than max_id_range is refused before any request, saying why
@@ -63,7 +63,7 @@ SELECT sim.configure('{"fail_next": {"path": "/work_item/list", "status": 200,
                                      "body": {"err_code": 30005, "err_msg": "work item not found", "data": {}}}}');
 CREATE TEMP TABLE got AS SELECT * FROM feishu_op_records WHERE work_item_id IN (1001, 1002, 1003, 1004);
 SELECT * FROM sim.compare('got', 'work_item_id IN (1001, 1002, 1003, 1004)');
-SELECT ids, err_code FROM sim.feishu_requests WHERE api = 'feishu' ORDER BY seq;
+SELECT ids, err_code FROM sim.feishu_requests WHERE api = 'feishu' ORDER BY cardinality(ids) DESC, ids;
 DROP TABLE got;
 
 -- EXPLAIN of such a range works: its ids are listed when the scan starts
@@ -77,7 +77,7 @@ SELECT sim.reset();
 CREATE TEMP TABLE got AS SELECT * FROM huawei_issue_records WHERE issue_id BETWEEN 101 AND 103;
 SELECT * FROM sim.compare('got', $$issue_id BETWEEN 101 AND 103 AND project_id = 'c15cc54e338d4506afd9bd8103071ff0'$$,
                           'sim.huawei_truth');
-SELECT issue_id FROM sim.huawei_requests WHERE api = 'huawei' ORDER BY seq;
+SELECT issue_id FROM sim.huawei_requests WHERE api = 'huawei' ORDER BY issue_id;
 DROP TABLE got;
 
 -- probes without ids: EXPLAIN, LIMIT 0 and a wrapped LIMIT 0 make no request

@@ -13,7 +13,9 @@ CREATE SERVER opt_s FOREIGN DATA WRAPPER oprec_fdw OPTIONS (api 'feishu', page_s
 CREATE SERVER opt_s FOREIGN DATA WRAPPER oprec_fdw OPTIONS (api 'feishu', page_size '201');
 CREATE SERVER opt_s FOREIGN DATA WRAPPER oprec_fdw OPTIONS (api 'feishu', page_size 'many');
 CREATE SERVER opt_s FOREIGN DATA WRAPPER oprec_fdw OPTIONS (api 'feishu', connect_timeout '0');
-CREATE SERVER opt_s FOREIGN DATA WRAPPER oprec_fdw OPTIONS (api 'feishu', requests_per_second '1000');
+CREATE SERVER opt_s FOREIGN DATA WRAPPER oprec_fdw OPTIONS (api 'feishu', requests_per_second '1001');
+CREATE SERVER opt_s FOREIGN DATA WRAPPER oprec_fdw OPTIONS (api 'feishu', max_concurrency '65');
+CREATE SERVER opt_s FOREIGN DATA WRAPPER oprec_fdw OPTIONS (api 'feishu', max_concurrency '0');
 CREATE SERVER opt_s FOREIGN DATA WRAPPER oprec_fdw OPTIONS (api 'feishu', history_start 'last tuesday');
 CREATE SERVER opt_s FOREIGN DATA WRAPPER oprec_fdw OPTIONS (api 'feishu', project_key '');
 CREATE SERVER opt_s FOREIGN DATA WRAPPER oprec_fdw OPTIONS (api 'feishu', pagesize '10');

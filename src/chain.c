@@ -165,7 +165,7 @@ oprec_build_chains(const OprecApi *api, const OprecFilters *filters,
 		}
 	}
 
-	chains = palloc(sizeof(OprecChain) * batches * Max(windows, 1));
+	chains = palloc0(sizeof(OprecChain) * batches * Max(windows, 1));
 	for (int b = 0; b < batches; b++)
 	{
 		int			first = first_valid + b * api->max_keys_per_request;
@@ -227,7 +227,7 @@ oprec_window_chains(const OprecApi *api, const OprecChain *walk, int *nwindows)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("the time range would need %lld requests", (long long) needed),
 				 errhint("Narrow the condition on the time column.")));
-	chains = palloc(sizeof(OprecChain) * needed);
+	chains = palloc0(sizeof(OprecChain) * needed);
 	for (int w = 0; w < needed; w++)
 	{
 		int64		start = walk->range_lower_ms + (int64) w * api->max_window_ms;

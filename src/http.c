@@ -494,12 +494,13 @@ socket_action(curl_socket_t fd, int events)
 }
 
 /*
- * Wait once for curl's sockets, its timer or the latch.  The wait event set
+ * Wait once for curl's sockets, its timer, the latch or deadline (0: none).
+ * The wait event set
  * is freed before anything can throw: before PostgreSQL 17 no resource
  * owner tracks its descriptor.
  */
 static void
-wait_for_activity(void)
+wait_for_activity(TimestampTz deadline)
 {
 	WaitEventSet *set;
 	WaitEvent	events[16];
@@ -511,9 +512,9 @@ wait_for_activity(void)
 	bool		latch_set = false;
 
 	if (timer_deadline != 0)
-	{
 		timeout = Min(timeout, oprec_ms_until(timer_deadline));
-	}
+	if (deadline != 0)
+		timeout = Min(timeout, oprec_ms_until(deadline));
 
 #if PG_VERSION_NUM >= 170000
 	set = CreateWaitEventSet(CurrentResourceOwner, nwatched + 2);
@@ -798,56 +799,6 @@ report_transport_failure(OprecScan *scan, const OprecRequest *req, Transfer *t, 
 			 hint ? errhint("%s", hint) : 0));
 }
 
-/* ----------------------------------------------------------------
- *		Sending
- * ----------------------------------------------------------------
- */
-
-/*
- * Run one transfer to its end in a new memory context under the current
- * one.  When it returns, the transfer is off the multi handle, so none of
- * its callbacks can run again.  On any error the transfer is taken off the multi
- * handle and its context deleted before the error propagates.
- */
-static Transfer *
-run_transfer(OprecScan *scan, const OprecRequest *req)
-{
-	CURLM	   *multi = get_multi_handle();
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "oprec_fdw transfer",
-											  ALLOCSET_SMALL_SIZES);
-	Transfer   *volatile t = NULL;
-
-	PG_TRY();
-	{
-		CURLMcode	mc;
-
-		t = prepare_transfer(cxt, scan->options, req);
-		mc = curl_multi_add_handle(multi, t->easy);
-		if (mc != CURLM_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_ERROR),
-					 errmsg("could not start a request: %s", curl_multi_strerror(mc))));
-		t->attached = true;
-
-		socket_action(CURL_SOCKET_TIMEOUT, 0);
-		while (!t->done)
-		{
-			CHECK_FOR_INTERRUPTS();
-			wait_for_activity();
-		}
-		curl_multi_remove_handle(multi, t->easy);
-		t->attached = false;
-	}
-	PG_CATCH();
-	{
-		/* takes the transfer off the multi handle, through its callback */
-		MemoryContextDelete(cxt);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	return t;
-}
-
 /* Hand the answer, kept in the transfer's context, to the caller. */
 static void
 fill_response(Transfer *t, const OprecRequest *req, OprecResponse *resp)
@@ -965,84 +916,264 @@ retry_delay_ms(const Transfer *t, int attempt, bool throttled)
 #endif
 }
 
-/* Wait on the latch, so that a cancel ends the wait at once. */
-static void
-sleep_ms(long ms)
-{
-	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
-	long		left;
+/* ----------------------------------------------------------------
+ *		Sending
+ * ----------------------------------------------------------------
+ */
 
-	while ((left = oprec_ms_until(until)) > 0)
+/*
+ * One request, from its first attempt to its answer.  It lives in a memory
+ * context of its own; each attempt's transfer lives in a child of it, so
+ * freeing the call (or an error freeing its parent) takes every transfer
+ * off the multi handle and settles its place in the pace window.
+ */
+typedef enum CallState
+{
+	CALL_WAITING,				/* for the pace, or between attempts */
+	CALL_SENDING,				/* a transfer is on the multi handle */
+	CALL_DONE					/* an answer, or a failure not retried */
+} CallState;
+
+struct OprecCall
+{
+	MemoryContext cxt;
+	OprecScan  *scan;
+	OprecRequest *req;			/* the caller's: lives as long as the call */
+	CallState	state;
+	TimestampTz not_before;		/* CALL_WAITING: next attempt from then */
+	int			attempt;		/* attempts before the current one */
+	Transfer   *transfer;		/* CALL_SENDING and CALL_DONE */
+	OprecPaceTicket ticket;		/* held while a transfer is in flight */
+	OprecResponse resp;			/* CALL_DONE, if the transfer succeeded */
+};
+
+/* The call's context goes: its place in the pace window is settled. */
+static void
+release_call(void *arg)
+{
+	OprecCall  *call = arg;
+
+	oprec_pace_release(&call->ticket);
+}
+
+/* Start an attempt: put its transfer on the multi handle. */
+static void
+start_transfer(OprecCall *call)
+{
+	CURLM	   *multi = get_multi_handle();
+	MemoryContext cxt = AllocSetContextCreate(call->cxt, "oprec_fdw transfer",
+											  ALLOCSET_SMALL_SIZES);
+	Transfer   *t;
+	CURLMcode	mc;
+
+	t = prepare_transfer(cxt, call->scan->options, call->req);
+	mc = curl_multi_add_handle(multi, t->easy);
+	if (mc != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("could not start a request: %s", curl_multi_strerror(mc))));
+	t->attached = true;
+	call->transfer = t;
+	call->state = CALL_SENDING;
+	call->scan->engine->counters.http_requests++;
+	socket_action(CURL_SOCKET_TIMEOUT, 0);
+}
+
+/*
+ * An attempt's transfer ended: take it off the multi handle, and either
+ * end the call or plan the next attempt (see transient_failure).
+ */
+static void
+end_attempt(OprecCall *call)
+{
+	OprecScan  *scan = call->scan;
+	const OprecOptions *options = scan->options;
+	Transfer   *t = call->transfer;
+	OprecResponse *resp = &call->resp;
+	const char *reason;
+	bool		throttled;
+	long		delay;
+
+	curl_multi_remove_handle(multi_handle, t->easy);
+	t->attached = false;
+	if (t->result == CURLE_OK)
 	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 left, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		fill_response(t, call->req, resp);
+		release_transfer(t);
+		scan->engine->counters.bytes_received += resp->body.len;
 	}
+	else
+		memset(resp, 0, sizeof(OprecResponse));
+	resp->retries = call->attempt;
+
+	reason = transient_failure(scan, t, resp, &throttled);
+	oprec_pace_done(scan->session, scan->engine->pace_key, &call->ticket, throttled);
+	if (reason == NULL || call->attempt >= options->max_retries)
+	{
+		call->state = CALL_DONE;
+		return;
+	}
+	delay = retry_delay_ms(t, call->attempt, throttled);
+	if (delay < 0)
+	{
+		const char *asked = oprec_api_text(t->retry_after, strlen(t->retry_after));
+
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the %s API asked to be called again after \"%s\" (Retry-After), later than the %d s oprec_fdw waits",
+						scan->api->title, asked, RETRY_AFTER_MAX_MS / 1000),
+				 errdetail("Request: %s. Answer: HTTP %ld after %d retries.",
+						   call->req->summary.data, resp->status, call->attempt),
+				 errhint("Run the query again later%s.",
+						 throttled ? ", or lower the server's requests_per_second option" : "")));
+	}
+
+	ereport(DEBUG1,
+			(errmsg_internal("oprec_fdw: retrying a %s request in %ld ms (attempt %d of %d): %s",
+							 scan->api->title, delay, call->attempt + 2, options->max_retries + 1,
+							 reason)));
+	scan->engine->counters.retries++;
+	MemoryContextDelete(t->cxt);
+	call->transfer = NULL;
+	call->attempt++;
+	call->state = CALL_WAITING;
+	call->not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay);
+}
+
+/*
+ * Move a call on as far as it goes without waiting.  Returns, for a call
+ * still waiting for its pace or its next attempt, when to look again;
+ * else 0.
+ */
+static TimestampTz
+advance_call(OprecCall *call)
+{
+	if (call->state == CALL_SENDING && call->transfer->done)
+		end_attempt(call);
+	if (call->state == CALL_WAITING)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		long		wait_ms;
+
+		if (now < call->not_before)
+			return call->not_before;
+		wait_ms = oprec_pace_reserve(call->scan->session, call->scan->engine->pace_key,
+									 call->scan->options->requests_per_second,
+									 &call->ticket);
+		if (wait_ms > 0)
+		{
+			call->not_before = TimestampTzPlusMilliseconds(now, wait_ms);
+			return call->not_before;
+		}
+		start_transfer(call);
+		/* a transfer may end at once (a refused connection) */
+		if (call->transfer->done)
+			return advance_call(call);
+	}
+	return 0;
+}
+
+/*
+ * Begin a request: it is sent as soon as the pace allows, and answered
+ * while this or any other call is waited for.  The call lives in a new
+ * child of the current memory context; req must live as long.
+ */
+OprecCall *
+oprec_http_start(OprecScan *scan, OprecRequest *req)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "oprec_fdw call",
+											  ALLOCSET_SMALL_SIZES);
+	OprecCall  *call = MemoryContextAllocZero(cxt, sizeof(OprecCall));
+	MemoryContextCallback *cb = MemoryContextAllocZero(cxt, sizeof(MemoryContextCallback));
+
+	call->cxt = cxt;
+	call->scan = scan;
+	call->req = req;
+	call->state = CALL_WAITING;
+	cb->func = release_call;
+	cb->arg = call;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	(void) advance_call(call);
+	return call;
+}
+
+/* Whether a call has its outcome (oprec_http_result then says which). */
+bool
+oprec_http_done(OprecCall *call)
+{
+	return call->state == CALL_DONE;
+}
+
+/*
+ * Wait until one of the calls (NULL entries skipped) has its outcome and
+ * return its index; -1 if none is left to wait for.  A cancel or
+ * statement_timeout ends the wait at once, with an error.
+ */
+int
+oprec_http_wait_any(OprecScan *scan, OprecCall *const *calls, int ncalls)
+{
+	TimestampTz started = GetCurrentTimestamp();
+	int			found = -1;
+
+	for (;;)
+	{
+		TimestampTz deadline = 0;
+		bool		any = false;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < ncalls && found < 0; i++)
+		{
+			TimestampTz next;
+
+			if (calls[i] == NULL)
+				continue;
+			any = true;
+			next = advance_call(calls[i]);
+			if (calls[i]->state == CALL_DONE)
+				found = i;
+			else if (next != 0 && (deadline == 0 || next < deadline))
+				deadline = next;
+		}
+		if (found >= 0 || !any)
+			break;
+		wait_for_activity(deadline);
+	}
+	scan->engine->counters.wait_us += GetCurrentTimestamp() - started;
+	return found;
+}
+
+/*
+ * The outcome of a call that is done: its answer, which lives as long as
+ * the call, or an ERROR for a transport failure.  Any HTTP status is
+ * returned to the caller, which knows what the API means by it.
+ */
+void
+oprec_http_result(OprecCall *call, OprecResponse *resp)
+{
+	Assert(call->state == CALL_DONE);
+	if (call->transfer->result != CURLE_OK)
+		report_transport_failure(call->scan, call->req, call->transfer, call->attempt);
+	*resp = call->resp;
+}
+
+/* Free a call, its transfers and its answer; one in flight is abandoned. */
+void
+oprec_http_free(OprecCall *call)
+{
+	MemoryContextDelete(call->cxt);
 }
 
 /*
  * Send one request and wait for its answer, sending it again while it
  * fails in a way that may pass (see transient_failure).  The answer lives
  * in a child of the current memory context.  Transport failures raise an
- * ERROR; any HTTP status is returned to the caller, which knows what the
- * API means by it.
+ * ERROR; any HTTP status is returned to the caller.
  */
 void
 oprec_http_send(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
 {
-	const OprecOptions *options = scan->options;
-	TimestampTz started = GetCurrentTimestamp();
-	Transfer   *t;
+	OprecCall  *call = oprec_http_start(scan, req);
 
-	for (int attempt = 0;; attempt++)
-	{
-		const char *reason;
-		bool		throttled;
-		long		delay;
-
-		oprec_pace_wait(scan->session, scan->engine->pace_key, options->requests_per_second);
-		t = run_transfer(scan, req);
-		scan->engine->counters.http_requests++;
-		if (t->result == CURLE_OK)
-		{
-			fill_response(t, req, resp);
-			release_transfer(t);
-			scan->engine->counters.bytes_received += resp->body.len;
-		}
-		else
-			memset(resp, 0, sizeof(OprecResponse));
-		resp->retries = attempt;
-
-		reason = transient_failure(scan, t, resp, &throttled);
-		oprec_pace_done(scan->session, scan->engine->pace_key, throttled);
-		if (reason == NULL || attempt >= options->max_retries)
-			break;
-		delay = retry_delay_ms(t, attempt, throttled);
-		if (delay < 0)
-		{
-			const char *asked = oprec_api_text(t->retry_after, strlen(t->retry_after));
-
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_ERROR),
-					 errmsg("the %s API asked to be called again after \"%s\" (Retry-After), later than the %d s oprec_fdw waits",
-							scan->api->title, asked, RETRY_AFTER_MAX_MS / 1000),
-					 errdetail("Request: %s. Answer: HTTP %ld after %d retries.",
-							   req->summary.data, resp->status, attempt),
-					 errhint("Run the query again later%s.",
-							 throttled ? ", or lower the server's requests_per_second option" : "")));
-		}
-
-		ereport(DEBUG1,
-				(errmsg_internal("oprec_fdw: retrying a %s request in %ld ms (attempt %d of %d): %s",
-								 scan->api->title, delay, attempt + 2, options->max_retries + 1,
-								 reason)));
-		scan->engine->counters.retries++;
-		MemoryContextDelete(t->cxt);
-		sleep_ms(delay);
-	}
-	scan->engine->counters.wait_us += GetCurrentTimestamp() - started;
-
-	if (t->result != CURLE_OK)
-		report_transport_failure(scan, req, t, resp->retries);
+	(void) oprec_http_wait_any(scan, &call, 1);
+	oprec_http_result(call, resp);
 }

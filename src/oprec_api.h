@@ -108,6 +108,7 @@ typedef struct OprecOptions
 	int			connect_timeout_ms;
 	int			request_timeout_ms;
 	int			requests_per_second;	/* 0: no client-side limit */
+	int			max_concurrency;	/* requests a scan has in flight at once */
 	int			max_retries;	/* attempts after the first */
 	size_t		max_response_bytes; /* after decompression */
 	const char *ca_file;		/* CA certificates for TLS, or NULL */
@@ -167,6 +168,9 @@ typedef struct OprecChain
 								 * going on and the windows of its range */
 	int64		range_lower_ms; /* the time range asked for, inclusive */
 	int64		range_upper_ms;
+	const char *first_cursor;	/* where it starts; NULL: the first page */
+	bool		one_page;		/* a page of another chain, asked for on its
+								 * own (OprecPage.later_cursors) */
 } OprecChain;
 
 /* ----------------------------------------------------------------
@@ -207,21 +211,7 @@ typedef struct OprecResponse
  *		Per-backend sessions: cached tokens and request pacing
  * ----------------------------------------------------------------
  */
-#define OPREC_MAX_RATE_WINDOW 64	/* at most 64: in_flight is a bit mask */
-
-/*
- * Recent requests of one credential, for pacing (pace.c): the send time of
- * each request in flight, the completion time of the others, and the rate
- * after the API throttled.  In shared memory when the library is preloaded.
- */
-typedef struct OprecPaceWindow
-{
-	TimestampTz times[OPREC_MAX_RATE_WINDOW];	/* 0: unused */
-	uint64		in_flight;		/* bit i: times[i] is a send time */
-	int			limit;			/* requests_per_second last asked for */
-	int			lowered_rate;	/* rate set by the last throttling... */
-	TimestampTz lowered_at;		/* ...at this time; 0: none */
-} OprecPaceWindow;
+struct OprecPaceWindow;			/* pace.c's, kept in the engine */
 
 typedef struct OprecSession
 {
@@ -231,7 +221,10 @@ typedef struct OprecSession
 	uint32		mapping_hashvalue;
 	char	   *token;			/* cached credential, in TopMemoryContext */
 	TimestampTz token_renew_at; /* renew the token from this time on */
-	OprecPaceWindow pace;		/* used when pacing is not shared */
+	uint64		token_generation;	/* counts the tokens set */
+	bool		credential_accepted;	/* the API answered a page: until then
+										 * scans send one request at a time */
+	struct OprecPaceWindow *pace;	/* used when pacing is not shared */
 } OprecSession;
 
 /* ----------------------------------------------------------------
@@ -255,6 +248,13 @@ typedef struct OprecPage
 	int64		missing_key;	/* named the key that does not exist */
 	bool		has_total;		/* the answer says how many records the */
 	int64		total;			/* chain has in all (an estimate) */
+	/*
+	 * Optional, on a chain's first page: the cursors of all its later pages,
+	 * when the answer tells them (offset paging with a total).  They are
+	 * then asked for together, in any order, instead of one after another.
+	 */
+	char	  **later_cursors;
+	int			nlater_cursors;
 } OprecPage;
 
 /* ----------------------------------------------------------------

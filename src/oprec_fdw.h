@@ -52,6 +52,9 @@ typedef enum OprecCondOp
  *		The engine's state of one scan (OprecScan.engine; scan.c)
  * ----------------------------------------------------------------
  */
+
+/* One request from its first attempt to its answer (http.c). */
+typedef struct OprecCall OprecCall;
 typedef struct OprecScanCounters
 {
 	int64		http_requests;	/* every request sent, tokens included */
@@ -66,34 +69,73 @@ typedef struct OprecScanCounters
 	int			time_windows;
 } OprecScanCounters;
 
+/*
+ * A request chain being fetched: its own cursor and progress checks, and
+ * the request for its next page while one is in flight.
+ */
+typedef struct OprecLane
+{
+	bool		active;			/* holds a chain with pages to come */
+	OprecChain	chain;
+	MemoryContext chain_cxt;	/* its cursors; reset per chain */
+	int			pages;			/* pages received */
+	char	   *cursor;			/* for the next page; NULL: the first */
+	struct HTAB *seen_cursors;	/* hashes of its cursors, or NULL */
+	int			empty_pages_in_a_row;
+	bool		renewed_token;	/* the request in flight is the second try */
+	uint64		token_generation;	/* of the session's token it was sent with */
+	bool		next_held;		/* the next page waits until the last one is
+								 * half read (a LIMIT may not need it) */
+	MemoryContext page_cxt;		/* the request in flight and its page */
+	OprecRequest *req;
+	OprecCall  *call;			/* NULL: nothing in flight */
+} OprecLane;
+
+/* A page received, waiting for the executor (or being read by it). */
+typedef struct OprecReadyPage
+{
+	MemoryContext cxt;			/* holds the page's JSON and this */
+	OprecPage	page;
+	OprecChain	chain;			/* the chain it came from */
+	json_t	   *key_json;		/* the key of a one-key chain, or NULL */
+	OprecLane  *holds;			/* a lane whose next page waits for this
+								 * one to be half read, or NULL */
+	OprecChain *later_chains;	/* its chain's later pages, waiting alike */
+	int			nlater_chains;
+	struct OprecReadyPage *next;
+} OprecReadyPage;
+
 typedef struct OprecScanEngine
 {
 	MemoryContext scan_cxt;		/* lives as long as the scan */
-	MemoryContext run_cxt;		/* filters and chains; reset per rescan */
-	MemoryContext chain_cxt;	/* cursors of the current chain */
-	MemoryContext page_cxt;		/* reset before every page */
+	MemoryContext run_cxt;		/* filters, chains, lanes and pages; reset
+								 * per rescan */
 	uint64		pace_key;		/* the credential requests count against */
 	TimestampTz history_start;	/* earliest time the API serves, or 0 */
 
-	/* chains, built when the scan starts */
+	/* chains, built when the scan starts, and those that replace some */
 	OprecChain *chains;
 	int			nchains;
-	int			chain_index;	/* chain being fetched */
+	int			next_chain;		/* first of chains not yet started */
+	List	   *redo_chains;	/* OprecChain *, started before next_chain */
 
-	/* paging within the current chain */
-	bool		chain_started;
-	bool		chain_done;
-	int			chain_pages;
-	char	   *cursor;			/* continuation for the next page */
-	struct HTAB *seen_cursors;	/* hashes of its cursors, or NULL */
-	int			empty_pages_in_a_row;
-	OprecPage	page;
-	int64	   *missing_keys;	/* keys the API said do not exist */
-	int			nmissing;
-	bool		missing_reported;
+	/* chains in progress: at most max_concurrency, each a lane */
+	OprecLane  *lanes;
+	int			nlanes;
+	int			in_flight;		/* lanes with a request in flight */
+
+	/* pages received: a queue, and the one rows come from */
+	OprecReadyPage *ready_head;
+	OprecReadyPage *ready_tail;
+	int			nready;
+	OprecReadyPage *current;
 	size_t		record_index;
 	int			row_in_record;
 	int			rows_in_record;
+
+	int64	   *missing_keys;	/* keys the API said do not exist */
+	int			nmissing;
+	bool		missing_reported;
 
 	OprecScanCounters counters;
 } OprecScanEngine;
@@ -256,6 +298,10 @@ extern int64 oprec_timestamptz_to_ms_ceil(TimestampTz ts);
 extern bool oprec_ms_to_timestamptz(int64 ms, TimestampTz *result);
 
 /* in scan.c */
+
+/* The most requests one scan has in flight at once (max_concurrency). */
+#define OPREC_MAX_CONCURRENCY 64
+
 extern OprecScan *oprec_scan_create(MemoryContext parent, OprecOptions *options);
 extern TimestampTz oprec_history_start(const OprecOptions *options);
 extern const char *oprec_scope_value(const OprecOptions *options,
@@ -293,16 +339,49 @@ extern bool oprec_json_epoch_ms(json_t *value, int64 *ms);
 extern OprecSession *oprec_get_session(Oid user_mapping_id);
 
 /* in pace.c */
+
+/* The highest requests_per_second; a window has an entry per request. */
+#define OPREC_MAX_REQUESTS_PER_SECOND 1000
+#define OPREC_PACE_ENTRIES 1024
+
+/*
+ * Recent requests of one credential: the send time of each request in
+ * flight, the completion time of the others, and the rate after the API
+ * throttled.  In shared memory when the library is preloaded.
+ */
+typedef struct OprecPaceWindow
+{
+	TimestampTz times[OPREC_PACE_ENTRIES];	/* 0: unused */
+	bool		sending[OPREC_PACE_ENTRIES];	/* times[i] is a send time */
+	int			limit;			/* requests_per_second last asked for */
+	int			lowered_rate;	/* rate set by the last throttling... */
+	TimestampTz lowered_at;		/* ...at this time; 0: none */
+} OprecPaceWindow;
+
+/* A request's place in its credential's window, from reserve to done. */
+typedef struct OprecPaceTicket
+{
+	int			index;			/* in pace.c's list of requests in flight */
+	uint64		serial;			/* 0: no ticket */
+} OprecPaceTicket;
+
 extern void oprec_pace_init(void);
 extern uint64 oprec_pace_key(const OprecOptions *options);
-extern void oprec_pace_wait(OprecSession *session, uint64 pace_key,
-							int requests_per_second);
+extern long oprec_pace_reserve(OprecSession *session, uint64 pace_key,
+							   int requests_per_second, OprecPaceTicket *ticket);
 extern void oprec_pace_done(OprecSession *session, uint64 pace_key,
-							bool throttled);
+							OprecPaceTicket *ticket, bool throttled);
+extern void oprec_pace_release(OprecPaceTicket *ticket);
 
 /* in http.c */
+
 extern void oprec_http_init(void);
 extern bool oprec_has_control_char(const char *value);
+extern OprecCall *oprec_http_start(OprecScan *scan, OprecRequest *req);
+extern bool oprec_http_done(OprecCall *call);
+extern int	oprec_http_wait_any(OprecScan *scan, OprecCall *const *calls, int ncalls);
+extern void oprec_http_result(OprecCall *call, OprecResponse *resp);
+extern void oprec_http_free(OprecCall *call);
 
 
 #endif							/* OPREC_FDW_H */

@@ -34,6 +34,8 @@
 #define DEFAULT_CONNECT_TIMEOUT_SEC 10
 #define DEFAULT_REQUEST_TIMEOUT_SEC 60
 #define DEFAULT_MAX_RETRIES 5
+/* Enough to keep a 15 requests/s quota busy when an answer takes 0.5 s. */
+#define DEFAULT_MAX_CONCURRENCY 8
 #define DEFAULT_MAX_ID_RANGE 1000
 
 /* The cost model's defaults (estimate.c). */
@@ -61,7 +63,8 @@ static const OprecOptionDef engine_options[] = {
 	{"page_size", ForeignServerRelationId, OPREC_OPT_INT, 1, INT_MAX, false},
 	{"connect_timeout", ForeignServerRelationId, OPREC_OPT_INT, 1, 600, false},
 	{"request_timeout", ForeignServerRelationId, OPREC_OPT_INT, 1, 3600, false},
-	{"requests_per_second", ForeignServerRelationId, OPREC_OPT_INT, 0, OPREC_MAX_RATE_WINDOW, false},
+	{"requests_per_second", ForeignServerRelationId, OPREC_OPT_INT, 0, OPREC_MAX_REQUESTS_PER_SECOND, false},
+	{"max_concurrency", ForeignServerRelationId, OPREC_OPT_INT, 1, OPREC_MAX_CONCURRENCY, false},
 	{"max_retries", ForeignServerRelationId, OPREC_OPT_INT, 0, 20, false},
 	{"max_response_bytes", ForeignServerRelationId, OPREC_OPT_INT, 65536, 128 * 1024 * 1024, false},
 	{"ca_file", ForeignServerRelationId, OPREC_OPT_FILE, 0, 0, false},
@@ -752,6 +755,7 @@ oprec_get_options(Oid foreigntableid, Oid userid)
 	opts->requests_per_second =
 		oprec_option_int(opts, "requests_per_second",
 						 opts->api->default_requests_per_second);
+	opts->max_concurrency = oprec_option_int(opts, "max_concurrency", DEFAULT_MAX_CONCURRENCY);
 	opts->max_retries = oprec_option_int(opts, "max_retries", DEFAULT_MAX_RETRIES);
 	opts->max_response_bytes =
 		(size_t) oprec_option_int(opts, "max_response_bytes",

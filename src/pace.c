@@ -32,8 +32,16 @@
  * its session (one per user mapping); several backends then share a quota
  * without knowing of each other, and throttling answers are retried.
  *
+ * Requests in flight.  A backend may have many requests in flight at once
+ * (a scan runs several request chains together, and several scans may be
+ * open).  Each holds a ticket: its entry in the window, so that its
+ * completion turns the send time into the completion time in place.  A
+ * ticket whose request is abandoned (its transfer freed, an error, an abort)
+ * is settled as completed then: the request may have reached the API.
+ *
  * The lock is never held while waiting nor across anything that can raise
- * an error.  Waits are on the latch, so a cancel ends them at once.
+ * an error.  The caller waits (on the latch) as long as oprec_pace_reserve
+ * says.
  *
  *-------------------------------------------------------------------------
  */
@@ -48,6 +56,7 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "utils/memutils.h"
 
 #include "oprec_fdw.h"
 
@@ -70,7 +79,7 @@
  * A request in flight for longer than this is taken to have been abandoned
  * by a backend that could not say so.  No transfer lasts this long
  * (request_timeout is at most 1 hour, connect_timeout 10 minutes); aborts
- * and exits settle their request (settle_pending), so this is only a
+ * and exits settle their requests (settle), so this is only a
  * backstop against a slot blocked for good.
  */
 #define PACE_STALE_IN_FLIGHT_US ((int64) 2 * 3600 * USECS_PER_SEC)
@@ -104,24 +113,19 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /*
- * The request this backend sent and has not reported done, if any.  A
- * backend has one request in flight at a time.  Remembering where its entry
- * is lets oprec_pace_done turn the send time into the completion time in
+ * The requests this backend sent and has not reported done, each at the
+ * index its ticket names.  Remembering where a request's window entry is
+ * lets oprec_pace_done turn the send time into the completion time in
  * place; recording the completion as a second entry instead would count
  * every request twice within a window while it is short, halving the rate.
  * In shared memory the slot may have been given to another credential
  * since; its generation tells, and then the completion is recorded anew.
  */
-typedef enum PendingState
-{
-	PENDING_NONE,
-	PENDING_UNPACED,			/* requests_per_second was 0 */
-	PENDING_RESERVED			/* an entry of a window holds its send time */
-} PendingState;
-
 typedef struct PendingRequest
 {
-	PendingState state;
+	uint64		serial;			/* the ticket's; 0: free */
+	bool		paced;			/* false: requests_per_second was 0 */
+	SubTransactionId subid;		/* reserved in this subtransaction */
 	uint64		key;
 	OprecPaceWindow *local;		/* the session's window, or NULL: shared */
 	int			slot;			/* shared: slot and its generation */
@@ -130,7 +134,9 @@ typedef struct PendingRequest
 	TimestampTz sent;
 } PendingRequest;
 
-static PendingRequest pending;
+static PendingRequest *pending = NULL;	/* in TopMemoryContext */
+static int	npending = 0;		/* allocated entries */
+static uint64 next_serial = 1;
 
 static bool callbacks_registered = false;
 
@@ -144,14 +150,14 @@ static bool callbacks_registered = false;
 static int
 effective_rate(const OprecPaceWindow *w, int requests_per_second, TimestampTz now)
 {
-	int			rate = Min(requests_per_second, OPREC_MAX_RATE_WINDOW);
+	int			rate = Min(requests_per_second, OPREC_MAX_REQUESTS_PER_SECOND);
 
 	if (w->lowered_at != 0)
 	{
 		int64		steps = (now - w->lowered_at) / (PACE_RECOVER_STEP_MS * INT64CONST(1000));
 
 		steps = Max(steps, 0);	/* the clock went back */
-		if (steps < OPREC_MAX_RATE_WINDOW)
+		if (steps < OPREC_MAX_REQUESTS_PER_SECOND)
 			rate = Min(rate, w->lowered_rate + (int) steps);
 	}
 	return Max(rate, 1);
@@ -177,25 +183,25 @@ window_reserve(OprecPaceWindow *w, int requests_per_second, TimestampTz now,
 	int			rate;
 	int			counted = 0;
 	int			ncompleted = 0;
-	TimestampTz completed[OPREC_MAX_RATE_WINDOW];
+	TimestampTz completed[OPREC_PACE_ENTRIES];
 	int			free_pos = -1;
 	int			expire;
 
 	w->limit = requests_per_second;
 	rate = effective_rate(w, requests_per_second, now);
 
-	for (int i = 0; i < OPREC_MAX_RATE_WINDOW; i++)
+	for (int i = 0; i < OPREC_PACE_ENTRIES; i++)
 	{
 		TimestampTz t = w->times[i];
 
-		if (w->in_flight & (UINT64CONST(1) << i))
+		if (w->sending[i])
 		{
 			if (now - t < PACE_STALE_IN_FLIGHT_US)
 			{
 				counted++;
 				continue;
 			}
-			w->in_flight &= ~(UINT64CONST(1) << i);
+			w->sending[i] = false;
 		}
 		else if (t != 0 && now - t < PACE_WINDOW_US)
 		{
@@ -210,10 +216,10 @@ window_reserve(OprecPaceWindow *w, int requests_per_second, TimestampTz now,
 
 	if (counted < rate)
 	{
-		/* counted < rate <= OPREC_MAX_RATE_WINDOW: some entry is free */
+		/* counted < rate < OPREC_PACE_ENTRIES: some entry is free */
 		Assert(free_pos >= 0);
 		w->times[free_pos] = now;
-		w->in_flight |= UINT64CONST(1) << free_pos;
+		w->sending[free_pos] = true;
 		*pos = free_pos;
 		return 0;
 	}
@@ -232,9 +238,9 @@ window_add_completion(OprecPaceWindow *w, TimestampTz now)
 {
 	int			pos = -1;
 
-	for (int i = 0; i < OPREC_MAX_RATE_WINDOW; i++)
+	for (int i = 0; i < OPREC_PACE_ENTRIES; i++)
 	{
-		if (w->in_flight & (UINT64CONST(1) << i))
+		if (w->sending[i])
 			continue;
 		if (pos < 0 || w->times[i] < w->times[pos])
 			pos = i;
@@ -247,10 +253,10 @@ window_add_completion(OprecPaceWindow *w, TimestampTz now)
 static void
 window_complete(OprecPaceWindow *w, int pos, TimestampTz sent, TimestampTz now)
 {
-	if (pos >= 0 && (w->in_flight & (UINT64CONST(1) << pos)) && w->times[pos] == sent)
+	if (pos >= 0 && w->sending[pos] && w->times[pos] == sent)
 	{
 		w->times[pos] = now;
-		w->in_flight &= ~(UINT64CONST(1) << pos);
+		w->sending[pos] = false;
 	}
 	else
 		window_add_completion(w, now);
@@ -267,7 +273,7 @@ window_throttled(OprecPaceWindow *w, TimestampTz sent, TimestampTz now)
 
 	if (sent != 0 && w->lowered_at != 0 && sent < w->lowered_at)
 		return 0;
-	before = effective_rate(w, w->limit > 0 ? w->limit : OPREC_MAX_RATE_WINDOW, now);
+	before = effective_rate(w, w->limit > 0 ? w->limit : OPREC_MAX_REQUESTS_PER_SECOND, now);
 	w->lowered_rate = Max(before / 2, 1);
 	w->lowered_at = now;
 	return w->lowered_rate < before ? w->lowered_rate : 0;
@@ -277,14 +283,12 @@ window_throttled(OprecPaceWindow *w, TimestampTz sent, TimestampTz now)
 static bool
 window_idle(const OprecPaceWindow *w, TimestampTz now)
 {
-	if (w->in_flight != 0)
-		return false;
-	for (int i = 0; i < OPREC_MAX_RATE_WINDOW; i++)
-		if (w->times[i] != 0 && now - w->times[i] < PACE_WINDOW_US)
+	for (int i = 0; i < OPREC_PACE_ENTRIES; i++)
+		if (w->sending[i] || (w->times[i] != 0 && now - w->times[i] < PACE_WINDOW_US))
 			return false;
 	return w->lowered_at == 0 ||
 		now - w->lowered_at >=
-		(int64) OPREC_MAX_RATE_WINDOW * PACE_RECOVER_STEP_MS * 1000;
+		(int64) OPREC_MAX_REQUESTS_PER_SECOND * PACE_RECOVER_STEP_MS * 1000;
 }
 
 
@@ -372,47 +376,48 @@ find_slot(uint64 key, TimestampTz now)
 
 
 /* ----------------------------------------------------------------
- *		The request in flight
+ *		Requests in flight
  * ----------------------------------------------------------------
  */
 
 /*
- * The request sent last was never reported done: its transfer raised an
- * error.  It may have reached the API, so it counts as completed now.
+ * Settle a pending request as completed now: it was abandoned, but may
+ * have reached the API.  Never throws.
  */
 static void
-settle_pending(void)
+settle(PendingRequest *p)
 {
-	PendingRequest p = pending;
+	PendingRequest copy = *p;
 
-	pending.state = PENDING_NONE;
-	if (p.state != PENDING_RESERVED)
+	p->serial = 0;
+	if (copy.serial == 0 || !copy.paced)
 		return;
-
-	if (p.local)
-		window_complete(p.local, p.pos, p.sent, GetCurrentTimestamp());
+	if (copy.local)
+		window_complete(copy.local, copy.pos, copy.sent, GetCurrentTimestamp());
 	else
 	{
-		PaceSlot   *slot = &pace_table->slots[p.slot];
+		PaceSlot   *slot = &pace_table->slots[copy.slot];
 
 		LWLockAcquire(pace_table->lock, LW_EXCLUSIVE);
-		if (slot->used && slot->generation == p.generation)
-			window_complete(&slot->window, p.pos, p.sent, GetCurrentTimestamp());
+		if (slot->used && slot->generation == copy.generation)
+			window_complete(&slot->window, copy.pos, copy.sent, GetCurrentTimestamp());
 		LWLockRelease(pace_table->lock);
 	}
 }
 
 /*
- * An error between oprec_pace_wait and oprec_pace_done aborts the
- * (sub)transaction: settle the request then, so that a backend left idle
- * after a cancel does not hold a place in a shared window.  LWLocks are
- * released before these callbacks run; an exit aborts the transaction too.
+ * An abort settles the requests its (sub)transaction sent and did not
+ * report done, so that a backend left idle after a cancel holds no place in
+ * a shared window.  Freeing a transfer settles its ticket too (through
+ * oprec_pace_release); this is the backstop.  LWLocks are released before
+ * these callbacks run; an exit aborts the transaction too.
  */
 static void
 pace_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-		settle_pending();
+		for (int i = 0; i < npending; i++)
+			settle(&pending[i]);
 }
 
 static void
@@ -420,7 +425,41 @@ pace_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					  SubTransactionId parentSubid, void *arg)
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
-		settle_pending();
+		for (int i = 0; i < npending; i++)
+			if (pending[i].serial != 0 && pending[i].subid >= mySubid)
+				settle(&pending[i]);
+}
+
+/* A free entry for a new pending request; may throw (before any change). */
+static int
+free_pending_entry(void)
+{
+	int			grown;
+	int			first_new = npending;
+
+	for (int i = 0; i < npending; i++)
+		if (pending[i].serial == 0)
+			return i;
+	grown = Max(16, npending * 2);
+	if (pending == NULL)
+		pending = MemoryContextAllocZero(TopMemoryContext, sizeof(PendingRequest) * grown);
+	else
+	{
+		pending = repalloc(pending, sizeof(PendingRequest) * grown);
+		memset(&pending[npending], 0, sizeof(PendingRequest) * (grown - npending));
+	}
+	npending = grown;
+	return first_new;
+}
+
+/* The pending request a ticket names, or NULL if it was settled. */
+static PendingRequest *
+ticket_request(const OprecPaceTicket *ticket)
+{
+	if (ticket->serial == 0 || ticket->index < 0 || ticket->index >= npending ||
+		pending[ticket->index].serial != ticket->serial)
+		return NULL;
+	return &pending[ticket->index];
 }
 
 
@@ -433,8 +472,8 @@ pace_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 void
 oprec_pace_init(void)
 {
-	StaticAssertStmt(OPREC_MAX_RATE_WINDOW <= 64,
-					 "OprecPaceWindow.in_flight has one bit per entry");
+	StaticAssertStmt(OPREC_MAX_REQUESTS_PER_SECOND < OPREC_PACE_ENTRIES,
+					 "a window has an entry for every request it counts");
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
@@ -490,14 +529,20 @@ oprec_pace_key(const OprecOptions *options)
 }
 
 /*
- * Before each request: wait until the credential's rate allows one more,
- * and reserve its place.  requests_per_second 0 sends at once and counts
- * nothing.
+ * Before each request: reserve its place in the credential's window if
+ * the rate allows one more request now, and return 0 with its ticket; else
+ * return how many ms to wait before asking again.  requests_per_second 0
+ * sends at once and counts nothing (the ticket still has to be done).
  */
-void
-oprec_pace_wait(OprecSession *session, uint64 pace_key, int requests_per_second)
+long
+oprec_pace_reserve(OprecSession *session, uint64 pace_key, int requests_per_second,
+				   OprecPaceTicket *ticket)
 {
-	settle_pending();
+	int			index = free_pending_entry();
+	PendingRequest *p = &pending[index];
+	TimestampTz now;
+	long		wait_ms;
+	int			pos = -1;
 
 	if (!callbacks_registered)
 	{
@@ -510,95 +555,93 @@ oprec_pace_wait(OprecSession *session, uint64 pace_key, int requests_per_second)
 								 pace_table ? "across all backends (shared memory)"
 								 : "per backend (oprec_fdw is not in shared_preload_libraries)")));
 	}
+	if (!pace_table && session->pace == NULL)
+		session->pace = MemoryContextAllocZero(TopMemoryContext, sizeof(OprecPaceWindow));
 
+	memset(p, 0, sizeof(PendingRequest));
+	p->key = pace_key;
+	p->subid = GetCurrentSubTransactionId();
 	if (requests_per_second <= 0)
+		wait_ms = 0;
+	else if (pace_table)
 	{
-		pending.state = PENDING_UNPACED;
-		pending.key = pace_key;
-		return;
-	}
-	requests_per_second = Min(requests_per_second, OPREC_MAX_RATE_WINDOW);
+		int			s;
 
-	for (;;)
-	{
-		TimestampTz now;
-		long		wait_ms;
-		int			pos;
-
-		if (pace_table)
-		{
-			int			s;
-
-			LWLockAcquire(pace_table->lock, LW_EXCLUSIVE);
-			now = GetCurrentTimestamp();
-			s = find_slot(pace_key, now);
-			wait_ms = window_reserve(&pace_table->slots[s].window,
-									 requests_per_second, now, &pos);
-			if (wait_ms == 0)
-			{
-				pending.local = NULL;
-				pending.slot = s;
-				pending.generation = pace_table->slots[s].generation;
-			}
-			LWLockRelease(pace_table->lock);
-		}
-		else
-		{
-			now = GetCurrentTimestamp();
-			wait_ms = window_reserve(&session->pace, requests_per_second, now, &pos);
-			pending.local = &session->pace;
-		}
-
+		requests_per_second = Min(requests_per_second, OPREC_MAX_REQUESTS_PER_SECOND);
+		LWLockAcquire(pace_table->lock, LW_EXCLUSIVE);
+		now = GetCurrentTimestamp();
+		s = find_slot(pace_key, now);
+		wait_ms = window_reserve(&pace_table->slots[s].window,
+								 requests_per_second, now, &pos);
 		if (wait_ms == 0)
 		{
-			pending.state = PENDING_RESERVED;
-			pending.key = pace_key;
-			pending.pos = pos;
-			pending.sent = now;
-			return;
+			p->paced = true;
+			p->slot = s;
+			p->generation = pace_table->slots[s].generation;
+			p->sent = now;
 		}
-
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 wait_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		LWLockRelease(pace_table->lock);
 	}
+	else
+	{
+		requests_per_second = Min(requests_per_second, OPREC_MAX_REQUESTS_PER_SECOND);
+		now = GetCurrentTimestamp();
+		wait_ms = window_reserve(session->pace, requests_per_second, now, &pos);
+		if (wait_ms == 0)
+		{
+			p->paced = true;
+			p->local = session->pace;
+			p->sent = now;
+		}
+	}
+	if (wait_ms > 0)
+		return wait_ms;
+
+	p->pos = pos;
+	p->serial = next_serial++;
+	ticket->index = index;
+	ticket->serial = p->serial;
+	return 0;
 }
 
 /*
  * After each request, whatever its outcome (a transport failure too: the
  * request may have reached the API).  throttled: the API answered that the
- * quota was exceeded.
+ * quota was exceeded.  The ticket is spent.
  */
 void
-oprec_pace_done(OprecSession *session, uint64 pace_key, bool throttled)
+oprec_pace_done(OprecSession *session, uint64 pace_key, OprecPaceTicket *ticket,
+				bool throttled)
 {
-	PendingRequest p = pending;
+	PendingRequest *found = ticket_request(ticket);
+	PendingRequest p;
 	OprecPaceWindow *w;
 	TimestampTz now;
 	TimestampTz sent = 0;
 	int			pos = -1;
 	int			lowered = 0;
 
-	if (p.state == PENDING_UNPACED && p.key == pace_key)
+	ticket->serial = 0;
+	if (found)
 	{
-		pending.state = PENDING_NONE;
-		return;
+		p = *found;
+		found->serial = 0;
+		if (!p.paced)
+			return;
 	}
-	if (p.state == PENDING_RESERVED && p.key != pace_key)
+	else
 	{
-		/* not the request that was sent; never happens in http.c */
-		settle_pending();
-		p.state = PENDING_NONE;
+		/* settled already (an abort in between): its completion is counted */
+		if (!throttled)
+			return;
+		memset(&p, 0, sizeof(p));
 	}
-	pending.state = PENDING_NONE;
 
 	if (pace_table)
 	{
 		LWLockAcquire(pace_table->lock, LW_EXCLUSIVE);
 		now = GetCurrentTimestamp();
-		if (p.state == PENDING_RESERVED &&
-			pace_table->slots[p.slot].used &&
+		if (found && pace_table->slots[p.slot].used &&
 			pace_table->slots[p.slot].generation == p.generation)
 		{
 			w = &pace_table->slots[p.slot].window;
@@ -608,7 +651,8 @@ oprec_pace_done(OprecSession *session, uint64 pace_key, bool throttled)
 		}
 		else
 			w = &pace_table->slots[find_slot(pace_key, now)].window;
-		window_complete(w, pos, sent, now);
+		if (found)
+			window_complete(w, pos, sent, now);
 		if (throttled)
 			lowered = window_throttled(w, sent, now);
 		LWLockRelease(pace_table->lock);
@@ -616,20 +660,33 @@ oprec_pace_done(OprecSession *session, uint64 pace_key, bool throttled)
 	else
 	{
 		/* the window the request was counted in, even if another session's */
-		w = p.state == PENDING_RESERVED ? p.local : &session->pace;
+		w = found ? p.local : session->pace;
 		now = GetCurrentTimestamp();
-		if (p.state == PENDING_RESERVED)
-		{
-			pos = p.pos;
-			sent = p.sent;
-		}
-		window_complete(w, pos, sent, now);
+		if (w == NULL)
+			return;
+		if (found)
+			window_complete(w, p.pos, p.sent, now);
 		if (throttled)
-			lowered = window_throttled(w, sent, now);
+			lowered = window_throttled(w, found ? p.sent : 0, now);
 	}
 
 	if (lowered > 0)
 		ereport(DEBUG1,
 				(errmsg_internal("oprec_fdw: the API throttled a request: its credential is now paced at %d requests per second %s",
 								 lowered, pace_table ? "across all backends" : "in this backend")));
+}
+
+/*
+ * A request given up without an outcome (its transfer freed while in
+ * flight): settle its ticket as completed now.  Never throws, so that
+ * memory context callbacks may call it.
+ */
+void
+oprec_pace_release(OprecPaceTicket *ticket)
+{
+	PendingRequest *p = ticket_request(ticket);
+
+	ticket->serial = 0;
+	if (p)
+		settle(p);
 }

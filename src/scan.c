@@ -1,19 +1,29 @@
 /*-------------------------------------------------------------------------
  *
  * scan.c
- *		  The scan engine: runs request chains page by page and hands out
- *		  rows as the executor asks for them.
+ *		  The scan engine: runs request chains together, page by page, and
+ *		  hands out rows as the executor asks for them.
  *
- * Only one page is held at a time: the page memory context (and with it
- * the parsed JSON of the page) is reset before the next page is fetched,
- * so a scan's memory stays about one page whatever the result size, and a
- * LIMIT that is satisfied stops the requests.  A chain ends only when the
- * API says there is nothing more, never on a short page.  A chain that
- * makes no progress is an error rather than an endless loop: a cursor that
- * comes back, too many empty pages in a row, or more pages than any real
- * history has.  A chain the API refuses because one of its keys does not
- * exist is asked for again without that key (or in halves, until it is
- * found); such keys have no rows, and a NOTICE names them.
+ * Chains are independent (key batches x time windows), so up to the
+ * server's max_concurrency of them are fetched at once, each in a lane
+ * with its own cursor: requests go out on the shared curl multi handle,
+ * inside requests_per_second, and rows are handed out page by page in the
+ * order pages arrive.  As soon as a page arrives, the next page of its
+ * chain is asked for, so it is on its way while the executor reads this
+ * one.  Memory is bounded whatever the result size: pages held (received
+ * and waiting, or being read) and requests in flight together number at
+ * most max_concurrency + 1, each in a memory context freed when its page
+ * is read to the end; a LIMIT that is satisfied frees them all, requests
+ * in flight included.
+ *
+ * A chain ends only when the API says there is nothing more, never on a
+ * short page.  A chain that makes no progress is an error rather than an
+ * endless loop: a cursor that comes back, too many empty pages in a row,
+ * or more pages than any real history has.  A chain the API refuses
+ * because one of its keys does not exist is asked for again without that
+ * key (or in halves, until it is found); such keys have no rows, and a
+ * NOTICE names them.  An error in any chain ends the scan, and with it
+ * every request in flight.
  *
  *-------------------------------------------------------------------------
  */
@@ -48,10 +58,6 @@ oprec_scan_create(MemoryContext parent, OprecOptions *options)
 	engine->scan_cxt = scan_cxt;
 	engine->run_cxt = AllocSetContextCreate(scan_cxt, "oprec_fdw run",
 											ALLOCSET_DEFAULT_SIZES);
-	engine->chain_cxt = AllocSetContextCreate(scan_cxt, "oprec_fdw chain",
-											  ALLOCSET_SMALL_SIZES);
-	engine->page_cxt = AllocSetContextCreate(scan_cxt, "oprec_fdw page",
-											 ALLOCSET_DEFAULT_SIZES);
 	scan->options = options;
 	scan->api = api;
 	scan->session = oprec_get_session(options->user_mapping_id);
@@ -99,8 +105,10 @@ oprec_scope_value(const OprecOptions *options, const OprecFilters *filters)
 }
 
 /*
- * (Re)start the scan with filters evaluated in the engine's run_cxt.
- * Nothing is sent yet: the first page is asked for by the first row wanted.
+ * (Re)start the scan with filters evaluated in the engine's run_cxt, which
+ * was reset since any earlier run: its lanes, pages and requests in flight
+ * are gone.  Nothing is sent yet: the first pages are asked for by the
+ * first row wanted.
  */
 void
 oprec_scan_start(OprecScan *scan, OprecFilters *filters)
@@ -110,55 +118,250 @@ oprec_scan_start(OprecScan *scan, OprecFilters *filters)
 	int			nbatches,
 				nwindows;
 
-	MemoryContextReset(engine->page_cxt);
-	MemoryContextReset(engine->chain_cxt);
-	memset(&engine->page, 0, sizeof(OprecPage));
-
 	scan->filters = filters;
 	scan->scope = oprec_scope_value(scan->options, filters);
 	scan->scope_json = scan->scope ? oprec_json_owned(json_string(scan->scope)) : NULL;
+	scan->chain_key_json = NULL;
 	engine->chains = oprec_build_chains(scan->api, filters, engine->history_start,
 										scan->options->page_size,
 										scan->options->always_windows, GetCurrentTimestamp(),
 										&engine->nchains, &nbatches, &nwindows);
 	engine->counters.key_batches = nbatches;
 	engine->counters.time_windows = nwindows;
-	engine->chain_index = 0;
-	engine->missing_keys = NULL;
-	engine->nmissing = 0;
-	engine->missing_reported = false;
-	engine->chain_started = false;
-	engine->chain_done = false;
+	engine->next_chain = 0;
+	engine->redo_chains = NIL;
+
+	engine->nlanes = Max(Min(scan->options->max_concurrency, OPREC_MAX_CONCURRENCY), 1);
+	engine->lanes = palloc0(sizeof(OprecLane) * engine->nlanes);
+	for (int i = 0; i < engine->nlanes; i++)
+		engine->lanes[i].chain_cxt = AllocSetContextCreate(engine->run_cxt, "oprec_fdw chain",
+														   ALLOCSET_SMALL_SIZES);
+	engine->in_flight = 0;
+	engine->ready_head = engine->ready_tail = engine->current = NULL;
+	engine->nready = 0;
 	engine->record_index = 0;
 	engine->row_in_record = 0;
 	engine->rows_in_record = 0;
+	engine->missing_keys = NULL;
+	engine->nmissing = 0;
+	engine->missing_reported = false;
 
 	MemoryContextSwitchTo(oldcxt);
 }
 
+/* ----------------------------------------------------------------
+ *		Chains
+ * ----------------------------------------------------------------
+ */
+
+/* Put chains first in line, ahead of those not started yet, in order. */
+static void
+put_chains_first(OprecScan *scan, const OprecChain *chains, int n)
+{
+	OprecScanEngine *engine = scan->engine;
+	MemoryContext oldcxt = MemoryContextSwitchTo(engine->run_cxt);
+
+	for (int i = n - 1; i >= 0; i--)
+	{
+		OprecChain *copy = palloc(sizeof(OprecChain));
+
+		*copy = chains[i];
+		engine->redo_chains = lcons(copy, engine->redo_chains);
+	}
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/* Whether the key is one the API said does not exist. */
+static bool
+key_is_missing(OprecScanEngine *engine, int64 key)
+{
+	for (int m = 0; m < engine->nmissing; m++)
+		if (engine->missing_keys[m] == key)
+			return true;
+	return false;
+}
+
+/* Remember a key the API said does not exist. */
+static void
+remember_missing_key(OprecScan *scan, int64 key)
+{
+	OprecScanEngine *engine = scan->engine;
+	MemoryContext oldcxt;
+
+	if (key_is_missing(engine, key))
+		return;
+	oldcxt = MemoryContextSwitchTo(engine->run_cxt);
+	engine->missing_keys = engine->missing_keys
+		? repalloc(engine->missing_keys, sizeof(int64) * (engine->nmissing + 1))
+		: palloc(sizeof(int64));
+	engine->missing_keys[engine->nmissing++] = key;
+	MemoryContextSwitchTo(oldcxt);
+}
+
 /*
- * Remember a cursor of the current chain; false if it came before.  Only
- * a 64-bit hash of each is kept: a false repeat needs a hash collision
+ * Leave out of a chain, before its first request, the keys the API already
+ * said do not exist (in another time window).  False if none is left.
+ */
+static bool
+skip_missing_keys(OprecScan *scan, OprecChain *chain)
+{
+	OprecScanEngine *engine = scan->engine;
+	int64	   *kept;
+	int			nkept = 0;
+
+	if (engine->nmissing == 0)
+		return true;
+	kept = MemoryContextAlloc(engine->run_cxt, sizeof(int64) * chain->nkeys);
+	for (int i = 0; i < chain->nkeys; i++)
+		if (!key_is_missing(engine, chain->keys[i]))
+			kept[nkept++] = chain->keys[i];
+	chain->keys = kept;
+	chain->nkeys = nkept;
+	return nkept > 0;
+}
+
+/* The next chain to start, if any is left. */
+static bool
+take_next_chain(OprecScan *scan, OprecChain *chain)
+{
+	OprecScanEngine *engine = scan->engine;
+
+	for (;;)
+	{
+		if (engine->redo_chains != NIL)
+		{
+			*chain = *(OprecChain *) linitial(engine->redo_chains);
+			engine->redo_chains = list_delete_first(engine->redo_chains);
+		}
+		else if (engine->next_chain < engine->nchains)
+			*chain = engine->chains[engine->next_chain++];
+		else
+			return false;
+		/* a chain whose every key is known not to exist has no rows */
+		if (skip_missing_keys(scan, chain))
+			return true;
+	}
+}
+
+/* ----------------------------------------------------------------
+ *		Lanes: one chain each, with its own cursor
+ * ----------------------------------------------------------------
+ */
+
+/* Give an idle lane a chain, from its first page. */
+static void
+begin_chain(OprecLane *lane, const OprecChain *chain)
+{
+	MemoryContextReset(lane->chain_cxt);
+	lane->active = true;
+	lane->chain = *chain;
+	lane->pages = 0;
+	lane->cursor = chain->first_cursor ? MemoryContextStrdup(lane->chain_cxt, chain->first_cursor)
+		: NULL;
+	lane->seen_cursors = NULL;
+	lane->empty_pages_in_a_row = 0;
+	lane->renewed_token = false;
+	lane->next_held = false;
+}
+
+/* Ask for the lane's next page. */
+static void
+send_page_request(OprecScan *scan, OprecLane *lane)
+{
+	OprecScanEngine *engine = scan->engine;
+	MemoryContext oldcxt;
+
+	Assert(lane->call == NULL);
+	lane->page_cxt = AllocSetContextCreate(engine->run_cxt, "oprec_fdw page",
+										   ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(lane->page_cxt);
+	scan->api->ensure_token(scan, false);
+	lane->token_generation = scan->session->token_generation;
+	lane->req = palloc(sizeof(OprecRequest));
+	oprec_request_init(lane->req, "GET");
+	scan->api->build_page_request(scan, &lane->chain, lane->cursor, lane->req);
+	lane->call = oprec_http_start(scan, lane->req);
+	MemoryContextSwitchTo(oldcxt);
+	engine->in_flight++;
+}
+
+/* The lane's request is over: free it, and its page unless kept. */
+static void
+end_request(OprecScan *scan, OprecLane *lane, bool keep_page)
+{
+	oprec_http_free(lane->call);
+	lane->call = NULL;
+	lane->req = NULL;
+	scan->engine->in_flight--;
+	if (!keep_page)
+		MemoryContextDelete(lane->page_cxt);
+	lane->page_cxt = NULL;
+}
+
+/*
+ * Send what the budget allows: the next pages of chains in progress first
+ * (the longest chain bounds the scan), then the first pages of chains not
+ * started.  Pages held and requests in flight number at most
+ * max_concurrency + 1: the page being read, and as many pages or requests
+ * as there are lanes.
+ */
+static void
+send_requests(OprecScan *scan)
+{
+	OprecScanEngine *engine = scan->engine;
+
+	for (int pass = 0; pass < 2; pass++)
+	{
+		for (int i = 0; i < engine->nlanes; i++)
+		{
+			OprecLane  *lane = &engine->lanes[i];
+			int			held = engine->nready + (engine->current ? 1 : 0);
+
+			if (engine->in_flight >= engine->nlanes ||
+				engine->in_flight + held >= engine->nlanes + 1)
+				return;
+			/* a wrong credential must not fail many requests at once */
+			if (engine->in_flight > 0 && !scan->session->credential_accepted)
+				return;
+			if (lane->call != NULL)
+				continue;
+			if (pass == 0 && lane->active && !lane->next_held)
+				send_page_request(scan, lane);
+			else if (pass == 1 && !lane->active)
+			{
+				OprecChain	chain;
+
+				if (!take_next_chain(scan, &chain))
+					return;
+				begin_chain(lane, &chain);
+				send_page_request(scan, lane);
+			}
+		}
+	}
+}
+
+/*
+ * Remember a cursor of the lane's chain; false if it came before.  Only a
+ * 64-bit hash of each is kept: a false repeat needs a hash collision
  * within one chain.
  */
 static bool
-remember_cursor(OprecScan *scan, const char *cursor)
+remember_cursor(OprecLane *lane, const char *cursor)
 {
-	OprecScanEngine *engine = scan->engine;
 	uint64		hash = hash_bytes_extended((const unsigned char *) cursor, strlen(cursor), 0);
 	bool		found;
 
-	if (engine->seen_cursors == NULL)
+	if (lane->seen_cursors == NULL)
 	{
 		HASHCTL		ctl;
 
 		ctl.keysize = sizeof(uint64);
 		ctl.entrysize = sizeof(uint64);
-		ctl.hcxt = engine->chain_cxt;
-		engine->seen_cursors = hash_create("oprec_fdw cursors", 64, &ctl,
-										   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		ctl.hcxt = lane->chain_cxt;
+		lane->seen_cursors = hash_create("oprec_fdw cursors", 64, &ctl,
+										 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	(void) hash_search(engine->seen_cursors, &hash, HASH_ENTER, &found);
+	(void) hash_search(lane->seen_cursors, &hash, HASH_ENTER, &found);
 	return !found;
 }
 
@@ -174,104 +377,36 @@ report_no_progress(OprecScan *scan, OprecRequest *req, const char *what)
 }
 
 /*
- * Leave out of the current chain, before its first request, the keys the
- * API already said do not exist (in another time window).  False if none
- * is left.
- */
-static bool
-skip_missing_keys(OprecScan *scan)
-{
-	OprecScanEngine *engine = scan->engine;
-	OprecChain *chain = &engine->chains[engine->chain_index];
-	int64	   *kept;
-	int			nkept = 0;
-
-	if (engine->nmissing == 0)
-		return true;
-	kept = MemoryContextAlloc(engine->run_cxt, sizeof(int64) * chain->nkeys);
-	for (int i = 0; i < chain->nkeys; i++)
-	{
-		bool		missing = false;
-
-		for (int m = 0; m < engine->nmissing && !missing; m++)
-			missing = (engine->missing_keys[m] == chain->keys[i]);
-		if (!missing)
-			kept[nkept++] = chain->keys[i];
-	}
-	chain->keys = kept;
-	chain->nkeys = nkept;
-	return nkept > 0;
-}
-
-/* Remember a key the API said does not exist. */
-static void
-remember_missing_key(OprecScan *scan, int64 key)
-{
-	OprecScanEngine *engine = scan->engine;
-	MemoryContext oldcxt = MemoryContextSwitchTo(engine->run_cxt);
-
-	engine->missing_keys = engine->missing_keys
-		? repalloc(engine->missing_keys, sizeof(int64) * (engine->nmissing + 1))
-		: palloc(sizeof(int64));
-	engine->missing_keys[engine->nmissing++] = key;
-	MemoryContextSwitchTo(oldcxt);
-}
-
-/*
- * Put n chains in the place of the current one, which is asked for again
- * from its first page: the engine's list of chains grows in run_cxt.
+ * The API refused a chain's first request because a key it names does not
+ * exist (Feishu refuses a whole batch for one unknown work item).  If the
+ * answer said which, or the chain has one key, that key has no records:
+ * the chain is asked again without it.  Otherwise the chain is split in two
+ * halves, asked for first, until the unknown keys are alone.
  */
 static void
-replace_current_chain(OprecScan *scan, const OprecChain *with, int n)
+split_chain(OprecScan *scan, OprecLane *lane, OprecPage *page, OprecRequest *req,
+			OprecResponse *resp)
 {
-	OprecScanEngine *engine = scan->engine;
-	int			i = engine->chain_index;
-	int			after = engine->nchains - i - 1;
-	OprecChain *chains = MemoryContextAlloc(engine->run_cxt,
-											sizeof(OprecChain) * (i + n + after));
-
-	memcpy(chains, engine->chains, sizeof(OprecChain) * i);
-	memcpy(&chains[i], with, sizeof(OprecChain) * n);
-	memcpy(&chains[i + n], &engine->chains[i + 1], sizeof(OprecChain) * after);
-	engine->chains = chains;
-	engine->nchains += n - 1;
-	memset(&engine->page, 0, sizeof(OprecPage));
-	engine->chain_started = false;
-}
-
-/*
- * The API refused the chain's first request because a key it names does
- * not exist (Feishu refuses a whole batch for one unknown work item).  If
- * the answer said which, or the chain has one key, that key has no
- * records: the chain is asked again without it.  Otherwise the chain is
- * split in two halves, each asked for in turn, until the unknown keys are
- * alone.
- */
-static void
-split_chain(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
-{
-	OprecScanEngine *engine = scan->engine;
-	OprecChain *chain = &engine->chains[engine->chain_index];
+	OprecChain *chain = &lane->chain;
 	OprecChain	halves[2];
 
-	if (engine->chain_pages > 0)
+	if (lane->pages > 0)
 		oprec_bad_answer(scan, req, resp,
 						 psprintf("a %s was reported not to exist after %d pages of its records",
 								  scan->api->columns[scan->api->key_column].name,
-								  engine->chain_pages));
-	if (engine->page.has_missing_key || chain->nkeys == 1)
+								  lane->pages));
+	if (page->has_missing_key || chain->nkeys == 1)
 	{
-		remember_missing_key(scan, engine->page.has_missing_key
-							 ? engine->page.missing_key : chain->keys[0]);
-		memset(&engine->page, 0, sizeof(OprecPage));
-		engine->chain_started = false;	/* asked again without it */
+		remember_missing_key(scan, page->has_missing_key ? page->missing_key : chain->keys[0]);
+		lane->active = skip_missing_keys(scan, chain);	/* asked again */
 		return;
 	}
 	halves[0] = halves[1] = *chain;
 	halves[0].nkeys = chain->nkeys / 2;
 	halves[1].keys += halves[0].nkeys;
 	halves[1].nkeys -= halves[0].nkeys;
-	replace_current_chain(scan, halves, 2);
+	put_chains_first(scan, halves, 2);
+	lane->active = false;
 }
 
 /*
@@ -282,40 +417,178 @@ split_chain(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
  * history there is leaves the windows, whose cost is known.
  */
 static bool
-windows_are_cheaper(OprecScan *scan)
+windows_are_cheaper(OprecScan *scan, const OprecChain *chain, const OprecPage *page)
 {
-	OprecScanEngine *engine = scan->engine;
-	const OprecChain *chain = &engine->chains[engine->chain_index];
 	int64		windows = oprec_window_count(scan->api, chain);
 	int64		walk_pages;
 
-	if (!engine->page.has_more)
+	if (!page->has_more)
 		return false;
-	if (!engine->page.has_total)
+	if (!page->has_total)
 		return true;
-	walk_pages = (engine->page.total + scan->options->page_size - 1) /
+	walk_pages = (page->total + scan->options->page_size - 1) /
 		Max(scan->options->page_size, 1);
 	return walk_pages > windows;
 }
 
 /*
- * Replace the current chain, a walk whose first page showed a long
- * history, with the windows of its time range.  The page is dropped: no
- * row of it was returned yet.
+ * Put a page at the end of the queue of pages received, with the later
+ * pages of its chain if they are known (they wait for it like its next).
  */
 static void
-replace_walk_with_windows(OprecScan *scan)
+queue_page(OprecScan *scan, OprecLane *lane, OprecPage *page, OprecChain *later,
+		   int nlater)
 {
 	OprecScanEngine *engine = scan->engine;
-	MemoryContext oldcxt = MemoryContextSwitchTo(engine->run_cxt);
-	int			nwindows;
-	OprecChain *windows = oprec_window_chains(scan->api,
-											  &engine->chains[engine->chain_index],
-											  &nwindows);
+	MemoryContext oldcxt = MemoryContextSwitchTo(lane->page_cxt);
+	OprecReadyPage *ready = palloc0(sizeof(OprecReadyPage));
 
+	ready->cxt = lane->page_cxt;
+	ready->page = *page;
+	ready->chain = lane->chain;
+	if (lane->active)
+	{
+		/* the chain's next page is asked for when this one is half read */
+		ready->holds = lane;
+		lane->next_held = true;
+	}
+	ready->later_chains = later;
+	ready->nlater_chains = nlater;
+	if (lane->chain.nkeys == 1)
+		ready->key_json = oprec_json_owned(json_integer(lane->chain.keys[0]));
 	MemoryContextSwitchTo(oldcxt);
-	replace_current_chain(scan, windows, nwindows);
-	engine->counters.time_windows = Max(engine->counters.time_windows, nwindows);
+
+	if (engine->ready_tail)
+		engine->ready_tail->next = ready;
+	else
+		engine->ready_head = ready;
+	engine->ready_tail = ready;
+	engine->nready++;
+}
+
+/*
+ * Read the answer to a lane's request: queue its page, and move the lane
+ * to its next page, or to the chains that replace it.
+ */
+static void
+receive_page(OprecScan *scan, OprecLane *lane)
+{
+	OprecScanEngine *engine = scan->engine;
+	const OprecApi *api = scan->api;
+	OprecRequest *req = lane->req;
+	OprecResponse resp;
+	OprecPage	page;
+	OprecPageOutcome outcome;
+	MemoryContext oldcxt;
+	bool		may_renew = !lane->renewed_token && api->can_renew_token(scan);
+	OprecChain *later = NULL;
+	int			nlater = 0;
+
+	memset(&page, 0, sizeof(OprecPage));
+	oldcxt = MemoryContextSwitchTo(lane->page_cxt);
+	oprec_http_result(lane->call, &resp);
+	outcome = api->read_page(scan, &lane->chain, lane->cursor, may_renew, req, &resp, &page);
+	MemoryContextSwitchTo(oldcxt);
+
+	if (outcome == OPREC_PAGE_TOKEN_REJECTED)
+	{
+		/*
+		 * The token was refused: forget it, so that the next request gets a
+		 * new one, and ask again once.  Requests sent with it before are
+		 * refused too; they ask again with the new token.
+		 */
+		if (lane->token_generation == scan->session->token_generation)
+			oprec_session_forget_token(scan->session);
+		end_request(scan, lane, false);
+		lane->renewed_token = true;
+		return;
+	}
+	lane->renewed_token = false;
+	scan->session->credential_accepted = true;
+	if (outcome == OPREC_PAGE_KEY_NOT_FOUND)
+	{
+		split_chain(scan, lane, &page, req, &resp);
+		end_request(scan, lane, false);
+		return;
+	}
+	if (lane->chain.probe && lane->pages == 0)
+	{
+		lane->chain.probe = false;	/* decided */
+		if (windows_are_cheaper(scan, &lane->chain, &page))
+		{
+			MemoryContext run = MemoryContextSwitchTo(engine->run_cxt);
+			int			nwindows;
+			OprecChain *windows = oprec_window_chains(api, &lane->chain, &nwindows);
+
+			MemoryContextSwitchTo(run);
+			/* the page is dropped: no row of it was returned */
+			engine->counters.pages++;
+			engine->counters.records += json_array_size(page.records);
+			put_chains_first(scan, windows, nwindows);
+			engine->counters.time_windows = Max(engine->counters.time_windows, nwindows);
+			lane->active = false;
+			end_request(scan, lane, false);
+			return;
+		}
+	}
+
+	lane->pages++;
+	engine->counters.pages++;
+	engine->counters.records += json_array_size(page.records);
+
+	if (page.nlater_cursors > 0 && lane->pages == 1 && !lane->chain.one_page)
+	{
+		/* the later pages are known: each is a chain of one page */
+		MemoryContext run = MemoryContextSwitchTo(engine->run_cxt);
+
+		later = palloc(sizeof(OprecChain) * page.nlater_cursors);
+		for (int i = 0; i < page.nlater_cursors; i++)
+		{
+			later[i] = lane->chain;
+			later[i].first_cursor = pstrdup(page.later_cursors[i]);
+			later[i].one_page = true;
+		}
+		nlater = page.nlater_cursors;
+		MemoryContextSwitchTo(run);
+		page.has_more = false;
+	}
+	if (lane->chain.one_page)
+		page.has_more = false;
+
+	if (!page.has_more)
+		lane->active = false;
+	else
+	{
+		if (page.next_cursor == NULL || page.next_cursor[0] == '\0')
+			oprec_bad_answer(scan, req, &resp, "more records announced without a cursor to fetch them");
+		if (strlen(page.next_cursor) > MAX_CURSOR_BYTES)
+			oprec_bad_answer(scan, req, &resp,
+							 psprintf("a paging cursor longer than %d bytes", MAX_CURSOR_BYTES));
+
+		lane->empty_pages_in_a_row = json_array_size(page.records) > 0
+			? 0 : lane->empty_pages_in_a_row + 1;
+		if (lane->empty_pages_in_a_row >= MAX_EMPTY_PAGES_IN_A_ROW)
+			report_no_progress(scan, req,
+							   psprintf("%d pages in a row without records, each announcing more",
+										lane->empty_pages_in_a_row));
+		if (lane->pages >= MAX_PAGES_PER_CHAIN)
+			report_no_progress(scan, req,
+							   psprintf("more than %d pages for one request chain", MAX_PAGES_PER_CHAIN));
+
+		oldcxt = MemoryContextSwitchTo(lane->chain_cxt);
+		if (!remember_cursor(lane, page.next_cursor))
+		{
+			const char *cursor = oprec_api_text(page.next_cursor, strlen(page.next_cursor));
+
+			report_no_progress(scan, req,
+							   psprintf("cursor \"%s\" came back after %d pages",
+										cursor, lane->pages));
+		}
+		lane->cursor = pstrdup(page.next_cursor);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	queue_page(scan, lane, &page, later, nlater);
+	end_request(scan, lane, true);
 }
 
 /* Say once, when a scan ends, which keys the API said do not exist. */
@@ -342,126 +615,78 @@ report_missing_keys(OprecScan *scan)
 					engine->nmissing > 1 ? "them" : "it")));
 }
 
-/* Fetch the next page of the current chain into the engine's page. */
+/*
+ * Once the page being read is half read, ask for the next page of its
+ * chain: it is on its way while the rest is read, and a LIMIT met within
+ * the first half needs no more requests.
+ */
 static void
-fetch_page(OprecScan *scan)
+release_held_lane(OprecScan *scan, bool read_to_end)
+{
+	OprecReadyPage *current = scan->engine->current;
+	size_t		nrecords = current->page.records ? json_array_size(current->page.records) : 0;
+
+	if (current->holds == NULL && current->nlater_chains == 0)
+		return;
+	if (!read_to_end && scan->engine->record_index * 2 < nrecords)
+		return;
+	if (current->holds)
+		current->holds->next_held = false;
+	current->holds = NULL;
+	if (current->nlater_chains > 0)
+		put_chains_first(scan, current->later_chains, current->nlater_chains);
+	current->nlater_chains = 0;
+	if (!read_to_end)
+		send_requests(scan);
+}
+
+/*
+ * Make the next page received the one rows come from, waiting for one if
+ * none has arrived.  False when every chain is exhausted.
+ */
+static bool
+next_page(OprecScan *scan)
 {
 	OprecScanEngine *engine = scan->engine;
-	const OprecApi *api = scan->api;
-	const OprecChain *chain = &engine->chains[engine->chain_index];
-	MemoryContext oldcxt;
-	OprecRequest req;
-	OprecResponse resp;
-	OprecPageOutcome outcome = OPREC_PAGE_OK;
+	OprecCall  *calls[OPREC_MAX_CONCURRENCY];
 
-	/* the previous page, its JSON and its transfer go away here */
-	MemoryContextReset(engine->page_cxt);
-	memset(&engine->page, 0, sizeof(OprecPage));
-	if (!engine->chain_started && !skip_missing_keys(scan))
+	if (engine->current)
 	{
-		/* every key of the chain is known not to exist */
-		engine->chain_started = true;
-		engine->chain_done = true;
-		return;
+		release_held_lane(scan, true);
+		MemoryContextDelete(engine->current->cxt);
+		engine->current = NULL;
 	}
-	if (!engine->chain_started)
+	for (;;)
 	{
-		MemoryContextReset(engine->chain_cxt);
-		engine->chain_started = true;
-		engine->chain_done = false;
-		engine->chain_pages = 0;
-		engine->cursor = NULL;
-		engine->seen_cursors = NULL;
-		engine->empty_pages_in_a_row = 0;
-		scan->chain_key_json = NULL;
-		if (chain->nkeys == 1)
+		int			done;
+
+		send_requests(scan);
+		if (engine->ready_head)
 		{
-			int64		key = chain->keys[0];
-
-			oldcxt = MemoryContextSwitchTo(engine->chain_cxt);
-			scan->chain_key_json = oprec_json_owned(json_integer(key));
-			MemoryContextSwitchTo(oldcxt);
+			engine->current = engine->ready_head;
+			engine->ready_head = engine->current->next;
+			if (engine->ready_head == NULL)
+				engine->ready_tail = NULL;
+			engine->nready--;
+			engine->record_index = 0;
+			engine->row_in_record = 0;
+			engine->rows_in_record = 0;
+			scan->chain_key_json = engine->current->key_json;
+			release_held_lane(scan, false);
+			return true;
 		}
+		if (engine->in_flight == 0)
+			return false;		/* nothing in flight, nothing to start */
+		for (int i = 0; i < engine->nlanes; i++)
+			calls[i] = engine->lanes[i].call;
+		done = oprec_http_wait_any(scan, calls, engine->nlanes);
+		Assert(done >= 0);
+		receive_page(scan, &engine->lanes[done]);
+		/* others may be done too: read them before waiting again */
+		for (int i = 0; i < engine->nlanes; i++)
+			if (engine->lanes[i].call && oprec_http_done(engine->lanes[i].call))
+				receive_page(scan, &engine->lanes[i]);
 	}
-
-	oldcxt = MemoryContextSwitchTo(engine->page_cxt);
-	for (int attempt = 0; attempt < 2; attempt++)
-	{
-		bool		may_renew = (attempt == 0 && api->can_renew_token(scan));
-
-		api->ensure_token(scan, attempt > 0);
-		oprec_request_init(&req, "GET");
-		api->build_page_request(scan, chain, engine->cursor, &req);
-		oprec_http_send(scan, &req, &resp);
-		outcome = api->read_page(scan, chain, engine->cursor, may_renew, &req, &resp,
-								 &engine->page);
-		if (outcome != OPREC_PAGE_TOKEN_REJECTED)
-			break;
-		/* the token was refused: forget it, get a new one, ask again once */
-		oprec_session_forget_token(scan->session);
-		memset(&engine->page, 0, sizeof(OprecPage));
-	}
-	MemoryContextSwitchTo(oldcxt);
-
-	if (outcome == OPREC_PAGE_KEY_NOT_FOUND)
-	{
-		split_chain(scan, &req, &resp);
-		return;
-	}
-	if (chain->probe && engine->chain_pages == 0)
-	{
-		bool		use_windows = windows_are_cheaper(scan);
-
-		engine->chains[engine->chain_index].probe = false;	/* decided */
-		if (use_windows)
-		{
-			engine->counters.pages++;
-			engine->counters.records += json_array_size(engine->page.records);
-			replace_walk_with_windows(scan);
-			return;
-		}
-	}
-
-	engine->chain_pages++;
-	engine->counters.pages++;
-	engine->counters.records += json_array_size(engine->page.records);
-	engine->record_index = 0;
-	engine->row_in_record = 0;
-	engine->rows_in_record = 0;
-
-	if (!engine->page.has_more)
-	{
-		engine->chain_done = true;
-		return;
-	}
-	if (engine->page.next_cursor == NULL || engine->page.next_cursor[0] == '\0')
-		oprec_bad_answer(scan, &req, &resp, "more records announced without a cursor to fetch them");
-	if (strlen(engine->page.next_cursor) > MAX_CURSOR_BYTES)
-		oprec_bad_answer(scan, &req, &resp,
-						 psprintf("a paging cursor longer than %d bytes", MAX_CURSOR_BYTES));
-
-	engine->empty_pages_in_a_row = json_array_size(engine->page.records) > 0
-		? 0 : engine->empty_pages_in_a_row + 1;
-	if (engine->empty_pages_in_a_row >= MAX_EMPTY_PAGES_IN_A_ROW)
-		report_no_progress(scan, &req,
-						   psprintf("%d pages in a row without records, each announcing more",
-									engine->empty_pages_in_a_row));
-	if (engine->chain_pages >= MAX_PAGES_PER_CHAIN)
-		report_no_progress(scan, &req,
-						   psprintf("more than %d pages for one request chain", MAX_PAGES_PER_CHAIN));
-
-	oldcxt = MemoryContextSwitchTo(engine->chain_cxt);
-	if (!remember_cursor(scan, engine->page.next_cursor))
-	{
-		const char *cursor = oprec_api_text(engine->page.next_cursor,
-											strlen(engine->page.next_cursor));
-
-		report_no_progress(scan, &req,
-						   psprintf("cursor \"%s\" came back after %d pages",
-									cursor, engine->chain_pages));
-	}
-	engine->cursor = pstrdup(engine->page.next_cursor);
-	MemoryContextSwitchTo(oldcxt);
 }
 
 /*
@@ -484,35 +709,41 @@ record_in_window(OprecScan *scan, const OprecChain *chain, json_t *record)
 }
 
 /*
- * The next row of the scan: a record of the current page and the index of
- * the row within it.  Returns false when every chain is exhausted.
+ * The next row of the scan: a record of the current page, the index of the
+ * row within it, and the chain it came from.  Returns false when every
+ * chain is exhausted.
  */
 bool
 oprec_scan_next_row(OprecScan *scan, json_t **record, int *row, const OprecChain **chain)
 {
 	OprecScanEngine *engine = scan->engine;
+
 	for (;;)
 	{
-		if (engine->page.records && engine->record_index < json_array_size(engine->page.records))
+		OprecReadyPage *current = engine->current;
+
+		if (current && current->page.records &&
+			engine->record_index < json_array_size(current->page.records))
 		{
-			json_t	   *current = json_array_get(engine->page.records, engine->record_index);
-			const OprecChain *current_chain = &engine->chains[engine->chain_index];
+			json_t	   *record_json = json_array_get(current->page.records, engine->record_index);
 
 			if (engine->row_in_record == 0 && engine->rows_in_record == 0)
 			{
-				if (!json_is_object(current) ||
-					!record_in_window(scan, current_chain, current))
+				if (current->holds || current->nlater_chains > 0)
+					release_held_lane(scan, false);
+				if (!json_is_object(record_json) ||
+					!record_in_window(scan, &current->chain, record_json))
 				{
 					engine->record_index++;
 					continue;
 				}
-				engine->rows_in_record = scan->api->rows_in_record(current);
+				engine->rows_in_record = scan->api->rows_in_record(record_json);
 			}
 			if (engine->row_in_record < engine->rows_in_record)
 			{
-				*record = current;
+				*record = record_json;
 				*row = engine->row_in_record++;
-				*chain = current_chain;
+				*chain = &current->chain;
 				engine->counters.rows++;
 				return true;
 			}
@@ -522,20 +753,12 @@ oprec_scan_next_row(OprecScan *scan, json_t **record, int *row, const OprecChain
 			continue;
 		}
 
-		if (engine->chain_index >= engine->nchains)
+		if (!next_page(scan))
 		{
 			if (!engine->missing_reported)
 				report_missing_keys(scan);
 			return false;
 		}
-		if (engine->chain_started && engine->chain_done)
-		{
-			engine->chain_index++;
-			engine->chain_started = false;
-			engine->page.records = NULL;
-			continue;
-		}
-		fetch_page(scan);
 	}
 }
 

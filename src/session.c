@@ -92,6 +92,7 @@ oprec_get_session(Oid user_mapping_id)
 		session->server_hashvalue =
 			GetSysCacheHashValue1(FOREIGNSERVEROID, ObjectIdGetDatum(serverid));
 		session->valid = true;
+		session->credential_accepted = false;	/* the mapping may have changed */
 	}
 	return session;
 }
@@ -117,6 +118,7 @@ oprec_session_set_token(OprecSession *session, const char *token, TimestampTz ex
 				 errdetail("The token is not used: in a request header it would add headers or requests."),
 				 errhint("Report this to the API provider.")));
 	session->token = MemoryContextStrdup(TopMemoryContext, token);
+	session->token_generation++;
 	if (expires > now)
 		margin_us = Min(margin_us, (expires - now) / 2);
 	session->token_renew_at = expires - margin_us;

@@ -577,15 +577,28 @@ huawei_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 
 	/* the next page, unless this one was the last or came back empty */
 	next_offset = offset + scan->options->page_size;
-	if (next_offset < total && json_array_size(records) > 0)
+	if (next_offset < total && next_offset <= MAX_OFFSET && json_array_size(records) > 0)
 	{
-		if (next_offset > MAX_OFFSET)
-			warn_offset_cap(scan, chain, total, next_offset);
-		else
-		{
-			page->has_more = true;
-			page->next_cursor = psprintf(INT64_FORMAT, next_offset);
-		}
+		page->has_more = true;
+		page->next_cursor = psprintf(INT64_FORMAT, next_offset);
+	}
+
+	/*
+	 * The first page tells how many entries the issue has: every later
+	 * page's offset is known, and they may all be asked for at once.  Past
+	 * the offset cap nothing can be read: a warning says how much.
+	 */
+	if (cursor == NULL && page->has_more)
+	{
+		int64		last = Min(total - 1, (int64) MAX_OFFSET);
+		int64		npages = (last - next_offset) / scan->options->page_size + 1;
+		int64		beyond = next_offset + npages * scan->options->page_size;
+
+		page->later_cursors = palloc(sizeof(char *) * npages);
+		for (int64 o = next_offset; o <= last; o += scan->options->page_size)
+			page->later_cursors[page->nlater_cursors++] = psprintf(INT64_FORMAT, o);
+		if (beyond < total)
+			warn_offset_cap(scan, chain, total, beyond);
 	}
 	return OPREC_PAGE_OK;
 }
