@@ -466,10 +466,17 @@ oprec_json_owned(json_t *value)
 	return value;
 }
 
+static void
+release_json_arena(void *arg)
+{
+	oprec_json_arena_free((OprecJsonArena *) arg);
+}
+
 /*
  * Parse an answer body into JSON owned by the current memory context,
  * within the memory budget of the scan's answers.  NULL if the body is not
- * JSON; an ERROR if it would take more memory than its budget.
+ * JSON; an ERROR if it would take more memory than its budget.  The tree is
+ * carved from an arena, freed after it (callbacks run newest first).
  */
 json_t *
 oprec_json_load_owned(OprecScan *scan, const StringInfo body)
@@ -477,7 +484,23 @@ oprec_json_load_owned(OprecScan *scan, const StringInfo body)
 	size_t		budget = Max(JSON_MIN_MEMORY_BUDGET,
 							 scan->options->max_response_bytes * JSON_MEMORY_PER_ANSWER_BYTE);
 	const char *error;
-	json_t	   *root = oprec_json_parse_bounded(body->data, body->len, budget, &error);
+	OprecJsonArena *arena;
+	MemoryContextCallback *cb = MemoryContextAllocExtended(CurrentMemoryContext,
+														   sizeof(MemoryContextCallback),
+														   MCXT_ALLOC_NO_OOM);
+	json_t	   *root;
+
+	if (cb == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	root = oprec_json_parse_arena(body->data, body->len, budget, &arena, &error);
+	if (arena)
+	{
+		cb->func = release_json_arena;
+		cb->arg = arena;
+		MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+	}
 
 	if (root == NULL && error == oprec_json_over_budget)
 		ereport(ERROR,

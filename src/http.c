@@ -6,17 +6,21 @@
  *
  * Every transfer runs on one per-backend curl multi handle, whose
  * connection cache keeps connections alive from page to page and from
- * query to query.  While a transfer is in flight the backend waits on its
- * latch and on curl's sockets together, so a cancel request, a
+ * query to query, and which carries many transfers at once: a request is
+ * an OprecCall, started without waiting (oprec_http_start) and waited for
+ * together with others (oprec_http_wait_any).  While waiting, the backend
+ * waits on its latch and on curl's sockets together, so a cancel request, a
  * statement_timeout or the postmaster's death ends the wait at once; curl's
  * own connect and request timeouts bound it too.
  *
- * Lifetime.  A transfer lives in a memory context of its own and never
- * outlives the call that sent it: it is taken off the multi handle before
- * oprec_http_send returns or its error propagates, because curl may call a
+ * Lifetime.  A call lives in a memory context of its own, and each attempt's
+ * transfer in a child of it.  Freeing a call, or an error freeing its
+ * caller's memory, takes its transfer off the multi handle (a reset
+ * callback) and gives its place in the pace window back; curl may call a
  * transfer's callbacks whenever the multi handle is next driven, which can
- * be in another query.  The callbacks touch only memory of the transfer's
- * own context, never the caller's, and never throw.
+ * be by another scan or another query, so a transfer is never freed while
+ * attached.  The callbacks touch only memory of the transfer's own context,
+ * never the caller's, and never throw.
  *
  * Hostile answers.  An answer is refused past the server's
  * max_response_bytes, counted after decompression; the body is kept once,
@@ -25,8 +29,9 @@
  *
  * Retries.  Throttling, 5xx answers, the API units' transient error codes,
  * connection resets and timeouts are retried with exponential backoff and
- * jitter (or as Retry-After says), up to max_retries; the wait is on the
- * latch, so a cancel still ends it at once.
+ * jitter (or as Retry-After says), up to max_retries; a call waiting for
+ * its next attempt is waited for like one in flight, so a cancel still ends
+ * the wait at once, and the other calls go on meanwhile.
  *
  *-------------------------------------------------------------------------
  */

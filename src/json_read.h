@@ -46,6 +46,16 @@ extern size_t oprec_json_take_peak_bytes(void);
 extern json_t *oprec_json_parse_bounded(const char *text, size_t len,
 										size_t memory_budget, const char **error);
 
+/*
+ * The same, the tree carved from an arena returned in *arena (NULL when the
+ * parse fails): json_decref the tree first, then oprec_json_arena_free.
+ */
+typedef struct OprecJsonArena OprecJsonArena;
+
+extern json_t *oprec_json_parse_arena(const char *text, size_t len, size_t memory_budget,
+									  OprecJsonArena **arena, const char **error);
+extern void oprec_json_arena_free(OprecJsonArena *arena);
+
 /* Whether value is a marked number; if so, its text (not NUL-terminated). */
 extern bool oprec_json_marked_number(const json_t *value, const char **text,
 									 size_t *len);
