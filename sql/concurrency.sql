@@ -15,19 +15,9 @@ CREATE SERVER feishu_conc FOREIGN DATA WRAPPER oprec_fdw
 CREATE USER MAPPING FOR CURRENT_USER SERVER feishu_conc
     OPTIONS (plugin_id 'MII_SIM_PLUGIN', plugin_secret 'sim-plugin-secret',
              user_key '7491126018028090001');
-CREATE FOREIGN TABLE feishu_conc_records (
-    project_key text,
-    work_item_id bigint,
-    work_item_type_key text,
-    operation_time timestamptz,
-    operator text,
-    operator_type text,
-    operation_type text,
-    op_record_module text,
-    source_type text,
-    source text,
-    record_contents jsonb
-) SERVER feishu_conc;
+-- the documented tables, in a schema of their own
+CREATE SCHEMA conc;
+IMPORT FOREIGN SCHEMA feishu FROM SERVER feishu_conc INTO conc;
 
 -- How many requests were in flight together, from the simulator's log.
 CREATE FUNCTION sim.api_concurrency(OUT requests bigint, OUT most_in_flight int)
@@ -54,7 +44,7 @@ END $$;
 -- the API taking 150 ms per answer: 8 in flight at once, never more
 SELECT sim.reset();
 SELECT sim.configure('{"delay_ms": 150, "feishu_qps": 0}');
-CREATE TEMP TABLE got AS SELECT * FROM feishu_conc_records
+CREATE TEMP TABLE got AS SELECT * FROM conc.feishu_op_records
 WHERE work_item_id BETWEEN 1001 AND 1120
   AND operation_time >= '2025-03-01' AND operation_time < '2025-04-26';
 SELECT * FROM sim.compare('got', $$work_item_id BETWEEN 1001 AND 1120
@@ -69,7 +59,7 @@ DROP TABLE got;
 SELECT sim.reset();
 SELECT sim.configure('{"delay_ms": 20, "feishu_qps": 0}');
 ALTER SERVER feishu_conc OPTIONS (SET max_concurrency '1');
-CREATE TEMP TABLE got AS SELECT * FROM feishu_conc_records
+CREATE TEMP TABLE got AS SELECT * FROM conc.feishu_op_records
 WHERE work_item_id BETWEEN 1001 AND 1120
   AND operation_time >= '2025-03-01' AND operation_time < '2025-04-26';
 SELECT * FROM sim.compare('got', $$work_item_id BETWEEN 1001 AND 1120
@@ -85,7 +75,7 @@ ALTER SERVER feishu_conc OPTIONS (SET max_concurrency '8');
 SELECT sim.reset();
 SELECT sim.configure('{"delay_ms": 30, "feishu_qps": 0}');
 ALTER SERVER feishu_conc OPTIONS (ADD page_size '7');
-CREATE TEMP TABLE got AS SELECT * FROM feishu_conc_records
+CREATE TEMP TABLE got AS SELECT * FROM conc.feishu_op_records
 WHERE work_item_id IN (1001, 1002, 1003, 1004, 5000)
   AND operation_time >= '2025-01-01' AND operation_time < '2025-03-01';
 SELECT * FROM sim.compare('got', $$work_item_id IN (1001, 1002, 1003, 1004, 5000)
@@ -107,11 +97,11 @@ ALTER SERVER feishu_conc OPTIONS (DROP page_size);
 
 -- a token that expired is renewed once, not once per request in flight:
 -- the 8 requests sent with it are refused, and asked again with the new one
-SELECT count(*) AS rows FROM feishu_conc_records WHERE work_item_id = 1001;
+SELECT count(*) AS rows FROM conc.feishu_op_records WHERE work_item_id = 1001;
 SELECT sim.reset();
 SELECT sim.configure('{"delay_ms": 50, "feishu_qps": 0}');
 SELECT sim.expire_tokens();
-SELECT count(*) > 0 AS read FROM feishu_conc_records
+SELECT count(*) > 0 AS read FROM conc.feishu_op_records
 WHERE work_item_id BETWEEN 1001 AND 1120
   AND operation_time >= '2025-03-01' AND operation_time < '2025-04-26';
 SELECT count(*) FILTER (WHERE api = 'feishu_auth') AS token_requests,
@@ -128,7 +118,7 @@ SELECT sim.configure($${"delay_ms": 100, "feishu_qps": 0, "faults": [{"path": "/
     "body": {"err_code": 20006, "err_msg": "invalid param", "data": null}}]}$$);
 -- (the order requests arrive in varies: the log id is not shown)
 SELECT field, regexp_replace(value, 'log id [0-9a-f]+', 'log id ...') AS value
-FROM sim.error_of($$SELECT * FROM feishu_conc_records
+FROM sim.error_of($$SELECT * FROM conc.feishu_op_records
 WHERE work_item_id BETWEEN 1001 AND 1120
   AND operation_time >= '2025-03-01' AND operation_time < '2025-04-26'$$);
 SELECT sim.wait_idle();
@@ -146,19 +136,19 @@ DROP TABLE sent;
 -- never complete
 ALTER SERVER feishu_conc OPTIONS (SET requests_per_second '8');
 -- (a changed server sends one request alone first, to check the credential)
-SELECT count(*) AS rows FROM feishu_conc_records WHERE work_item_id = 1001;
+SELECT count(*) AS rows FROM conc.feishu_op_records WHERE work_item_id = 1001;
 SELECT pg_sleep(1.1);
 SELECT sim.reset();
 SELECT sim.configure('{"delay_ms": 3000, "feishu_qps": 0}');
 SET statement_timeout = '400ms';
-SELECT count(*) FROM feishu_conc_records
+SELECT count(*) FROM conc.feishu_op_records
 WHERE work_item_id BETWEEN 1001 AND 1120
   AND operation_time >= '2025-03-01' AND operation_time < '2025-04-26';
 RESET statement_timeout;
 SELECT most_in_flight AS in_flight_at_cancel FROM sim.api_concurrency();
 SELECT sim.configure('{"delay_ms": 0, "feishu_qps": 0}');
 SET statement_timeout = '20s';
-SELECT count(*) AS rows FROM feishu_conc_records WHERE work_item_id = 1001;
+SELECT count(*) AS rows FROM conc.feishu_op_records WHERE work_item_id = 1001;
 RESET statement_timeout;
 ALTER SERVER feishu_conc OPTIONS (SET requests_per_second '0');
 SELECT sim.wait_idle();
@@ -167,7 +157,7 @@ SELECT sim.wait_idle();
 -- requests still in flight with it
 SELECT sim.reset();
 SELECT sim.configure('{"delay_ms": 100, "feishu_qps": 0}');
-SELECT count(*) FROM (SELECT * FROM feishu_conc_records
+SELECT count(*) FROM (SELECT * FROM conc.feishu_op_records
     WHERE work_item_id BETWEEN 1001 AND 1120
       AND operation_time >= '2025-03-01' AND operation_time < '2025-04-26' LIMIT 3) sub;
 SELECT requests < 24 AS stopped_early FROM sim.api_concurrency();
@@ -179,27 +169,10 @@ CREATE SERVER huawei_conc FOREIGN DATA WRAPPER oprec_fdw
              page_size '7', requests_per_second '0', max_concurrency '4');
 CREATE USER MAPPING FOR CURRENT_USER SERVER huawei_conc
     OPTIONS (auth_token 'MIIsim-static-huawei-token');
-CREATE FOREIGN TABLE huawei_conc_records (
-    project_id text,
-    issue_id bigint,
-    journal_id bigint,
-    created_on timestamptz,
-    notes text,
-    user_id bigint,
-    user_name text,
-    user_nick_name text,
-    user_first_name text,
-    user_identifier text,
-    detail_id bigint,
-    property text,
-    field_name text,
-    operation text,
-    old_value text,
-    new_value text
-) SERVER huawei_conc;
+IMPORT FOREIGN SCHEMA huawei FROM SERVER huawei_conc INTO conc;
 SELECT sim.reset();
 SELECT sim.configure('{"delay_ms": 100}');
-CREATE TEMP TABLE got AS SELECT * FROM huawei_conc_records
+CREATE TEMP TABLE got AS SELECT * FROM conc.huawei_issue_records
 WHERE issue_id IN (100, 101, 102, 103, 104, 9175005);
 SELECT * FROM sim.compare('got', 'issue_id IN (100, 101, 102, 103, 104, 9175005)', 'sim.huawei_truth');
 SELECT most_in_flight AS in_flight FROM sim.api_concurrency();
@@ -215,7 +188,7 @@ DROP TABLE got;
 SELECT sim.wait_idle();
 SELECT sim.reset();
 SELECT sim.configure('{"delay_ms": 100}');
-CREATE TEMP TABLE got AS SELECT * FROM huawei_conc_records WHERE issue_id = 3000000001;
+CREATE TEMP TABLE got AS SELECT * FROM conc.huawei_issue_records WHERE issue_id = 3000000001;
 SELECT * FROM sim.compare('got', 'issue_id = 3000000001', 'sim.huawei_truth');
 SELECT * FROM sim.api_concurrency();
 SELECT "offset", records FROM sim.huawei_requests WHERE api = 'huawei' ORDER BY "offset";
@@ -224,5 +197,6 @@ DROP TABLE got;
 SELECT sim.configure('{"delay_ms": 0}');
 DROP FUNCTION sim.api_concurrency;
 DROP FUNCTION sim.wait_idle;
+DROP SCHEMA conc CASCADE;
 DROP SERVER feishu_conc CASCADE;
 DROP SERVER huawei_conc CASCADE;
