@@ -163,6 +163,32 @@ SELECT count(*) FROM (SELECT * FROM conc.feishu_op_records
 SELECT requests < 24 AS stopped_early FROM sim.api_concurrency();
 SELECT sim.wait_idle();
 
+-- a join with a local table of ids (the ids read once, then batched):
+-- the batches' chains run together
+SELECT sim.reset();
+SELECT sim.configure('{"delay_ms": 50, "feishu_qps": 0}');
+CREATE TEMP TABLE my_items AS SELECT g::bigint AS id FROM generate_series(1001, 1120) g;
+ANALYZE my_items;
+CREATE TEMP TABLE got AS SELECT r.* FROM my_items m JOIN conc.feishu_op_records r ON r.work_item_id = m.id
+WHERE r.operation_time >= '2025-03-01' AND r.operation_time < '2025-04-26';
+SELECT * FROM sim.compare('got', $$work_item_id BETWEEN 1001 AND 1120
+  AND operation_time >= '2025-03-01' AND operation_time < '2025-04-26'$$);
+SELECT requests, most_in_flight > 1 AS together FROM sim.api_concurrency();
+DROP TABLE got, my_items;
+
+-- a long time range: each id batch's first page (a walk without the range)
+-- decides between walking on and the range's windows, chains together
+ALTER SERVER feishu_conc OPTIONS (DROP time_windows);
+SELECT sim.reset();
+SELECT sim.configure('{"delay_ms": 50, "feishu_qps": 0}');
+CREATE TEMP TABLE got AS SELECT * FROM conc.feishu_op_records
+WHERE work_item_id BETWEEN 1001 AND 1130
+  AND operation_time >= '2024-07-01' AND operation_time < '2026-12-01';
+SELECT * FROM sim.compare('got', $$work_item_id BETWEEN 1001 AND 1130
+  AND operation_time >= '2024-07-01' AND operation_time < '2026-12-01'$$);
+SELECT requests, most_in_flight > 1 AS together FROM sim.api_concurrency();
+DROP TABLE got;
+
 -- Huawei: issues in flight together
 CREATE SERVER huawei_conc FOREIGN DATA WRAPPER oprec_fdw
     OPTIONS (api 'huawei', base_url :'sim_url', project_id 'c15cc54e338d4506afd9bd8103071ff0',

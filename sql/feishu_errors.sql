@@ -53,20 +53,19 @@ SELECT * FROM sim.error_of('SELECT * FROM feishu_op_records WHERE work_item_id =
 -- the quota: with pacing off, a burst over the API's rate is refused ...
 SELECT sim.reset();
 SELECT sim.configure('{"feishu_qps": 3}');
--- (one request at a time, so that which one is refused is known)
-ALTER SERVER feishu OPTIONS (ADD requests_per_second '0', ADD time_windows 'always',  -- 8 windows
-                             ADD max_concurrency '1');
+ALTER SERVER feishu OPTIONS (ADD requests_per_second '0', ADD time_windows 'always');  -- 8 windows
 SELECT * FROM sim.error_of($$SELECT * FROM feishu_op_records WHERE work_item_id = 1200
     AND operation_time >= '2025-03-01' AND operation_time < '2025-04-26'$$);
--- ... and with pacing at the API's rate every request passes
+-- ... and with pacing at the API's rate every request passes, 8 at a time
 SELECT sim.reset();
 SELECT sim.configure('{"feishu_qps": 3}');
-ALTER SERVER feishu OPTIONS (SET requests_per_second '3', DROP max_concurrency);
+ALTER SERVER feishu OPTIONS (SET requests_per_second '3', SET max_concurrency '8');
 SELECT count(*) FROM feishu_op_records WHERE work_item_id = 1200
     AND operation_time >= '2025-03-01' AND operation_time < '2025-04-26';
 SELECT count(*) AS requests, count(*) FILTER (WHERE status = 200) AS passed
 FROM sim.feishu_requests WHERE api = 'feishu';
-ALTER SERVER feishu OPTIONS (DROP requests_per_second, DROP max_retries, DROP time_windows);
+ALTER SERVER feishu OPTIONS (DROP requests_per_second, DROP max_retries, DROP time_windows,
+                             SET max_concurrency '1');
 
 -- an expired token is renewed once and the page asked again
 SELECT sim.reset();

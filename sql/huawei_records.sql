@@ -7,9 +7,11 @@ SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 \getenv sim_url OPREC_SIM_URL
 
+-- (one request at a time, so that the request log's order is known)
 CREATE SERVER huawei FOREIGN DATA WRAPPER oprec_fdw
     OPTIONS (api 'huawei', base_url :'sim_url', iam_url :'sim_url',
-             project_id 'c15cc54e338d4506afd9bd8103071ff0', requests_per_second '0');
+             project_id 'c15cc54e338d4506afd9bd8103071ff0', requests_per_second '0',
+             max_concurrency '1');
 CREATE USER MAPPING FOR CURRENT_USER SERVER huawei
     OPTIONS (user_name 'sim_user', password 'sim-password', domain_name 'sim_domain');
 CREATE FOREIGN TABLE huawei_issue_records (
@@ -113,7 +115,7 @@ SELECT count(*) AS requests FROM sim.huawei_requests WHERE api = 'huawei';
 -- small pages: offsets step by the limit until journals_total is reached
 CREATE SERVER huawei_pages FOREIGN DATA WRAPPER oprec_fdw
     OPTIONS (api 'huawei', base_url :'sim_url', project_id 'c15cc54e338d4506afd9bd8103071ff0',
-             page_size '7', requests_per_second '0');
+             page_size '7', requests_per_second '0', max_concurrency '1');
 CREATE USER MAPPING FOR CURRENT_USER SERVER huawei_pages
     OPTIONS (auth_token 'MIIsim-static-huawei-token');
 CREATE FOREIGN TABLE huawei_small_pages (issue_id bigint, journal_id bigint, detail_id bigint,

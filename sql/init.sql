@@ -181,10 +181,11 @@ EXCEPTION WHEN OTHERS THEN
 END $$;
 
 --
--- The Feishu objects most tests use.
+-- The Feishu objects most tests use.  One request at a time, so that the
+-- request log's order is known; sql/concurrency.sql runs chains together.
 --
 CREATE SERVER feishu FOREIGN DATA WRAPPER oprec_fdw
-    OPTIONS (api 'feishu', base_url :'sim_url', project_key 'proj_alpha');
+    OPTIONS (api 'feishu', base_url :'sim_url', project_key 'proj_alpha', max_concurrency '1');
 CREATE USER MAPPING FOR CURRENT_USER SERVER feishu
     OPTIONS (plugin_id 'MII_SIM_PLUGIN', plugin_secret 'sim-plugin-secret',
              user_key '7491126018028090001');
