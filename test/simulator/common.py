@@ -110,6 +110,7 @@ class Request:
         self.query = query            # dict: name -> list of values
         self.headers = headers        # email.message.Message (case-insensitive)
         self.body = body              # bytes
+        self.path_params = ()         # path segments captured by a pattern route
         self._json = None
         self._json_parsed = False
         self._match_texts = None
@@ -210,6 +211,12 @@ DEFAULT_CONFIG = {
     "feishu_token_reported_ttl": None,
     "feishu_token_value": None,
     "huawei_token_ttl": 86400,
+    "feishu_filter_requires_types": True,
+    "feishu_filter_hides_terminated": True,
+    "feishu_filter_max_results": None,
+    "feishu_qps_shared": False,
+    "huawei_qps_shared": False,
+    "huawei_v4_max_offset": 10000,
 }
 
 HUAWEI_TOKEN_TTL_MAX = 10 ** 10   # keeps expires_at within year 9999
@@ -267,8 +274,16 @@ def validate_config_update(update):
     for key, value in update.items():
         if key not in DEFAULT_CONFIG:
             raise ConfigError(f"unknown config key {key!r}")
-        if key in ("feishu_end_inclusive", "feishu_repeat_cursor"):
+        if key in ("feishu_end_inclusive", "feishu_repeat_cursor",
+                   "feishu_filter_requires_types", "feishu_filter_hides_terminated",
+                   "feishu_qps_shared", "huawei_qps_shared"):
             _need_bool(key, value)
+        elif key == "feishu_filter_max_results":
+            if value is not None:
+                _need_int(key, value, 1)
+        elif key == "huawei_v4_max_offset":
+            if value is not None:
+                _need_int(key, value, 0)
         elif key in ("feishu_qps", "huawei_qps", "feishu_token_ttl", "delay_ms"):
             _need_int(key, value, 0)
         elif key == "huawei_max_limit":

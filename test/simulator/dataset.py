@@ -10,6 +10,7 @@ whose timestamps are relative to the server start so that "last N days" queries
 always find something.
 """
 
+import collections
 import datetime
 import random
 
@@ -115,9 +116,13 @@ class FeishuData:
         self.records = {}          # work_item_id -> [FeishuRecord] oldest first
         self._seq = 0
         self._rng = random.Random(20240702)
+        self.item_types = {}       # work_item_id -> type key drawn for 1001..1130
         self._build(start_s)
         for item_id, recs in self.records.items():
             recs.sort(key=FeishuRecord.sort_key)
+        # Work items, types and users for the enumeration calls: derived from
+        # the records above with a separate random stream (never changes them).
+        self.catalog = FeishuCatalog(self, start_s)
 
     # -- public -----------------------------------------------------------
 
@@ -152,6 +157,7 @@ class FeishuData:
         for item_id in FEISHU_NORMAL_ITEMS:
             self._add_item("proj_alpha", item_id)
             type_key = rng.choice(("story", "issue"))
+            self.item_types[item_id] = type_key   # metadata only: no extra draw
             count = rng.randint(0, 25)
             if item_id in FEISHU_EMPTY_ITEMS:
                 count = 0
@@ -431,6 +437,9 @@ class HuaweiData:
         self._rng = random.Random(31415926)
         self._builder = _JournalBuilder(20000000, 30000000)
         self._build(start_s)
+        # Issue metadata and the V4 project-wide history, derived from the
+        # entries above with a separate random stream (never changes them).
+        self.catalog = HuaweiCatalog(self, start_s)
 
     def entries(self, project_id, issue_id):
         return self.projects.get(project_id, {}).get(issue_id, [])
@@ -560,3 +569,314 @@ def _sample_issue():
         [("start_date", "", "1752768000000", "批量编辑")],
     ])
     return _newest_first([creation, bulk_edit])
+
+
+# ==========================================================================
+# Enumeration metadata (the calls that list items rather than history)
+#
+# Derived from the records and entries above, after they are built, with
+# random streams of their own: nothing here adds, removes or changes a
+# Feishu record or a Huawei history entry.
+# ==========================================================================
+
+_BEIJING = datetime.timezone(datetime.timedelta(hours=8))
+
+
+def beijing_text(ms):
+    """'YYYY-MM-DD hh:mm:ss' in UTC+08:00, the format of Huawei's V4 issue times."""
+    return datetime.datetime.fromtimestamp(ms // 1000, _BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# -- Feishu Project ----------------------------------------------------------
+
+FEISHU_SIMPLE_NAMES = {"proj_alpha": "alpha", "proj_beta": "beta", "proj_edge": "edge"}
+FEISHU_DISABLED_TYPE = "642ec373f4af608bb3cb1c90"   # a custom type, switched off
+# is_disable: 1 = disabled, 2 = enabled (Feishu Project's 1/2 convention for flags).
+_DISABLED_TYPE = (FEISHU_DISABLED_TYPE, "旧任务（已停用）", "legacy_task", 1)
+FEISHU_TYPES = {
+    "proj_alpha": (("story", "需求", "story", 2), ("issue", "缺陷", "issue", 2),
+                   ("version", "版本", "version", 2), _DISABLED_TYPE),
+    "proj_beta": (("bug", "缺陷", "bug", 2), ("story", "需求", "story", 2), _DISABLED_TYPE),
+    "proj_edge": (("story", "需求", "story", 2), _DISABLED_TYPE),
+}
+FEISHU_STATES = ("started", "in_progress", "closed")
+FEISHU_TERMINATED_STATE = "terminated"
+FEISHU_ALL_STATES = FEISHU_STATES + (FEISHU_TERMINATED_STATE,)
+# Terminated: hidden from work_item/filter unless work_item_status names "terminated".
+FEISHU_TERMINATED_ITEMS = (1017, 1064, 2007)
+# updated_at lies between the times of the item's last two records: the
+# coverage assumption (updated_at >= every record) deliberately fails.
+FEISHU_STALE_ITEMS = (1010, 1077, 2004)
+# Deleted (deleted_at set): never listed.  Only items without any record.
+FEISHU_DELETED_ITEMS = (1099,)
+
+# user_key, username, email, name_cn, name_en, status
+FEISHU_USERS = (
+    ("7491126018028090001", "zhangwei", "zhangwei@example.com", "张伟", "Zhang Wei", "activated"),
+    ("7491126018028090002", "lina", "lina@example.com", "李娜", "Li Na", "activated"),
+    ("7491126018028090017", "wangfang", "wangfang@example.com", "王芳", 'Fang "Fiona" Wang', "activated"),
+    ("7380021184471550023", "abdurahman", "", "阿卜杜·热合曼", "", "activated"),
+    ("7380021184471550118", "chenjing", "chenjing@example.com", "陈静", "Chen Jing", "resigned"),
+    ("7122334455667788990", "sean.obrien", "sean.obrien@example.com", "肖恩", "Sean O'Brien", "resigned"),
+)
+
+_FEISHU_ITEM_NAMES = {
+    1001: "支付流程优化",
+    1002: '🚀 上线检查 "quotes" \\ backslash',
+    1200: "Edge cases: week boundaries",
+    1300: "近期工作项",
+    5000: "批量导入 3000 条记录",
+    7000: "Numbers past int64",
+    9007199254740993: "Big id above 2^53 (odd)",
+    9007199254740995: "Big id above 2^53 (odd, +2)",
+}
+_FEISHU_TITLES = ("登录页报错", "订单列表分页", "消息推送延迟", "Export CSV fails on 'Größe'",
+                  "Dark mode for settings", "权限配置：只读角色", "搜索结果排序", "Upgrade to v2.3.1",
+                  "发票抬头校验", "移动端适配")
+
+
+class FeishuWorkItem:
+    """One work item: what work_item/filter answers plus what the truth shows."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+    def info(self):
+        """The WorkItemInfo object of a filter answer (key order as served)."""
+        return {
+            "id": self.id, "name": self.name, "work_item_type_key": self.type_key,
+            "project_key": self.project_key, "simple_name": FEISHU_SIMPLE_NAMES[self.project_key],
+            "created_by": self.created_by, "updated_by": self.updated_by,
+            "created_at": self.created_at, "updated_at": self.updated_at,
+            "deleted_by": self.deleted_by, "deleted_at": self.deleted_at,
+            "work_item_status": {
+                "state_key": self.state_key,
+                "is_archived_state": self.state_key in ("closed", FEISHU_TERMINATED_STATE),
+                "is_init_state": self.state_key == "started",
+                "updated_at": self.updated_at, "updated_by": self.updated_by},
+        }
+
+    def truth(self):
+        return {
+            "project_key": self.project_key, "id": self.id, "work_item_type_key": self.type_key,
+            "name": self.name, "created_at": self.created_at, "updated_at": self.updated_at,
+            "state_key": self.state_key, "terminated": self.terminated, "deleted": self.deleted,
+            "deleted_at": self.deleted_at, "created_by": self.created_by,
+            "updated_by": self.updated_by, "participants": sorted(self.participants),
+            "served_records": self.served_count, "latest_record_ms": self.latest_record_ms,
+            "violates_coverage": self.violates_coverage,
+        }
+
+
+class FeishuCatalog:
+    """Work items (every item of FeishuData.projects), work item types and users."""
+
+    def __init__(self, data, start_s):
+        # start_s only reaches the data through the records of the recent item.
+        rng = random.Random(77031)
+        self.items = {}                                    # id -> FeishuWorkItem
+        self.by_project = {key: [] for key in FEISHU_PROJECTS}
+        for project_key in FEISHU_PROJECTS:
+            for item_id in sorted(data.projects[project_key]):
+                item = self._build_item(rng, data, project_key, item_id)
+                self.items[item_id] = item
+                self.by_project[project_key].append(item)
+        # Some records (item 5000) lie in the future of the real clock: the
+        # simulated present of work_item/filter is never before the newest item.
+        self.horizon_ms = max(max(item.updated_at, item.deleted_at) for item in self.items.values())
+        self.types = {key: [{"type_key": t, "name": n, "is_disable": d, "api_name": a}
+                            for t, n, a, d in FEISHU_TYPES[key]] for key in FEISHU_PROJECTS}
+        self.users = {}
+        for k, (user_key, username, email, name_cn, name_en, status) in enumerate(FEISHU_USERS):
+            self.users[user_key] = {
+                "user_id": 7300000000000000101 + k * 1000003, "user_key": user_key,
+                "username": username, "email": email,
+                "avatar_url": f"https://sim.invalid/avatar/{username}.png",
+                "name_cn": name_cn, "name_en": name_en,
+                "name": {"default": name_cn or name_en, "zh_cn": name_cn, "en_us": name_en},
+                "out_id": "", "status": status}
+
+    def project_by_key_or_simple_name(self, text):
+        if text in self.by_project:
+            return text
+        for key, simple in FEISHU_SIMPLE_NAMES.items():
+            if text == simple:
+                return key
+        return None
+
+    @staticmethod
+    def _build_item(rng, data, project_key, item_id):
+        recs = data.records.get(item_id, [])           # every record, oldest first
+        served = data.served_records(item_id)
+        typed = collections.Counter(r.data["work_item_type_key"] for r in recs
+                                    if "work_item_type_key" in r.data)
+        if typed:
+            type_key = typed.most_common(1)[0][0]
+        else:
+            type_key = data.item_types.get(item_id, "bug" if project_key == "proj_beta" else "story")
+        users = [r.data["operator"] for r in recs
+                 if r.data.get("operator_type") == "user" and r.data.get("operator")]
+        times = [r.time for r in recs]
+        if times:
+            first, last = times[0], times[-1]
+            created_at = first - rng.randint(0, 72 * 3600) * 1000
+            if item_id in FEISHU_STALE_ITEMS:
+                previous = max(t for t in times if t < last)
+                updated_at = (previous + last) // 2        # < last: coverage fails
+            elif rng.random() < 0.2:
+                updated_at = last                          # exactly the last record
+            else:
+                # Up to 1 h later.  No clamp to the clock, so the data never
+                # depends on the start time (1300's last record is 1 h before it).
+                updated_at = last + rng.randint(1, 3600) * 1000
+        else:
+            created_at = rng.randint(_ms("2024-06-01T00:00:00+08:00"),
+                                     _ms("2025-06-01T00:00:00+08:00")) // 1000 * 1000
+            updated_at = created_at + rng.randint(0, 30 * 86400) * 1000
+        created_by = users[0] if users else rng.choice(FEISHU_USER_KEYS)
+        updated_by = users[-1] if users else created_by
+        terminated = item_id in FEISHU_TERMINATED_ITEMS
+        state_key = FEISHU_TERMINATED_STATE if terminated else rng.choice(FEISHU_STATES)
+        name = _FEISHU_ITEM_NAMES.get(item_id) or f"{rng.choice(_FEISHU_TITLES)} #{item_id}"
+        deleted = item_id in FEISHU_DELETED_ITEMS
+        assert not (deleted and recs), "a deleted item must not have records"
+        latest = served[-1].time if served else None
+        return FeishuWorkItem(
+            id=item_id, project_key=project_key, type_key=type_key, name=name,
+            created_at=created_at, updated_at=updated_at, created_by=created_by,
+            updated_by=updated_by, participants=set(users) | {created_by},
+            state_key=state_key, terminated=terminated, deleted=deleted,
+            deleted_at=updated_at + HOUR_MS if deleted else 0,
+            deleted_by=updated_by if deleted else "",
+            served_count=len(served), latest_record_ms=latest,
+            violates_coverage=latest is not None and updated_at < latest)
+
+
+# -- Huawei CodeArts Req -------------------------------------------------------
+
+HUAWEI_PROJECT_INFO = {HUAWEI_PROJECT_MAIN: ("oprec 模拟项目", 9000001),
+                       HUAWEI_PROJECT_SECOND: ("第二项目 Second", 9000002)}
+HUAWEI_TRACKERS = {2: "Task", 3: "Bug", 5: "Epic", 6: "Feature", 7: "Story"}
+HUAWEI_STATUS_IDS = {"新建": 1, "进行中": 2, "已解决": 3, "测试中": 4, "已关闭": 5, "已拒绝": 6}
+# Logically deleted: listed by POST /v4/.../issues only with include_deleted.
+HUAWEI_DELETED_ISSUES = (123, 204)
+HUAWEI_FIELD_NAMES = {
+    "subject": "标题", "description": "描述", "status_id": "状态", "priority_id": "优先级",
+    "assigned_to_id": "处理人", "due_date": "预计结束日期", "start_date": "预计开始日期",
+    "order": "顺序", "severity_id": "重要程度", "assigned_cc": "抄送人", "tracker_id": "类型",
+    "done_ratio": "完成度", "expected_work_hours": "预计工时", "iteration_id": "迭代",
+}
+HUAWEI_V4_OPERATIONS = {"新建": "create", "修改": "modify", "批量编辑": "modify", "删除": "delete"}
+
+
+def huawei_issue_user(user):
+    """A V2 entry's user as a V4 IssueUser."""
+    return {"user_id": user["identifier"], "user_num_id": user["id"], "id": user["id"],
+            "name": user["name"], "nick_name": user["nick_name"]}
+
+
+class HuaweiIssue:
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+    def served(self):
+        """The object of a POST /v4/projects/{id}/issues answer."""
+        name, num_id = HUAWEI_PROJECT_INFO[self.project_id]
+        out = {"id": self.id, "name": self.name,
+               "project": {"project_id": self.project_id, "project_name": name,
+                           "project_num_id": num_id},
+               "tracker": {"id": self.tracker_id, "name": HUAWEI_TRACKERS[self.tracker_id]},
+               "status": {"id": HUAWEI_STATUS_IDS[self.status], "name": self.status},
+               "creator": self.creator, "done_ratio": self.done_ratio,
+               "created_time": beijing_text(self.created_ms),
+               "updated_time": beijing_text(self.updated_ms)}
+        if self.closed_ms is not None:
+            out["closed_time"] = beijing_text(self.closed_ms)
+        out["deleted"] = self.deleted
+        return out
+
+    def truth(self):
+        return {"project_id": self.project_id, "issue": self.served(),
+                "created_ms": self.created_ms, "updated_ms": self.updated_ms,
+                "closed_ms": self.closed_ms, "latest_entry_ms": self.latest_entry_ms,
+                "v4_records": self.v4_count}
+
+
+class HuaweiCatalog:
+    """Per project: the issues (V4 list) and the project-wide history (V4
+    records, one per V2 detail, newest first: operated_time desc, id desc)."""
+
+    def __init__(self, data, start_s):
+        rng = random.Random(27182818)
+        self.issues = {}      # project_id -> [HuaweiIssue] by id descending (served order)
+        self.records = {}     # project_id -> [V4 record] served order
+        for project_id, issues in data.projects.items():
+            records = []
+            built = []
+            for issue_id in sorted(issues):
+                issue_records = self._v4_records(issue_id, issues[issue_id])
+                records.extend(issue_records)
+                built.append(self._build_issue(rng, project_id, issue_id, issues[issue_id],
+                                               len(issue_records)))
+            ids = [r["id"] for r in records]
+            assert len(set(ids)) == len(ids), "V4 record ids must be unique in a project"
+            records.sort(key=lambda r: (-r["operated_time"], -r["id"]))
+            self.records[project_id] = records
+            self.issues[project_id] = sorted(built, key=lambda i: -i.id)
+
+    @staticmethod
+    def _v4_records(issue_id, entries):
+        out = []
+        for entry in entries:
+            operator = huawei_issue_user(entry["user"])
+            for detail in entry["details"]:
+                rec = {"id": detail["id"], "issue_id": issue_id, "field_key": detail["name"],
+                       "field_name": HUAWEI_FIELD_NAMES.get(detail["name"], detail["name"]),
+                       "property": detail["property"]}
+                if "old_value" in detail:
+                    rec["old_value"] = detail["old_value"]
+                rec["new_value"] = detail["new_value"]
+                rec["operated_time"] = int(entry["created_on"])
+                rec["operation"] = HUAWEI_V4_OPERATIONS[detail["operation"]]
+                rec["operator"] = dict(operator)
+                out.append(rec)
+        return out
+
+    @staticmethod
+    def _build_issue(rng, project_id, issue_id, entries, v4_count):
+        # Chronological details: (time, detail id, entry, detail).
+        steps = sorted(((int(e["created_on"]), d["id"], e, d) for e in entries for d in e["details"]),
+                       key=lambda s: (s[0], s[1]))
+        stamps = [int(e["created_on"]) for e in entries]
+        if stamps:
+            created_ms, latest = min(stamps), max(stamps)
+            if rng.random() < 0.3:
+                updated_ms = latest
+            else:
+                updated_ms = latest + rng.randint(1, 600) * 1000   # 5555: latest is 2 h ago
+            first_entry = min(entries, key=lambda e: (int(e["created_on"]), e["id"]))
+            creator = huawei_issue_user(first_entry["user"])
+        else:
+            latest = None
+            created_ms = rng.randint(_ms("2024-03-01T00:00:00+08:00"),
+                                     _ms("2025-03-01T00:00:00+08:00")) // 1000 * 1000
+            updated_ms = created_ms + rng.randint(0, 10 * 86400) * 1000
+            creator = huawei_issue_user(HUAWEI_USERS[issue_id % len(HUAWEI_USERS)])
+        status, closed_ms, name = "新建", None, None
+        for t, _, _, detail in steps:
+            if detail["name"] == "status_id":
+                status = detail["new_value"]
+                if status == "已关闭":
+                    closed_ms = t
+            elif detail["name"] == "subject":
+                name = detail["new_value"]
+        if status != "已关闭":
+            closed_ms = None
+        tracker_id = 7 if issue_id == HUAWEI_SAMPLE_ISSUE else rng.choice((2, 3, 3, 7, 7, 6, 5))
+        return HuaweiIssue(
+            project_id=project_id, id=issue_id, name=name or f"未命名工作项 {issue_id}",
+            tracker_id=tracker_id, status=status, creator=creator,
+            done_ratio=100 if status in ("已解决", "已关闭") else 0,
+            created_ms=created_ms, updated_ms=updated_ms, closed_ms=closed_ms,
+            deleted=issue_id in HUAWEI_DELETED_ISSUES, latest_entry_ms=latest,
+            v4_count=v4_count)

@@ -1,5 +1,6 @@
 """Feishu Project (飞书项目) API semantics for the oprec simulator:
-plugin token issue and the work item operation record list call.
+plugin token issue, the work item operation record list call, and the calls
+that enumerate a space (work_item/filter, work_item/all-types, user/query).
 
 Validation is deliberately strict so that a client bug fails loudly in tests.
 """
@@ -10,6 +11,8 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
+import urllib.parse
 
 from common import INVALID_JSON, Response, dumps, is_json_int
 from dataset import (FEISHU_MIN_SERVED_MS, FEISHU_MODULES, FEISHU_OPERATION_TYPES,
@@ -106,23 +109,38 @@ def classify_token(state, req):
 # List call
 # --------------------------------------------------------------------------
 
-def list_records(state, req):
+def authenticate(state, req, endpoint):
+    """Token, X-USER-KEY and quota checks shared by every Feishu data call.
+    Returns (error Response or None, token class).  The quota is feishu_qps
+    per token and endpoint (`endpoint` None = the op_record list call, whose
+    bucket is the token itself), or per token when feishu_qps_shared is set."""
     token_class = classify_token(state, req)
     if token_class == "none":
-        return _error(401, 10021, "token is missing: X-PLUGIN-TOKEN header required", token_class)
+        return _error(401, 10021, "token is missing: X-PLUGIN-TOKEN header required",
+                      token_class), token_class
     if token_class in ("invalid", "expired"):
-        return _error(401, 10022, "token check failed", token_class)
+        return _error(401, 10022, "token check failed", token_class), token_class
     user_key = req.header("X-USER-KEY")
     if not user_key or not (user_key.isascii() and user_key.isdigit()):
         return _error(403, 10211, "token info invalid: X-USER-KEY must be a numeric user_key",
-                      token_class)
+                      token_class), token_class
+    token = req.header("X-PLUGIN-TOKEN")
     with state.lock:
-        allowed = state.feishu_limiter.allow(req.header("X-PLUGIN-TOKEN"),
-                                             state.config["feishu_qps"])
+        shared = state.config["feishu_qps_shared"]
+        bucket = token if shared or endpoint is None else (token, endpoint)
+        allowed = state.feishu_limiter.allow(bucket, state.config["feishu_qps"])
+    if not allowed:
+        return _error(429, 10429, "Too Many Requests", token_class), token_class
+    return None, token_class
+
+
+def list_records(state, req):
+    error, token_class = authenticate(state, req, None)
+    if error:
+        return error
+    with state.lock:
         end_inclusive = state.config["feishu_end_inclusive"]
         repeat_cursor = state.config["feishu_repeat_cursor"]
-    if not allowed:
-        return _error(429, 10429, "Too Many Requests", token_class)
     try:
         query = parse_list_body(req.json, repeat_cursor)
         data = answer_list(state.feishu_data, query, end_inclusive, repeat_cursor)
@@ -293,3 +311,249 @@ def answer_list(data, query, end_inclusive, repeat_cursor):
         has_more, next_cursor = True, LOOP_CURSOR
     return {"has_more": has_more, "start_from": next_cursor,
             "op_records": [r.data for r in chunk], "total": total}
+
+
+# --------------------------------------------------------------------------
+# Enumeration: work_item/filter, work_item/all-types, user/query
+# --------------------------------------------------------------------------
+
+FILTER_DEFAULT_PAGE_SIZE = 20
+FILTER_MAX_PAGE_SIZE = 200
+FILTER_MAX_USER_KEYS = 10
+USER_QUERY_MAX_KEYS = 100
+# Fields of the SDK's FilterReqBody (and search_id from the docs) that the
+# simulator does not implement: null / [] / "" are accepted (the Go SDK sends
+# every field), anything else is refused so that a test never gets a silently
+# unfiltered answer.  Other unknown fields are ignored.
+FILTER_UNSIMULATED = ("sub_stages", "businesses", "priorities", "tags", "search_id")
+USER_QUERY_UNSIMULATED = ("usernames", "out_ids", "emails", "tenant_key")
+
+
+def _ok_list(data, token, **extra):
+    body = {"data": data}
+    body.update(extra)
+    body.update({"err_code": 0, "err_msg": "", "err": {}})
+    return Response.json(200, body, token=token)
+
+
+def _empty(value):
+    return value is None or value == [] or value == ""
+
+
+def _project(state, req):
+    """The space of /open_api/:project_key/...: its project_key or simple_name."""
+    text = urllib.parse.unquote(req.path_params[0])
+    project_key = state.feishu_data.catalog.project_by_key_or_simple_name(text)
+    if project_key is None:
+        raise InvalidParam(30014, f"project not found: {text}")
+    return project_key
+
+
+def _check_unsimulated(body, names):
+    for name in names:
+        if name in body and not _empty(body[name]):
+            raise InvalidParam(20006, f"invalid param: {name} is not simulated "
+                                      "(send null, [] or \"\" or leave it out)")
+
+
+def _opt_int(body, name, default):
+    """null / absent / 0 -> default (the Go SDK sends 0 for an unset field)."""
+    value = body.get(name)
+    if value is None or value == 0 and is_json_int(value):
+        return default
+    if not is_json_int(value) or value < 1:
+        raise InvalidParam(20006, f"invalid param: {name} must be a positive integer")
+    return value
+
+
+def _time_interval(body, name, now_ms):
+    """{"start": ms, "end": ms}: start required, end null/absent/0 = now."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidParam(20006, f"invalid param: {name} must be an object {{start, end}}")
+    start = value.get("start")
+    if not is_json_int(start) or not 10 ** 12 <= start < 10 ** 13:
+        raise InvalidParam(20013, f"invalid time interval: {name}.start must be a 13-digit ms timestamp")
+    end = value.get("end")
+    if end is None or (is_json_int(end) and end == 0):
+        end = now_ms
+    elif not is_json_int(end) or not 10 ** 12 <= end < 10 ** 13:
+        raise InvalidParam(20013, f"invalid time interval: {name}.end must be a 13-digit ms timestamp")
+    if start > end:
+        raise InvalidParam(20013, f"invalid time interval: {name}.start is after its end")
+    return start, end
+
+
+def parse_filter_body(body, types, requires_types, now_ms):
+    """Validate a work_item/filter body; `types` = the space's type keys."""
+    if body is INVALID_JSON or not isinstance(body, dict):
+        raise InvalidParam(9999, "request body is not a JSON object")
+    query = {}
+    type_keys = body.get("work_item_type_keys")
+    if _empty(type_keys):
+        if requires_types:
+            raise InvalidParam(20003, "missing or invalid param: work_item_type_keys")
+        query["types"] = None
+    else:
+        if not isinstance(type_keys, list) or not all(isinstance(t, str) and t for t in type_keys):
+            raise InvalidParam(20003, "missing or invalid param: work_item_type_keys "
+                                      "must be a list of type keys")
+        for type_key in type_keys:
+            if type_key not in types:
+                raise InvalidParam(20003, f"missing or invalid param: work_item_type_keys: "
+                                          f"{type_key!r} is not a work item type of this space")
+        query["types"] = set(type_keys)
+
+    ids = body.get("work_item_ids")
+    if _empty(ids):
+        query["ids"] = None
+    elif not isinstance(ids, list) or not all(is_json_int(i) for i in ids):
+        raise InvalidParam(20006, "invalid param: work_item_ids must be a list of integers")
+    else:
+        query["ids"] = set(ids)
+
+    query["created_at"] = _time_interval(body, "created_at", now_ms)
+    query["updated_at"] = _time_interval(body, "updated_at", now_ms)
+
+    user_keys = body.get("user_keys")
+    if _empty(user_keys):
+        query["user_keys"] = None
+    elif not isinstance(user_keys, list) or not all(isinstance(u, str) and u for u in user_keys):
+        raise InvalidParam(20006, "invalid param: user_keys must be a list of strings")
+    elif len(user_keys) > FILTER_MAX_USER_KEYS:
+        raise InvalidParam(20006, f"invalid param: too many user_keys: {len(user_keys)} > "
+                                  f"{FILTER_MAX_USER_KEYS}")
+    else:
+        query["user_keys"] = set(user_keys)
+
+    statuses = body.get("work_item_status")
+    if _empty(statuses):
+        query["states"] = None
+    elif not isinstance(statuses, list) or not all(
+            isinstance(x, dict) and isinstance(x.get("state_key"), str) and x["state_key"]
+            for x in statuses):
+        raise InvalidParam(20006, "invalid param: work_item_status must be a list of "
+                                  "{\"state_key\": ...} objects")
+    else:
+        query["states"] = {x["state_key"] for x in statuses}
+
+    name = body.get("work_item_name")
+    if _empty(name):
+        query["name"] = None
+    elif not isinstance(name, str):
+        raise InvalidParam(20006, "invalid param: work_item_name must be a string")
+    else:
+        query["name"] = name
+
+    expand = body.get("expand")
+    if expand is not None and not isinstance(expand, dict):
+        raise InvalidParam(20006, "invalid param: expand must be an object")
+    _check_unsimulated(body, FILTER_UNSIMULATED)
+
+    query["page_num"] = _opt_int(body, "page_num", 1)
+    query["page_size"] = _opt_int(body, "page_size", FILTER_DEFAULT_PAGE_SIZE)
+    if query["page_size"] > FILTER_MAX_PAGE_SIZE:
+        raise InvalidParam(20002, f"page_size over {FILTER_MAX_PAGE_SIZE}")
+    return query
+
+
+def simulated_now_ms(catalog):
+    """"now" for an interval without end: the wall clock, but never before the
+    newest updated_at of the data (item 5000 has records into 2027)."""
+    return max(int(time.time() * 1000), catalog.horizon_ms)
+
+
+def filter_matches(item, query, hides_terminated):
+    if item.deleted:
+        return False
+    if query["states"] is not None:
+        if item.state_key not in query["states"]:
+            return False
+    elif item.terminated and hides_terminated:
+        return False
+    if query["types"] is not None and item.type_key not in query["types"]:
+        return False
+    if query["ids"] is not None and item.id not in query["ids"]:
+        return False
+    for name, attr in (("created_at", "created_at"), ("updated_at", "updated_at")):
+        bounds = query[name]
+        if bounds is not None and not bounds[0] <= getattr(item, attr) <= bounds[1]:
+            return False
+    if query["user_keys"] is not None and not query["user_keys"] & item.participants:
+        return False
+    if query["name"] is not None and query["name"] not in item.name:
+        return False
+    return True
+
+
+def filter_work_items(state, req):
+    """POST /open_api/:project_key/work_item/filter"""
+    error, token_class = authenticate(state, req, "filter")
+    if error:
+        return error
+    with state.lock:
+        requires_types = state.config["feishu_filter_requires_types"]
+        hides_terminated = state.config["feishu_filter_hides_terminated"]
+        max_results = state.config["feishu_filter_max_results"]
+    catalog = state.feishu_data.catalog
+    try:
+        project_key = _project(state, req)
+        types = {t["type_key"] for t in catalog.types[project_key]}
+        now_ms = simulated_now_ms(catalog)
+        query = parse_filter_body(req.json, types, requires_types, now_ms)
+        page_num, page_size = query["page_num"], query["page_size"]
+        if max_results is not None and page_num * page_size > max_results:
+            raise InvalidParam(20055, f"search result exceeds {max_results}: page_num * page_size "
+                                      f"must be at most {max_results}")
+    except InvalidParam as exc:
+        return _error(200, exc.code, exc.msg, token_class)
+    items = [item for item in catalog.by_project[project_key]
+             if filter_matches(item, query, hides_terminated)]
+    items.sort(key=lambda item: (-item.updated_at, -item.id))
+    start = (page_num - 1) * page_size
+    data = [item.info() for item in items[start:start + page_size]]
+    return _ok_list(data, token_class, pagination={"page_num": page_num, "page_size": page_size,
+                                                   "total": len(items)})
+
+
+def all_types(state, req):
+    """GET /open_api/:project_key/work_item/all-types"""
+    error, token_class = authenticate(state, req, "all-types")
+    if error:
+        return error
+    try:
+        project_key = _project(state, req)
+    except InvalidParam as exc:
+        return _error(200, exc.code, exc.msg, token_class)
+    return _ok_list([dict(t) for t in state.feishu_data.catalog.types[project_key]], token_class)
+
+
+def query_users(state, req):
+    """POST /open_api/user/query"""
+    error, token_class = authenticate(state, req, "user-query")
+    if error:
+        return error
+    body = req.json
+    try:
+        if body is INVALID_JSON or not isinstance(body, dict):
+            raise InvalidParam(9999, "request body is not a JSON object")
+        keys = body.get("user_keys")
+        if _empty(keys):
+            raise InvalidParam(20005, "missing param: user_keys")
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise InvalidParam(20006, "invalid param: user_keys must be a list of strings")
+        if len(keys) > USER_QUERY_MAX_KEYS:
+            raise InvalidParam(20006, f"invalid param: too many user_keys: {len(keys)} > "
+                                      f"{USER_QUERY_MAX_KEYS}")
+        _check_unsimulated(body, USER_QUERY_UNSIMULATED)
+    except InvalidParam as exc:
+        return _error(200, exc.code, exc.msg, token_class)
+    users = state.feishu_data.catalog.users
+    data, seen = [], set()
+    for key in keys:
+        if key in users and key not in seen:
+            seen.add(key)
+            data.append(dict(users[key]))
+    return _ok_list(data, token_class)

@@ -1,6 +1,7 @@
 """Huawei Cloud CodeArts Req API semantics for the oprec simulator:
-IAM password tokens, AK/SK (SDK-HMAC-SHA256) signature verification and
-GET /v2/issues/get-record.
+IAM password tokens, AK/SK (SDK-HMAC-SHA256) signature verification,
+GET /v2/issues/get-record, and the V4 project-wide calls
+GET /v4/projects/{project_id}/issues/records and POST /v4/projects/{project_id}/issues.
 """
 
 import base64
@@ -11,7 +12,8 @@ import re
 import time
 import urllib.parse
 
-from common import INVALID_JSON, Response
+from common import INVALID_JSON, Response, is_json_int
+from dataset import HUAWEI_STATUS_IDS
 
 # --------------------------------------------------------------------------
 # Credentials
@@ -336,17 +338,30 @@ def parse_record_query(query, max_limit, known_projects):
     return project_id, int(issue_text), limit, offset
 
 
+def _throttled(state, credential, endpoint, token_class):
+    """None, or the 429 answer when huawei_qps is used up.  The bucket is the
+    credential and the endpoint (`endpoint` None = get-record, whose bucket
+    is the credential itself), or the credential alone with huawei_qps_shared."""
+    with state.lock:
+        shared = state.config["huawei_qps_shared"]
+        bucket = credential if shared or endpoint is None else credential + "|" + endpoint
+        allowed = state.huawei_limiter.allow(bucket, state.config["huawei_qps"])
+    if allowed:
+        return None
+    return Response.json(429, {"error_code": "APIGW.0308",
+                               "error_msg": "The throttling threshold has been reached"},
+                         token=token_class, content_type=HUAWEI_JSON)
+
+
 def get_record(state, req):
     error, credential, token_class = authenticate(state, req)
     if error:
         return error
+    throttled = _throttled(state, credential, None, token_class)
+    if throttled:
+        return throttled
     with state.lock:
-        allowed = state.huawei_limiter.allow(credential, state.config["huawei_qps"])
         max_limit = state.config["huawei_max_limit"]
-    if not allowed:
-        return Response.json(429, {"error_code": "APIGW.0308",
-                                   "error_msg": "The throttling threshold has been reached"},
-                             token=token_class, content_type=HUAWEI_JSON)
     data = state.huawei_data
     try:
         project_id, issue_id, limit, offset = parse_record_query(req.query, max_limit,
@@ -357,4 +372,180 @@ def get_record(state, req):
     body = {"result": {"offset": offset, "record": entries[offset:offset + limit],
                        "limit": limit, "journals_total": len(entries)},
             "status": "success"}
+    return Response.json(200, body, token=token_class, content_type=HUAWEI_JSON)
+
+
+# --------------------------------------------------------------------------
+# V4: project-wide history and issue list
+# --------------------------------------------------------------------------
+
+V4_MAX_LIMIT = 100
+V4_RECORDS_DEFAULT_LIMIT = 100
+V4_ISSUES_DEFAULT_LIMIT = 10
+# The documented regex ([1-9][0-9]{0,12})?(,)?([1-9][0-9]{0,12})?, with the
+# comma required: "startMs,endMs", either side may be empty.
+_INTERVAL = re.compile(r"([1-9][0-9]{0,12})?,([1-9][0-9]{0,12})?")
+V4_ISSUE_INTERVALS = ("created_time_interval", "updated_time_interval", "closed_time_interval")
+# ListIssueRequestV4 fields the simulator does not implement: null / [] / ""
+# accepted, anything else refused (never a silently unfiltered answer).
+V4_ISSUES_UNSIMULATED = ("assigned_ids", "creator_ids", "developer_ids", "domain_ids",
+                         "done_ratios", "iteration_ids", "module_ids", "priority_ids",
+                         "query_type", "severity_ids", "story_point_ids", "custom_fields")
+
+
+def parse_interval(name, text):
+    """'startMs,endMs' -> (start or None, end or None), both inclusive."""
+    if not isinstance(text, str) or not _INTERVAL.fullmatch(text):
+        raise BadQuery("PM.02175006", f"{name} must look like startMs,endMs "
+                                      "(13-digit ms without leading zeros; either side may be empty)")
+    start_text, end_text = text.split(",")
+    start = int(start_text) if start_text else None
+    end = int(end_text) if end_text else None
+    if start is not None and end is not None and start > end:
+        raise BadQuery("PM.02175006", f"{name}: the start is after the end")
+    return start, end
+
+
+def _in_interval(value, bounds):
+    if bounds is None:
+        return True
+    if value is None:
+        return False
+    start, end = bounds
+    return (start is None or value >= start) and (end is None or value <= end)
+
+
+def _v4_project(state, req):
+    project_id = urllib.parse.unquote(req.path_params[0])
+    if not _PROJECT_ID.fullmatch(project_id):
+        raise BadQuery("PM.02175006", "project_id must be a 32-character lowercase hex string")
+    return project_id
+
+
+def _v4_paging(offset, limit, default_limit, max_offset):
+    if limit is None:
+        limit = default_limit
+    if not 1 <= limit <= V4_MAX_LIMIT:
+        raise BadQuery("PM.02174103", f"limit must be an integer from 1 to {V4_MAX_LIMIT}")
+    offset = 0 if offset is None else offset
+    if offset < 0:
+        raise BadQuery("PM.02174103", "offset must be an integer >= 0")
+    if offset % limit:
+        raise BadQuery("PM.02174103", "offset must be a multiple of limit")
+    if max_offset is not None and offset > max_offset:
+        raise BadQuery("PM.02174103", f"offset must be at most {max_offset}")
+    return offset, limit
+
+
+def _v4_begin(state, req, endpoint):
+    """Auth and quota; returns (error Response or None, token class, max offset)."""
+    error, credential, token_class = authenticate(state, req)
+    if error:
+        return error, token_class, None
+    throttled = _throttled(state, credential, endpoint, token_class)
+    if throttled:
+        return throttled, token_class, None
+    with state.lock:
+        return None, token_class, state.config["huawei_v4_max_offset"]
+
+
+def list_project_records(state, req):
+    """GET /v4/projects/{project_id}/issues/records"""
+    error, token_class, max_offset = _v4_begin(state, req, "v4-records")
+    if error:
+        return error
+    catalog = state.huawei_data.catalog
+    try:
+        project_id = _v4_project(state, req)
+        query = req.query
+        for name, values in query.items():
+            if len(values) > 1:
+                raise BadQuery("PM.02175006", f"parameter {name} is given more than once")
+        unknown = sorted(set(query) - {"offset", "limit", "operated_time_interval"})
+        if unknown:
+            raise BadQuery("PM.02175006", f"unknown parameter: {unknown[0]}")
+        numbers = {}
+        for name in ("offset", "limit"):
+            if name in query:
+                if not _DIGITS.fullmatch(query[name][0]):
+                    raise BadQuery("PM.02174103", f"{name} must be a non-negative integer")
+                numbers[name] = int(query[name][0])
+        offset, limit = _v4_paging(numbers.get("offset"), numbers.get("limit"),
+                                   V4_RECORDS_DEFAULT_LIMIT, max_offset)
+        bounds = None
+        if "operated_time_interval" in query:
+            bounds = parse_interval("operated_time_interval", query["operated_time_interval"][0])
+        if project_id not in catalog.records:
+            raise BadQuery("PM.02152005", "project does not exist or has been deleted")
+    except BadQuery as exc:
+        return _error(400, exc.code, exc.msg, token_class)
+    records = [r for r in catalog.records[project_id] if _in_interval(r["operated_time"], bounds)]
+    body = {"records": records[offset:offset + limit], "total": len(records)}
+    return Response.json(200, body, token=token_class, content_type=HUAWEI_JSON)
+
+
+def _int_list(body, name):
+    value = body.get(name)
+    if value is None or value == []:
+        return None
+    if not isinstance(value, list) or not all(is_json_int(v) for v in value):
+        raise BadQuery("PM.02175006", f"{name} must be a list of integers")
+    return set(value)
+
+
+def list_issues(state, req):
+    """POST /v4/projects/{project_id}/issues"""
+    error, token_class, max_offset = _v4_begin(state, req, "v4-issues")
+    if error:
+        return error
+    catalog = state.huawei_data.catalog
+    body = req.json
+    try:
+        project_id = _v4_project(state, req)
+        if req.query:
+            raise BadQuery("PM.02175006", f"unknown parameter: {sorted(req.query)[0]}")
+        if body is INVALID_JSON or not isinstance(body, dict):
+            raise BadQuery("PM.02175006", "the request body must be a JSON object")
+        numbers = {}
+        for name in ("offset", "limit"):
+            value = body.get(name)
+            if value is not None and not is_json_int(value):
+                raise BadQuery("PM.02174103", f"{name} must be an integer")
+            numbers[name] = value
+        offset, limit = _v4_paging(numbers["offset"], numbers["limit"],
+                                   V4_ISSUES_DEFAULT_LIMIT, max_offset)
+        intervals = {}
+        for name in V4_ISSUE_INTERVALS:
+            if body.get(name) is not None:
+                intervals[name] = parse_interval(name, body[name])
+        include_deleted = body.get("include_deleted", False)
+        if include_deleted is None:
+            include_deleted = False
+        if not isinstance(include_deleted, bool):
+            raise BadQuery("PM.02175006", "include_deleted must be true or false")
+        trackers = _int_list(body, "tracker_ids")
+        statuses = _int_list(body, "status_ids")
+        for name in V4_ISSUES_UNSIMULATED:
+            if name in body and body[name] not in (None, [], ""):
+                raise BadQuery("PM.02175006", f"{name} is not simulated "
+                                              "(send null or [] or leave it out)")
+        if project_id not in catalog.issues:
+            raise BadQuery("PM.02152005", "project does not exist or has been deleted")
+    except BadQuery as exc:
+        return _error(400, exc.code, exc.msg, token_class)
+    matching = []
+    for issue in catalog.issues[project_id]:
+        if issue.deleted and not include_deleted:
+            continue
+        if trackers is not None and issue.tracker_id not in trackers:
+            continue
+        if statuses is not None and HUAWEI_STATUS_IDS[issue.status] not in statuses:
+            continue
+        if not (_in_interval(issue.created_ms, intervals.get("created_time_interval"))
+                and _in_interval(issue.updated_ms, intervals.get("updated_time_interval"))
+                and _in_interval(issue.closed_ms, intervals.get("closed_time_interval"))):
+            continue
+        matching.append(issue)
+    body = {"issues": [i.served() for i in matching[offset:offset + limit]],
+            "total": len(matching)}
     return Response.json(200, body, token=token_class, content_type=HUAWEI_JSON)

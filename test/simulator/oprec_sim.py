@@ -12,6 +12,7 @@ expiry, the request log and the "truth" (every record the APIs serve).
 import argparse
 import ipaddress
 import os
+import re
 import socket
 import struct
 import sys
@@ -39,8 +40,31 @@ API_ROUTES = {
     "/open_api/op_record/work_item/list": ("feishu", "POST", feishu.list_records),
     "/v3/auth/tokens": ("huawei_iam", "POST", huawei.iam_tokens),
     "/v2/issues/get-record": ("huawei", "GET", huawei.get_record),
+    "/open_api/user/query": ("feishu", "POST", feishu.query_users),
 }
+# Routes with path parameters (captured into req.path_params), tried in order
+# after the exact routes.
+PATTERN_ROUTES = (
+    (re.compile(r"/open_api/([^/]+)/work_item/filter"), ("feishu", "POST", feishu.filter_work_items)),
+    (re.compile(r"/open_api/([^/]+)/work_item/all-types"), ("feishu", "GET", feishu.all_types)),
+    (re.compile(r"/v4/projects/([^/]+)/issues/records"), ("huawei", "GET", huawei.list_project_records)),
+    (re.compile(r"/v4/projects/([^/]+)/issues"), ("huawei", "POST", huawei.list_issues)),
+)
 DELAYED_APIS = ("feishu", "huawei")
+
+
+def resolve_route(req):
+    """(api, method, handler) for the request's path, or None; sets
+    req.path_params for a pattern route."""
+    route = API_ROUTES.get(req.path)
+    if route is not None:
+        return route
+    for pattern, route in PATTERN_ROUTES:
+        match = pattern.fullmatch(req.path)
+        if match:
+            req.path_params = match.groups()
+            return route
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -79,9 +103,15 @@ def _summarize(api, payload):
             records = len(data["op_records"])
         if isinstance(data.get("has_more"), bool):
             has_more = data["has_more"]
+    elif isinstance(data, list) and not huawei_family:
+        records = len(data)                 # filter, all-types, user/query
     result = payload.get("result")
     if isinstance(result, dict) and isinstance(result.get("record"), list):
         records = len(result["record"])
+    if huawei_family:
+        for key in ("records", "issues"):   # the V4 calls
+            if isinstance(payload.get(key), list):
+                records = len(payload[key])
     return err_code, records, has_more
 
 
@@ -168,7 +198,7 @@ def dispatch_api(state, req):
     The request counts in `in_flight` from its log entry until its answer is
     built (delays and slow faults included; sending the answer, e.g. an
     endless stream, is not)."""
-    route = API_ROUTES.get(req.path)
+    route = resolve_route(req)
     api = route[0] if route else "other"
     generation = state.log_generation
     entry = open_log_entry(state, api, req, _initial_token_class(state, api, req))
@@ -227,6 +257,7 @@ class TruthCache:
         self._lock = threading.Lock()
         self._feishu = None
         self._huawei = None
+        self._other = {}
 
     def feishu(self):
         with self._lock:
@@ -242,6 +273,35 @@ class TruthCache:
                          for p, i, e in self._state.huawei_data.truth())
                 self._huawei = "".join(lines).encode("utf-8")
             return self._huawei
+
+    def enumeration(self, name):
+        """The truth of the enumeration calls (see README.md), built once."""
+        with self._lock:
+            if name not in self._other:
+                self._other[name] = "".join(
+                    jsonl_line(obj) for obj in self._enumeration_lines(name)).encode("utf-8")
+            return self._other[name]
+
+    def _enumeration_lines(self, name):
+        feishu_catalog = self._state.feishu_data.catalog
+        huawei_catalog = self._state.huawei_data.catalog
+        if name == "feishu_work_items":
+            return [item.truth() for items in feishu_catalog.by_project.values() for item in items]
+        if name == "feishu_types":
+            return [dict(t, project_key=key) for key, types in feishu_catalog.types.items()
+                    for t in types]
+        if name == "feishu_users":
+            return list(feishu_catalog.users.values())
+        if name == "huawei_v4_records":
+            return [{"project_id": p, "record": r} for p, records in huawei_catalog.records.items()
+                    for r in records]
+        if name == "huawei_issues":
+            return [issue.truth() for issues in huawei_catalog.issues.values() for issue in issues]
+        raise KeyError(name)
+
+
+ENUMERATION_TRUTH = ("feishu_work_items", "feishu_types", "feishu_users",
+                     "huawei_v4_records", "huawei_issues")
 
 
 JSONL = "application/x-ndjson; charset=utf-8"
@@ -299,6 +359,9 @@ def dispatch_control(state, truth, req):
         return Response(200, truth.feishu(), content_type=JSONL)
     if key == ("GET", "/_sim/truth/huawei"):
         return Response(200, truth.huawei(), content_type=JSONL)
+    if req.method == "GET" and req.path.startswith("/_sim/truth/") \
+            and req.path[len("/_sim/truth/"):] in ENUMERATION_TRUTH:
+        return Response(200, truth.enumeration(req.path[len("/_sim/truth/"):]), content_type=JSONL)
     if key == ("GET", "/_sim/raise"):
         # Test hook: proves that a handler exception yields a 500, not a dead server.
         raise RuntimeError("deliberate failure requested via /_sim/raise")

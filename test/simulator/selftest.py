@@ -295,7 +295,10 @@ def test_control():
         "feishu_end_inclusive": True, "feishu_qps": 15, "feishu_token_ttl": 7200,
         "feishu_repeat_cursor": False, "huawei_max_limit": 100, "huawei_qps": 0,
         "delay_ms": 0, "fail_next": None, "faults": [], "feishu_token_reported_ttl": None,
-        "feishu_token_value": None, "huawei_token_ttl": 86400}, cfg)
+        "feishu_token_value": None, "huawei_token_ttl": 86400,
+        "feishu_filter_requires_types": True, "feishu_filter_hides_terminated": True,
+        "feishu_filter_max_results": None, "feishu_qps_shared": False, "huawei_qps_shared": False,
+        "huawei_v4_max_offset": 10000}, cfg)
     check("reset clears the log", request_log() == [])
 
 
@@ -1854,6 +1857,762 @@ def test_proj_edge():
 
 
 # --------------------------------------------------------------------------
+# Enumeration calls: Feishu work_item/filter, work_item/all-types, user/query;
+# Huawei V4 project-wide records and issue list
+# --------------------------------------------------------------------------
+
+USER_QUERY = "/open_api/user/query"
+V4_SECOND = dataset.HUAWEI_PROJECT_SECOND
+
+
+def filter_path(project="proj_alpha"):
+    return f"/open_api/{project}/work_item/filter"
+
+
+def types_path(project="proj_alpha"):
+    return f"/open_api/{project}/work_item/all-types"
+
+
+def v4_records_path(project=HW_PROJECT):
+    return f"/v4/projects/{project}/issues/records"
+
+
+def v4_issues_path(project=HW_PROJECT):
+    return f"/v4/projects/{project}/issues"
+
+
+def feishu_headers(token=FEISHU_STATIC, user_key=USER_KEY):
+    headers = {}
+    if token is not None:
+        headers["X-PLUGIN-TOKEN"] = token
+    if user_key is not None:
+        headers["X-USER-KEY"] = user_key
+    return headers
+
+
+def ffilter(body, project="proj_alpha", token=FEISHU_STATIC, user_key=USER_KEY, raw=None):
+    return http("POST", filter_path(project), body, feishu_headers(token, user_key), raw=raw)
+
+
+def ftypes(project="proj_alpha", token=FEISHU_STATIC, user_key=USER_KEY):
+    return http("GET", types_path(project), headers=feishu_headers(token, user_key))
+
+
+def fusers(body, token=FEISHU_STATIC, user_key=USER_KEY, raw=None):
+    return http("POST", USER_QUERY, body, feishu_headers(token, user_key), raw=raw)
+
+
+def feishu_ok(r):
+    return (r.status == 200 and isinstance(r.json, dict) and r.json.get("err_code") == 0
+            and r.json.get("err_msg") == "" and r.json.get("err") == {})
+
+
+def filter_all(body, project="proj_alpha", page_size=200):
+    """Every item of a filter, page by page: (items, [pagination...])."""
+    items, pages, page = [], [], 1
+    while True:
+        r = ffilter(dict(body, page_num=page, page_size=page_size), project)
+        assert feishu_ok(r), r
+        pages.append(r.json["pagination"])
+        items.extend(r.json["data"])
+        if len(r.json["data"]) < page_size or len(items) >= r.json["pagination"]["total"]:
+            return items, pages
+        page += 1
+        assert page < 1000, "runaway paging"
+
+
+def all_type_keys(project):
+    return [t["type_key"] for t in ftypes(project).json["data"]]
+
+
+def hw4_records(query, token=HW_STATIC, project=HW_PROJECT):
+    qs = query if isinstance(query, str) else urllib.parse.urlencode(query)
+    headers = {"X-Auth-Token": token} if token is not None else {}
+    return http("GET", v4_records_path(project) + ("?" + qs if qs else ""), headers=headers)
+
+
+def hw4_issues(body, token=HW_STATIC, project=HW_PROJECT, raw=None, query=""):
+    headers = {"X-Auth-Token": token} if token is not None else {}
+    path = v4_issues_path(project) + ("?" + query if query else "")
+    if raw is None and body is None:
+        raw = b""
+    return http("POST", path, body, headers, raw=raw)
+
+
+def hw_signed_call(method, path, query="", body=None, tamper=None):
+    """An AK/SK-signed request (host, x-sdk-date and content-type signed).
+    tamper: "query" or "body" changes that part after signing."""
+    raw = b"" if body is None else json.dumps(body).encode()
+    headers = {"Host": HOSTPORT, "X-Sdk-Date": sdk_date(), "Content-Type": "application/json"}
+    names = sorted(h.lower() for h in headers)
+    headers["Authorization"] = hw.sign_request(hw.AK, hw.SK, method, path, query, headers, raw, names)
+    if tamper == "query":
+        query += "&limit=1" if query else "limit=1"
+    elif tamper == "body":
+        raw = raw.replace(b"}", b',"include_deleted":true}', 1)
+    return http(method, path + ("?" + query if query else ""), headers=headers,
+                raw=raw if method == "POST" else None)
+
+
+def hw4_all_records(project=HW_PROJECT, interval=None, limit=100):
+    out, offset = [], 0
+    while True:
+        query = {"offset": offset, "limit": limit}
+        if interval is not None:
+            query["operated_time_interval"] = interval
+        r = hw4_records(query, project=project)
+        assert r.status == 200, r
+        out.extend(r.json["records"])
+        offset += limit
+        if offset >= r.json["total"]:
+            return out, r.json["total"]
+
+
+def hw4_all_issues(body, project=HW_PROJECT, limit=7):
+    out, offset = [], 0
+    while True:
+        r = hw4_issues(dict(body, offset=offset, limit=limit), project=project)
+        assert r.status == 200, r
+        out.extend(r.json["issues"])
+        offset += limit
+        if offset >= r.json["total"]:
+            return out, r.json["total"]
+
+
+def op_truth_by_item():
+    by_item = collections.defaultdict(list)
+    for rec in jsonl("/_sim/truth/feishu"):
+        by_item[rec["work_item_id"]].append(rec)
+    return by_item
+
+
+def test_feishu_filter_validation():
+    reset()
+    configure(feishu_qps=0)
+    good = {"work_item_type_keys": ["story", "issue"]}
+    with_ = lambda **kw: dict(good, **kw)
+    check("filter: missing token -> 401 10021", feishu_error(ffilter(good, token=None), 401, 10021))
+    check("filter: unknown token -> 401 10022",
+          feishu_error(ffilter(good, token="p-" + "0" * 32), 401, 10022))
+    check("filter: missing X-USER-KEY -> 403 10211", feishu_error(ffilter(good, user_key=None), 403, 10211))
+    check("filter: auth before body", feishu_error(ffilter(None, token=None, raw=b"{nope"), 401, 10021))
+    token = issue_feishu_token()
+    check("filter: issued token works", feishu_ok(ffilter(good, token=token)))
+    http("POST", "/_sim/expire_tokens")
+    check("filter: expired token -> 401 10022", feishu_error(ffilter(good, token=token), 401, 10022))
+    r = http("GET", filter_path())
+    check("filter: GET -> 405", r.status == 405 and r.headers.get("Allow") == "POST", r)
+    check("filter: X-Tt-Logid", len(r.headers.get("X-Tt-Logid", "")) == 20)
+    cases = [
+        ("body not JSON", None, b"{nope", 9999),
+        ("body is a list", ["story"], None, 9999),
+        ("no body", None, b"", 9999),
+        ("work_item_type_keys missing", {}, None, 20003),
+        ("work_item_type_keys null", {"work_item_type_keys": None}, None, 20003),
+        ("work_item_type_keys empty", {"work_item_type_keys": []}, None, 20003),
+        ("work_item_type_keys not a list", {"work_item_type_keys": "story"}, None, 20003),
+        ("work_item_type_keys non-string", {"work_item_type_keys": [1]}, None, 20003),
+        ("work_item_type_keys unknown", {"work_item_type_keys": ["story", "epic"]}, None, 20003),
+        ("type of another space", {"work_item_type_keys": ["bug"]}, None, 20003),
+        ("work_item_ids strings", with_(work_item_ids=["1001"]), None, 20006),
+        ("work_item_ids not list", with_(work_item_ids=1001), None, 20006),
+        ("created_at not object", with_(created_at=EDGE), None, 20006),
+        ("created_at without start", with_(created_at={"end": EDGE}), None, 20013),
+        ("updated_at start 12 digits", with_(updated_at={"start": 174078720000}), None, 20013),
+        ("updated_at end 14 digits", with_(updated_at={"start": EDGE, "end": 17407872000000}), None, 20013),
+        ("updated_at start string", with_(updated_at={"start": str(EDGE)}), None, 20013),
+        ("updated_at start > end", with_(updated_at={"start": EDGE + 1, "end": EDGE}), None, 20013),
+        ("user_keys 11", with_(user_keys=[str(7491126018028090001 + i) for i in range(11)]), None, 20006),
+        ("user_keys non-string", with_(user_keys=[7491126018028090001]), None, 20006),
+        ("work_item_status strings", with_(work_item_status=["terminated"]), None, 20006),
+        ("work_item_status without state_key", with_(work_item_status=[{"is_archived_state": True}]),
+         None, 20006),
+        ("work_item_name number", with_(work_item_name=5), None, 20006),
+        ("expand not object", with_(expand=True), None, 20006),
+        ("page_size 201", with_(page_size=201), None, 20002),
+        ("page_size -1", with_(page_size=-1), None, 20006),
+        ("page_size string", with_(page_size="10"), None, 20006),
+        ("page_size float", with_(page_size=1.5), None, 20006),
+        ("page_num -1", with_(page_num=-1), None, 20006),
+        ("page_num bool", with_(page_num=True), None, 20006),
+        ("tags not simulated", with_(tags=["x"]), None, 20006),
+        ("search_id not simulated", with_(search_id="abc"), None, 20006),
+    ]
+    for name, body, raw, code in cases:
+        r = ffilter(body, raw=raw)
+        check(f"filter validation: {name} -> 200 err_code {code}", feishu_error(r, 200, code), r)
+    r = ffilter(good, project="proj_nope")
+    check("filter: unknown space -> 30014", feishu_error(r, 200, 30014) and "proj_nope" in r.json["err_msg"], r)
+    r = ffilter(with_(page_size=201))
+    check("filter: page_size message", r.json["err_msg"] == "page_size over 200", r)
+    ok_cases = [
+        ("unknown fields ignored", with_(foo=1, bar={"x": [1]})),
+        ("page_size 200", with_(page_size=200)),
+        ("disabled type accepted", {"work_item_type_keys": [dataset.FEISHU_DISABLED_TYPE]}),
+        ("Go SDK zero values", with_(work_item_name="", user_keys=None, work_item_ids=None,
+                                     created_at=None, updated_at=None, sub_stages=None,
+                                     businesses=None, priorities=None, tags=None,
+                                     page_num=0, page_size=0, work_item_status=None,
+                                     expand={"need_workflow": False}, search_id="")),
+        ("end 0 = now", with_(updated_at={"start": EDGE, "end": 0})),
+        ("end null = now", with_(updated_at={"start": EDGE, "end": None})),
+    ]
+    for name, body in ok_cases:
+        r = ffilter(body)
+        check(f"filter valid: {name}", feishu_ok(r), r)
+    r = ffilter(ok_cases[3][1])
+    check("filter: zero page_num/page_size -> 1/20",
+          r.json["pagination"]["page_num"] == 1 and r.json["pagination"]["page_size"] == 20
+          and len(r.json["data"]) == 20, r.json.get("pagination"))
+    r = ffilter(good)
+    check("filter: answer shape", set(r.json) == {"data", "pagination", "err_code", "err_msg", "err"}
+          and set(r.json["pagination"]) == {"page_num", "page_size", "total"}, r)
+    check("filter: WorkItemInfo fields", all(
+        {"id", "name", "work_item_type_key", "project_key", "created_at", "updated_at",
+         "deleted_at", "simple_name"} <= set(x) for x in r.json["data"]), r.json["data"][:1])
+    r = ffilter(good, project="alpha")
+    check("filter: space by simple_name", feishu_ok(r) and r.json["data"]
+          and all(x["project_key"] == "proj_alpha" and x["simple_name"] == "alpha" for x in r.json["data"]), r)
+    configure(feishu_filter_requires_types=False)
+    r = ffilter({})
+    check("feishu_filter_requires_types false: {} lists every type", feishu_ok(r)
+          and r.json["pagination"]["total"] == ffilter(good).json["pagination"]["total"], r)
+    check("feishu_filter_requires_types false: still 20003 for an unknown type",
+          feishu_error(ffilter({"work_item_type_keys": ["epic"]}), 200, 20003))
+    check("config: feishu_filter_max_results 0 refused", config_rejected({"feishu_filter_max_results": 0}))
+    check("config: feishu_filter_requires_types string refused",
+          config_rejected({"feishu_filter_requires_types": "yes"}))
+    check("config: huawei_v4_max_offset -1 refused", config_rejected({"huawei_v4_max_offset": -1}))
+    check("config: feishu_qps_shared 1 refused", config_rejected({"feishu_qps_shared": 1}))
+
+
+def test_feishu_filter_data():
+    reset()
+    configure(feishu_qps=0)
+    items = jsonl("/_sim/truth/feishu_work_items")
+    by_id = {x["id"]: x for x in items}
+    ops = op_truth_by_item()
+    check("work items truth: one line per item, 146 items", len(items) == len(by_id) == 146, len(items))
+    check("work items truth: line fields", all(set(x) == {
+        "project_key", "id", "work_item_type_key", "name", "created_at", "updated_at", "state_key",
+        "terminated", "deleted", "deleted_at", "created_by", "updated_by", "participants",
+        "served_records", "latest_record_ms", "violates_coverage"} for x in items))
+    check("work items truth: projects in order, ids ascending",
+          [(x["project_key"], x["id"]) for x in items] == sorted(
+              ((x["project_key"], x["id"]) for x in items),
+              key=lambda k: (dataset.FEISHU_PROJECTS.index(k[0]), k[1])))
+    check("every item with op records is a work item of the same space", all(
+        i in by_id and by_id[i]["project_key"] == recs[0]["project_key"] for i, recs in ops.items()))
+    check("no deleted item has op records", all(not by_id[i]["deleted"] for i in ops))
+    check("type matches the records' work_item_type_key", all(
+        r.get("work_item_type_key", by_id[i]["work_item_type_key"]) == by_id[i]["work_item_type_key"]
+        for i, recs in ops.items() for r in recs))
+    check("created_at <= first record, created_at <= updated_at", all(
+        x["created_at"] <= x["updated_at"] and (x["id"] not in ops or
+                                                x["created_at"] <= ops[x["id"]][0]["operation_time"])
+        for x in items))
+    stale = sorted(i for i, recs in ops.items() if by_id[i]["updated_at"] < recs[-1]["operation_time"])
+    check("coverage: updated_at >= latest record except the documented items",
+          stale == sorted(dataset.FEISHU_STALE_ITEMS), stale)
+    check("coverage: violates_coverage flags exactly those",
+          sorted(x["id"] for x in items if x["violates_coverage"]) == sorted(dataset.FEISHU_STALE_ITEMS))
+    check("coverage: a stale item's updated_at is past its previous record", all(
+        ops[i][-2]["operation_time"] < by_id[i]["updated_at"] < ops[i][-1]["operation_time"]
+        for i in dataset.FEISHU_STALE_ITEMS))
+    check("truth latest_record_ms / served_records agree with the op records", all(
+        x["served_records"] == len(ops.get(x["id"], []))
+        and x["latest_record_ms"] == (ops[x["id"]][-1]["operation_time"] if x["id"] in ops else None)
+        for x in items))
+    check("some updated_at equal the latest record exactly", any(
+        x["latest_record_ms"] == x["updated_at"] for x in items))
+    check("terminated / deleted items as documented",
+          sorted(x["id"] for x in items if x["terminated"]) == sorted(dataset.FEISHU_TERMINATED_ITEMS)
+          and sorted(x["id"] for x in items if x["deleted"]) == sorted(dataset.FEISHU_DELETED_ITEMS)
+          and all((x["deleted_at"] > 0) == x["deleted"] for x in items)
+          and all((x["state_key"] == "terminated") == x["terminated"] for x in items))
+    check("terminated items have records", all(ops[i] for i in dataset.FEISHU_TERMINATED_ITEMS))
+    check("participants hold the record operators", all(
+        {r["operator"] for r in ops.get(x["id"], []) if r["operator_type"] == "user"} <= set(x["participants"])
+        and x["created_by"] in x["participants"] for x in items))
+
+    # Default listing: every item but terminated and deleted ones, newest update first.
+    for project in dataset.FEISHU_PROJECTS:
+        types = all_type_keys(project)
+        got, pages = filter_all({"work_item_type_keys": types}, project, page_size=7)
+        want = [x for x in items if x["project_key"] == project and not x["terminated"] and not x["deleted"]]
+        want.sort(key=lambda x: (-x["updated_at"], -x["id"]))
+        check(f"filter {project}: every listed item, updated_at desc then id desc",
+              [x["id"] for x in got] == [x["id"] for x in want], (len(got), len(want)))
+        check(f"filter {project}: fields match the truth", all(
+            g["name"] == by_id[g["id"]]["name"] and g["created_at"] == by_id[g["id"]]["created_at"]
+            and g["updated_at"] == by_id[g["id"]]["updated_at"] and g["deleted_at"] == 0
+            and g["work_item_type_key"] == by_id[g["id"]]["work_item_type_key"]
+            and g["project_key"] == project and g["simple_name"] == dataset.FEISHU_SIMPLE_NAMES[project]
+            and g["work_item_status"]["state_key"] == by_id[g["id"]]["state_key"] for g in got))
+        check(f"filter {project}: pagination", all(
+            p["page_num"] == k + 1 and p["page_size"] == 7 and p["total"] == len(want)
+            for k, p in enumerate(pages)), pages)
+        terminated, _ = filter_all({"work_item_type_keys": types,
+                                    "work_item_status": [{"state_key": "terminated"}]}, project)
+        check(f"filter {project}: terminated only with work_item_status",
+              sorted(x["id"] for x in terminated) == sorted(
+                  x["id"] for x in items if x["project_key"] == project and x["terminated"]))
+        every, _ = filter_all({"work_item_type_keys": types, "work_item_status": [
+            {"state_key": s} for s in dataset.FEISHU_ALL_STATES]}, project)
+        check(f"filter {project}: all states = every item but the deleted",
+              sorted(x["id"] for x in every) == sorted(
+                  x["id"] for x in items if x["project_key"] == project and not x["deleted"]))
+        check(f"filter {project}: every item with records is reachable",
+              {i for i, recs in ops.items() if recs[0]["project_key"] == project}
+              <= {x["id"] for x in got} | {x["id"] for x in terminated})
+    r = ffilter({"work_item_type_keys": ["story", "issue"], "page_num": 99, "page_size": 200})
+    check("filter: page past the end is empty, total kept", feishu_ok(r) and r.json["data"] == []
+          and r.json["pagination"]["total"] > 0 and r.json["pagination"]["page_num"] == 99, r)
+    r = ffilter({"work_item_type_keys": ["story"], "work_item_ids": [9007199254740993], "page_size": 5})
+    check("filter: big ids exact on the wire", b'"id":9007199254740993' in r.raw
+          and r.json["data"][0]["id"] == 9007199254740993, r)
+    r = ffilter({"work_item_type_keys": ["story", "issue"], "work_item_ids": [1001, 2001, 1099, 1017, 424242]})
+    check("filter: work_item_ids (other space, deleted, terminated, unknown left out)",
+          [x["id"] for x in r.json["data"]] == [1001], r)
+    r = ffilter({"work_item_type_keys": ["story", "issue"], "work_item_name": "支付流程"})
+    check("filter: work_item_name substring", [x["id"] for x in r.json["data"]] == [1001], r)
+    got, _ = filter_all({"work_item_type_keys": ["issue"]})
+    check("filter: type filter", got and all(x["work_item_type_key"] == "issue" for x in got)
+          and len(got) == sum(1 for x in items if x["project_key"] == "proj_alpha"
+                              and x["work_item_type_key"] == "issue" and not x["terminated"]
+                              and not x["deleted"]))
+    keys = ["7380021184471550118", "7122334455667788990"]
+    got, _ = filter_all({"work_item_type_keys": ["story", "issue"], "user_keys": keys})
+    check("filter: user_keys = participants", sorted(x["id"] for x in got) == sorted(
+        x["id"] for x in items if x["project_key"] == "proj_alpha" and not x["terminated"]
+        and not x["deleted"] and set(keys) & set(x["participants"])), len(got))
+    configure(feishu_filter_hides_terminated=False)
+    got, _ = filter_all({"work_item_type_keys": ["story", "issue"]})
+    check("feishu_filter_hides_terminated false: terminated listed by default",
+          {1017, 1064} <= {x["id"] for x in got} and 1099 not in {x["id"] for x in got})
+    configure(feishu_filter_hides_terminated=True)
+
+    # Time filters: inclusive bounds, end absent = the simulated now.
+    alpha = [x for x in items if x["project_key"] == "proj_alpha" and not x["terminated"] and not x["deleted"]]
+    for field in ("updated_at", "created_at"):
+        lo, hi = sorted(x[field] for x in alpha)[10], sorted(x[field] for x in alpha)[60]
+        got, _ = filter_all({"work_item_type_keys": ["story", "issue"], field: {"start": lo, "end": hi}})
+        want = sorted(x["id"] for x in alpha if lo <= x[field] <= hi)
+        check(f"filter: {field} window inclusive", sorted(x["id"] for x in got) == want and len(want) >= 51,
+              (len(got), len(want)))
+        got, _ = filter_all({"work_item_type_keys": ["story", "issue"], field: {"start": lo}})
+        check(f"filter: {field} without end reaches the newest item",
+              sorted(x["id"] for x in got) == sorted(x["id"] for x in alpha if lo <= x[field]))
+    newest = max(x["updated_at"] for x in alpha)
+    check("filter: data newer than the wall clock is still 'now' (item 5000, 2027)",
+          newest > time.time() * 1000 and 5000 in [x["id"] for x in filter_all(
+              {"work_item_type_keys": ["story"], "updated_at": {"start": newest}})[0]])
+
+    # The coverage caveat: items with a record in a window, found by updated_at >= window start.
+    misses = set()
+    windows = [(EDGE, EDGE + 30 * 86400000), (1735689600000, 1767225599999), (MIN_MS, 1893456000000)]
+    windows += [(by_id[i]["latest_record_ms"] - 3600000, by_id[i]["latest_record_ms"])
+                for i in dataset.FEISHU_STALE_ITEMS]
+    for start, end in windows:
+        touched = {i for i, recs in ops.items() for r in recs if start <= r["operation_time"] <= end
+                   and not by_id[i]["terminated"]}
+        found = set()
+        for project in dataset.FEISHU_PROJECTS:
+            got, _ = filter_all({"work_item_type_keys": all_type_keys(project),
+                                 "updated_at": {"start": start}}, project)
+            found |= {x["id"] for x in got}
+        misses |= touched - found
+    check("coverage caveat: exactly the documented items are missed",
+          misses == set(dataset.FEISHU_STALE_ITEMS), misses)
+    stale = by_id[1077]
+    r = ffilter({"work_item_type_keys": ["story"], "work_item_ids": [1077],
+                 "updated_at": {"start": stale["latest_record_ms"]}})
+    check("coverage caveat: 1077 is not found from its latest record's time",
+          feishu_ok(r) and r.json["data"] == [], r)
+
+    # feishu_filter_max_results: a deep page is refused (from + size > N).
+    configure(feishu_filter_max_results=30)
+    base = {"work_item_type_keys": ["story", "issue"], "page_size": 10}
+    check("max_results 30: page 3 of 10 served", feishu_ok(ffilter(dict(base, page_num=3))))
+    r = ffilter(dict(base, page_num=4))
+    check("max_results 30: page 4 of 10 -> 20055", feishu_error(r, 200, 20055) and "30" in r.json["err_msg"], r)
+    check("max_results 30: page_size 50 -> 20055", feishu_error(ffilter(dict(base, page_size=50)), 200, 20055))
+    configure(feishu_filter_max_results=None)
+    check("max_results null: no cap", feishu_ok(ffilter(dict(base, page_num=4))))
+
+    log = request_log()
+    entry = log[-1]
+    check("filter logged", entry["api"] == "feishu" and entry["path"] == "/open_api/proj_alpha/work_item/filter"
+          and entry["status"] == 200 and entry["err_code"] == 0 and entry["records"] == 10
+          and entry["has_more"] is None and entry["token"] == "static" and entry["user_key"] == USER_KEY, entry)
+
+
+def test_feishu_types_and_users():
+    reset()
+    configure(feishu_qps=0)
+    items = jsonl("/_sim/truth/feishu_work_items")
+    ops = jsonl("/_sim/truth/feishu")
+    types_truth = jsonl("/_sim/truth/feishu_types")
+    for project in dataset.FEISHU_PROJECTS:
+        r = ftypes(project)
+        data = r.json["data"] if feishu_ok(r) else []
+        keys = {t["type_key"] for t in data}
+        used = {x["work_item_type_key"] for x in items if x["project_key"] == project} | {
+            rec["work_item_type_key"] for rec in ops if rec["project_key"] == project and "work_item_type_key" in rec}
+        check(f"all-types {project}: covers every type in the data", used <= keys, (used, keys))
+        check(f"all-types {project}: fields and one disabled type", all(
+            set(t) == {"type_key", "name", "is_disable", "api_name"} for t in data)
+              and [t["type_key"] for t in data if t["is_disable"] == 1] == [dataset.FEISHU_DISABLED_TYPE]
+              and all(t["is_disable"] == 2 for t in data if t["type_key"] != dataset.FEISHU_DISABLED_TYPE))
+        check(f"all-types {project} == truth", data == [
+            {k: v for k, v in t.items() if k != "project_key"} for t in types_truth if t["project_key"] == project])
+        check(f"all-types by simple_name {project}",
+              ftypes(dataset.FEISHU_SIMPLE_NAMES[project]).json["data"] == data)
+    check("all-types: unknown space -> 30014", feishu_error(ftypes("proj_nope"), 200, 30014))
+    check("all-types: missing token -> 401 10021", feishu_error(ftypes(token=None), 401, 10021))
+    check("all-types: missing X-USER-KEY -> 403 10211", feishu_error(ftypes(user_key=None), 403, 10211))
+    r = http("POST", types_path(), {}, feishu_headers())
+    check("all-types: POST -> 405", r.status == 405 and r.headers.get("Allow") == "GET", r)
+
+    users = jsonl("/_sim/truth/feishu_users")
+    operators = {rec["operator"] for rec in ops if rec["operator_type"] == "user"}
+    check("users truth: every user operator of the records", {u["user_key"] for u in users} == operators
+          == set(dataset.FEISHU_USER_KEYS), operators)
+    check("users truth: fields", all({"user_key", "username", "email", "name_cn", "name_en", "name", "status"}
+                                     <= set(u) for u in users))
+    check("users: some resigned, Chinese and English names",
+          any(u["status"] == "resigned" for u in users) and any(u["status"] == "activated" for u in users)
+          and all(u["name_cn"] for u in users) and any(u["name_en"] == "" for u in users)
+          and any("'" in u["name_en"] for u in users))
+    r = fusers({"user_keys": sorted(operators, reverse=True)})
+    check("user/query: every operator, in request order", feishu_ok(r)
+          and [u["user_key"] for u in r.json["data"]] == sorted(operators, reverse=True)
+          and sorted(r.json["data"], key=lambda u: u["user_key"]) == sorted(users, key=lambda u: u["user_key"]), r)
+    r = fusers({"user_keys": ["7122334455667788990", "auto_8842", "123", "7122334455667788990"]})
+    check("user/query: unknown keys absent, duplicates once", feishu_ok(r)
+          and [u["user_key"] for u in r.json["data"]] == ["7122334455667788990"], r)
+    check("user/query: user_key kept as a string", b'"user_key":"7122334455667788990"' in r.raw)
+    r = fusers({"user_keys": [str(i) for i in range(99)] + [USER_KEY]})
+    check("user/query: 100 keys", feishu_ok(r) and [u["user_key"] for u in r.json["data"]] == [USER_KEY], r)
+    check("user/query: unknown field ignored, SDK empties accepted",
+          feishu_ok(fusers({"user_keys": [USER_KEY], "x": 1, "emails": None, "out_ids": [], "tenant_key": ""})))
+    for name, body, raw, code in (
+            ("101 keys", {"user_keys": [str(i) for i in range(101)]}, None, 20006),
+            ("empty list", {"user_keys": []}, None, 20005),
+            ("missing", {}, None, 20005),
+            ("null", {"user_keys": None}, None, 20005),
+            ("numbers", {"user_keys": [7491126018028090001]}, None, 20006),
+            ("not a list", {"user_keys": USER_KEY}, None, 20006),
+            ("emails not simulated", {"user_keys": [USER_KEY], "emails": ["a@b"]}, None, 20006),
+            ("body not JSON", None, b"{", 9999),
+            ("body a list", [USER_KEY], None, 9999)):
+        check(f"user/query: {name} -> {code}", feishu_error(fusers(body, raw=raw), 200, code))
+    check("user/query: missing token -> 401 10021", feishu_error(fusers({"user_keys": [USER_KEY]}, token=None),
+                                                                 401, 10021))
+    check("user/query: missing X-USER-KEY -> 403 10211",
+          feishu_error(fusers({"user_keys": [USER_KEY]}, user_key=None), 403, 10211))
+    log = request_log()
+    check("user/query logged with the number of users", [e["records"] for e in log
+                                                         if e["path"] == USER_QUERY][:3] == [6, 1, 1])
+
+
+def test_enumeration_quota_and_faults():
+    reset()
+    configure(feishu_qps=2)
+    body = {"work_item_type_keys": ["story"]}
+    statuses = [ffilter(body).status for _ in range(3)]
+    check("feishu_qps applies to filter", statuses == [200, 200, 429], statuses)
+    check("filter 429 body", feishu_error(ffilter(body), 429, 10429))
+    check("quota per endpoint: all-types still served", feishu_ok(ftypes()))
+    check("quota per endpoint: list still served", flist(LIST_BODY).status == 200)
+    check("quota per endpoint: user/query still served", feishu_ok(fusers({"user_keys": [USER_KEY]})))
+    time.sleep(1.05)
+    reset()
+    configure(feishu_qps=2, feishu_qps_shared=True)
+    results = [ffilter(body).status, flist(LIST_BODY).status, ftypes().status, fusers({"user_keys": [USER_KEY]}).status]
+    check("feishu_qps_shared: one bucket per token", results == [200, 200, 429, 429], results)
+    time.sleep(1.05)
+    reset()
+    configure(huawei_qps=2)
+    q = {"limit": 1}
+    statuses = [hw4_records(q).status for _ in range(3)]
+    check("huawei_qps applies to V4 records", statuses == [200, 200, 429], statuses)
+    check("V4 records 429 body", hw_error(hw4_records(q), 429, "APIGW.0308"))
+    check("huawei quota per endpoint: issues still served", hw4_issues({}).status == 200)
+    check("huawei quota per endpoint: get-record still served", hw_get(HW_QUERY).status == 200)
+    time.sleep(1.05)
+    reset()
+    configure(huawei_qps=2, huawei_qps_shared=True)
+    results = [hw4_records(q).status, hw4_issues({}).status, hw_get(HW_QUERY).status]
+    check("huawei_qps_shared: one bucket per credential", results == [200, 200, 429], results)
+    time.sleep(1.05)
+    reset()
+    set_faults({"path": "work_item/filter", "kind": "throttle", "count": 1},
+               {"path": "issues/records", "kind": "error", "count": 1})
+    r = ffilter(body)
+    check("faults on filter: Feishu throttle body", r.status == 429 and r.json == FEISHU_THROTTLE, r)
+    r = hw4_records(q)
+    check("faults on V4 records: Huawei error body", r.status == 500 and r.json == HUAWEI_BUSY, r)
+    check("faults then normal", feishu_ok(ffilter(body)) and hw4_records(q).status == 200)
+    configure(faults=[], delay_ms=300)
+    t0 = time.time()
+    ffilter(body)
+    hw4_issues({})
+    check("delay_ms applies to the enumeration calls", time.time() - t0 >= 0.58)
+    configure(delay_ms=0)
+    log = request_log()
+    check("enumeration faults logged", [e["fault"] for e in log[:2]] == ["throttle", "error"], log[:2])
+
+
+def test_huawei_v4_records():
+    reset()
+    truth = jsonl("/_sim/truth/huawei_v4_records")
+    v2 = jsonl("/_sim/truth/huawei")
+    by_project = collections.defaultdict(list)
+    for line in truth:
+        by_project[line["project_id"]].append(line["record"])
+    check("V4 truth: line shape", all(set(line) == {"project_id", "record"} for line in truth))
+    check("V4 truth: record fields", all(
+        {"id", "issue_id", "field_key", "field_name", "property", "new_value", "operated_time",
+         "operation", "operator"} <= set(r) <= {"id", "issue_id", "field_key", "field_name", "property",
+                                                "old_value", "new_value", "operated_time", "operation",
+                                                "operator"}
+        and set(r["operator"]) == {"user_id", "user_num_id", "id", "name", "nick_name"}
+        and r["operation"] in ("create", "modify", "delete") for line in truth for r in [line["record"]]))
+    v2_details = {}
+    for line in v2:
+        for d in line["entry"]["details"]:
+            v2_details[(line["project_id"], d["id"])] = (line, d)
+    check("V4 truth: one record per V2 detail", len(truth) == len(v2_details) == len(
+        {(line["project_id"], line["record"]["id"]) for line in truth}), (len(truth), len(v2_details)))
+    mapping = {"新建": "create", "修改": "modify", "批量编辑": "modify", "删除": "delete"}
+    consistent = True
+    for line in truth:
+        r = line["record"]
+        v2line, d = v2_details[(line["project_id"], r["id"])]
+        e = v2line["entry"]
+        if not (r["issue_id"] == v2line["issue_id"] and r["field_key"] == d["name"]
+                and r["new_value"] == d["new_value"] and r.get("old_value") == d.get("old_value")
+                and ("old_value" in r) == ("old_value" in d) and r["property"] == d["property"]
+                and r["operated_time"] == int(e["created_on"]) and r["operation"] == mapping[d["operation"]]
+                and r["operator"] == {"user_id": e["user"]["identifier"], "user_num_id": e["user"]["id"],
+                                      "id": e["user"]["id"], "name": e["user"]["name"],
+                                      "nick_name": e["user"]["nick_name"]}):
+            consistent = False
+            break
+    check("V4 truth: derived from the V2 details", consistent, line)
+    for project, records in by_project.items():
+        check(f"V4 truth {project[:6]}: newest first, then id desc",
+              [(-r["operated_time"], -r["id"]) for r in records]
+              == sorted((-r["operated_time"], -r["id"]) for r in records))
+    check("V4: some records without old_value, some with field_name in Chinese",
+          any("old_value" not in line["record"] for line in truth)
+          and any(line["record"]["field_name"] == "状态" for line in truth))
+    check("V4: main project above the default offset cap", len(by_project[HW_PROJECT]) > 10100)
+
+    # Auth
+    r = hw4_records({"limit": 5})
+    check("V4 records: static token, default shape", r.status == 200 and set(r.json) == {"records", "total"}
+          and r.json["records"] == by_project[HW_PROJECT][:5] and r.json["total"] == len(by_project[HW_PROJECT]), r)
+    check("V4 records: no credentials -> 401", hw_error(hw4_records({}, token=None), 401, "PM.10001002"))
+    check("V4 records: bad token -> 401 PM.10001002", hw_error(hw4_records({}, token="MIIbad"), 401, "PM.10001002"))
+    r = http("POST", IAM, iam_body())
+    check("V4 records: IAM token", hw4_records({"limit": 1}, token=r.headers["X-Subject-Token"]).status == 200)
+    qs = urllib.parse.urlencode({"offset": 0, "limit": 3, "operated_time_interval": "1700000000000,"})
+    r = hw_signed_call("GET", v4_records_path(), qs)
+    check("V4 records: AK/SK signed", r.status == 200 and len(r.json["records"]) == 3, r)
+    r = hw_signed_call("GET", v4_records_path(), qs, tamper="query")
+    check("V4 records: query changed after signing -> 401 APIG.0301", hw_error(r, 401, "APIG.0301"), r)
+    r = http("POST", v4_records_path(), {}, {"X-Auth-Token": HW_STATIC})
+    check("V4 records: POST -> 405", r.status == 405, r)
+    r = hw4_records({"limit": 1})
+    check("V4 records: X-Request-Id", len(r.headers.get("X-Request-Id", "")) == 32)
+
+    # Validation
+    for name, query, code in (
+            ("limit 0", {"limit": 0}, "PM.02174103"), ("limit 101", {"limit": 101}, "PM.02174103"),
+            ("limit text", {"limit": "ten"}, "PM.02174103"), ("offset negative", {"offset": -100}, "PM.02174103"),
+            ("offset not a multiple", {"offset": 5, "limit": 10}, "PM.02174103"),
+            ("offset not a multiple of the default 100", {"offset": 50}, "PM.02174103"),
+            ("offset over the cap", {"offset": 10100, "limit": 100}, "PM.02174103"),
+            ("interval without comma", {"operated_time_interval": "1700000000000"}, "PM.02175006"),
+            ("interval empty", {"operated_time_interval": ""}, "PM.02175006"),
+            ("interval with 0", {"operated_time_interval": "0,1700000000000"}, "PM.02175006"),
+            ("interval leading zero", {"operated_time_interval": "01700000000000,"}, "PM.02175006"),
+            ("interval 14 digits", {"operated_time_interval": "17000000000000,"}, "PM.02175006"),
+            ("interval three parts", {"operated_time_interval": "1,2,3"}, "PM.02175006"),
+            ("interval letters", {"operated_time_interval": "a,b"}, "PM.02175006"),
+            ("interval start > end", {"operated_time_interval": "1700000000001,1700000000000"}, "PM.02175006"),
+            ("unknown parameter", {"issue_id": 100}, "PM.02175006")):
+        check(f"V4 records validation: {name} -> {code}", hw_error(hw4_records(query), 400, code))
+    check("V4 records: repeated parameter -> PM.02175006", hw_error(hw4_records("limit=1&limit=2"), 400, "PM.02175006"))
+    check("V4 records: malformed project -> PM.02175006",
+          hw_error(hw4_records({}, project=HW_PROJECT.upper()), 400, "PM.02175006"))
+    check("V4 records: unknown project -> PM.02152005", hw_error(hw4_records({}, project="f" * 32), 400, "PM.02152005"))
+    for name, query in (("offset 10000", {"offset": 10000, "limit": 100}), ("limit 1 offset 7", {"limit": 1, "offset": 7}),
+                        ("open interval", {"operated_time_interval": ","}),
+                        ("interval with start only", {"operated_time_interval": "1700000000000,"}),
+                        ("interval with end only", {"operated_time_interval": ",1700000000000"})):
+        check(f"V4 records valid: {name}", hw4_records(query).status == 200)
+
+    # Data and paging
+    got, total = hw4_all_records(V4_SECOND, limit=7)
+    check("V4 records: second project == truth (limit 7)", got == by_project[V4_SECOND]
+          and total == len(got), (len(got), total))
+    r = hw4_records({"offset": 10000, "limit": 100})
+    check("V4 records: offset 10000 readable", r.json["records"] == by_project[HW_PROJECT][10000:10100])
+    configure(huawei_v4_max_offset=None)
+    got, total = hw4_all_records()
+    check("V4 records: huawei_v4_max_offset null -> whole main project == truth",
+          got == by_project[HW_PROJECT] and total == len(got), (len(got), total))
+    configure(huawei_v4_max_offset=500)
+    check("V4 records: huawei_v4_max_offset 500", hw_error(hw4_records({"offset": 600}), 400, "PM.02174103")
+          and hw4_records({"offset": 500}).status == 200)
+    configure(huawei_v4_max_offset=10000)
+    main = by_project[HW_PROJECT]
+    for interval, lo, hi in ((",", None, None), ("1700000000000,", 1700000000000, None),
+                             (",1609811186000", None, 1609811186000),
+                             (f"{main[300]['operated_time']},{main[20]['operated_time']}",
+                              main[300]["operated_time"], main[20]["operated_time"])):
+        got, total = hw4_all_records(interval=interval) if interval != "," else (hw4_records(
+            {"operated_time_interval": ",", "limit": 100}).json["records"], None)
+        want = [r for r in main if (lo is None or r["operated_time"] >= lo) and (hi is None or r["operated_time"] <= hi)]
+        if interval == ",":
+            want = want[:100]
+        check(f"V4 records: interval {interval!r} (inclusive) == truth", got == want, (len(got), len(want)))
+    # A client that meets the offset cap splits the time range: the pieces add up.
+    pieces, end = [], None
+    while True:
+        interval = "," + (str(end) if end else "")
+        r = hw4_records({"operated_time_interval": interval, "limit": 100})
+        total = r.json["total"]
+        if total <= 10100:
+            pieces.extend(hw4_all_records(interval=interval)[0])
+            break
+        oldest_first_page = hw4_records({"operated_time_interval": interval, "limit": 100,
+                                         "offset": 9900}).json["records"][-1]["operated_time"]
+        # take everything newer than that time by a bounded window, then go on below it
+        pieces.extend(hw4_all_records(interval=f"{oldest_first_page},{end or ''}")[0])
+        end = oldest_first_page - 1
+    check("V4 records: splitting by operated_time_interval reads the whole project",
+          pieces == main, (len(pieces), len(main)))
+    hw4_records({"limit": 3, "operated_time_interval": "1700000000000,"})
+    entry = request_log()[-1]
+    check("V4 records logged", entry["api"] == "huawei" and entry["path"] == v4_records_path()
+          and entry["records"] == 3 and entry["err_code"] == "" and entry["status"] == 200
+          and entry["query"] == {"limit": "3", "operated_time_interval": "1700000000000,"}
+          and entry["token"] == "static", entry)
+
+
+def test_huawei_v4_issues():
+    reset()
+    truth = jsonl("/_sim/truth/huawei_issues")
+    v2 = jsonl("/_sim/truth/huawei")
+    check("issues truth: line fields", all(set(x) == {"project_id", "issue", "created_ms", "updated_ms",
+                                                      "closed_ms", "latest_entry_ms", "v4_records"} for x in truth))
+    v2_issues = {(x["project_id"], x["issue_id"]) for x in v2} | {(HW_PROJECT, 107), (HW_PROJECT, 123)}
+    check("issues truth: every issue of the history data",
+          {(x["project_id"], x["issue"]["id"]) for x in truth} == v2_issues, len(truth))
+    latest = collections.defaultdict(int)
+    for x in v2:
+        key = (x["project_id"], x["issue_id"])
+        latest[key] = max(latest[key], int(x["entry"]["created_on"]))
+    check("issues: updated >= latest history entry, created <= it", all(
+        x["updated_ms"] >= latest.get((x["project_id"], x["issue"]["id"]), 0)
+        and x["latest_entry_ms"] == latest.get((x["project_id"], x["issue"]["id"]))
+        and x["created_ms"] <= x["updated_ms"] for x in truth))
+    import datetime as _dt
+    fmt = lambda ms: _dt.datetime.fromtimestamp(ms // 1000, _dt.timezone(_dt.timedelta(hours=8))).strftime(
+        "%Y-%m-%d %H:%M:%S")
+    check("issues: times are 'YYYY-MM-DD hh:mm:ss' in UTC+08:00", all(
+        x["issue"]["created_time"] == fmt(x["created_ms"]) and x["issue"]["updated_time"] == fmt(x["updated_ms"])
+        and (x["closed_ms"] is None) == ("closed_time" not in x["issue"])
+        and (x["closed_ms"] is None or x["issue"]["closed_time"] == fmt(x["closed_ms"])) for x in truth))
+    check("issues: closed_time exactly on closed issues", all(
+        (x["issue"]["status"]["name"] == "已关闭") == (x["closed_ms"] is not None) for x in truth)
+          and any(x["closed_ms"] for x in truth))
+    check("issues: deleted as documented", sorted(x["issue"]["id"] for x in truth if x["issue"]["deleted"])
+          == sorted(dataset.HUAWEI_DELETED_ISSUES))
+    check("issues: sample issue is a Story named 444", [x["issue"]["tracker"] for x in truth
+          if x["issue"]["id"] == 9175005] == [{"id": 7, "name": "Story"}]
+          and [x["issue"]["name"] for x in truth if x["issue"]["id"] == 9175005] == ["444"])
+    v4 = jsonl("/_sim/truth/huawei_v4_records")
+    counts = collections.Counter((x["project_id"], x["record"]["issue_id"]) for x in v4)
+    check("issues truth: v4_records counts", all(
+        x["v4_records"] == counts.get((x["project_id"], x["issue"]["id"]), 0) for x in truth))
+
+    # Auth and signing of the body
+    body = {"offset": 0, "limit": 5, "include_deleted": True}
+    r = hw_signed_call("POST", v4_issues_path(), body=body)
+    check("V4 issues: AK/SK signed body", r.status == 200 and len(r.json["issues"]) == 5, r)
+    r = hw_signed_call("POST", v4_issues_path(), body=body, tamper="body")
+    check("V4 issues: body changed after signing -> 401 APIG.0301", hw_error(r, 401, "APIG.0301"), r)
+    check("V4 issues: no credentials -> 401", hw_error(hw4_issues({}, token=None), 401, "PM.10001002"))
+    check("V4 issues: GET -> 405", http("GET", v4_issues_path(), headers={"X-Auth-Token": HW_STATIC}).status == 405)
+
+    # Validation
+    for name, b, raw, code in (
+            ("no body", None, b"", "PM.02175006"), ("body not JSON", None, b"{", "PM.02175006"),
+            ("body a list", [1], None, "PM.02175006"),
+            ("limit 0", {"limit": 0}, None, "PM.02174103"), ("limit 101", {"limit": 101}, None, "PM.02174103"),
+            ("limit string", {"limit": "10"}, None, "PM.02174103"),
+            ("offset not a multiple", {"offset": 5, "limit": 10}, None, "PM.02174103"),
+            ("offset negative", {"offset": -10, "limit": 10}, None, "PM.02174103"),
+            ("offset over the cap", {"offset": 10010, "limit": 10}, None, "PM.02174103"),
+            ("created interval bad", {"created_time_interval": "0,"}, None, "PM.02175006"),
+            ("updated interval number", {"updated_time_interval": 1700000000000}, None, "PM.02175006"),
+            ("closed interval reversed", {"closed_time_interval": "1700000000001,1700000000000"}, None,
+             "PM.02175006"),
+            ("include_deleted string", {"include_deleted": "true"}, None, "PM.02175006"),
+            ("tracker_ids strings", {"tracker_ids": ["7"]}, None, "PM.02175006"),
+            ("status_ids not list", {"status_ids": 1}, None, "PM.02175006"),
+            ("assigned_ids not simulated", {"assigned_ids": [1111]}, None, "PM.02175006"),
+            ("query_type not simulated", {"query_type": "backlog"}, None, "PM.02175006")):
+        check(f"V4 issues validation: {name} -> {code}", hw_error(hw4_issues(b, raw=raw), 400, code))
+    check("V4 issues: query parameter -> PM.02175006", hw_error(hw4_issues({}, query="x=1"), 400, "PM.02175006"))
+    check("V4 issues: unknown project -> PM.02152005", hw_error(hw4_issues({}, project="f" * 32), 400, "PM.02152005"))
+    r = hw4_issues({"x": 1, "assigned_ids": [], "query_type": None, "include_deleted": None})
+    check("V4 issues: unknown fields ignored, empty unsimulated ones accepted", r.status == 200, r)
+    r = hw4_issues({})
+    check("V4 issues: default limit 10, answer shape", r.status == 200 and set(r.json) == {"issues", "total"}
+          and len(r.json["issues"]) == 10, r)
+
+    # Data
+    for project in (HW_PROJECT, V4_SECOND):
+        mine = [x for x in truth if x["project_id"] == project]
+        got, total = hw4_all_issues({"include_deleted": True}, project=project)
+        check(f"V4 issues {project[:6]}: include_deleted == truth, id desc",
+              got == [x["issue"] for x in mine] and [g["id"] for g in got] == sorted((g["id"] for g in got),
+                                                                                     reverse=True)
+              and total == len(mine), (len(got), total))
+        got, total = hw4_all_issues({}, project=project)
+        check(f"V4 issues {project[:6]}: deleted left out by default",
+              got == [x["issue"] for x in mine if not x["issue"]["deleted"]] and total == len(got))
+    main = [x for x in truth if x["project_id"] == HW_PROJECT and not x["issue"]["deleted"]]
+    got, _ = hw4_all_issues({"tracker_ids": [7, 6]})
+    check("V4 issues: tracker_ids", got and [g["id"] for g in got] == [
+        x["issue"]["id"] for x in main if x["issue"]["tracker"]["id"] in (6, 7)])
+    got, _ = hw4_all_issues({"status_ids": [5]})
+    check("V4 issues: status_ids", got and [g["id"] for g in got] == [
+        x["issue"]["id"] for x in main if x["issue"]["status"]["id"] == 5])
+    stamps = sorted(x["updated_ms"] for x in main)
+    lo, hi = stamps[5], stamps[25]
+    for field, key in (("updated_time_interval", "updated_ms"), ("created_time_interval", "created_ms"),
+                       ("closed_time_interval", "closed_ms")):
+        for interval, a, b in ((f"{lo},{hi}", lo, hi), (f"{lo},", lo, None), (f",{hi}", None, hi)):
+            got, _ = hw4_all_issues({field: interval})
+            want = [x["issue"]["id"] for x in main if x[key] is not None
+                    and (a is None or x[key] >= a) and (b is None or x[key] <= b)]
+            check(f"V4 issues: {field} {interval!r}", [g["id"] for g in got] == want, (len(got), len(want)))
+    hw4_issues({"limit": 4, "include_deleted": True})
+    hw4_issues({"limit": 0})
+    log = request_log()
+    check("V4 issues logged", [(e["api"], e["path"], e["status"], e["err_code"], e["records"])
+                               for e in log[-2:]] == [
+        ("huawei", v4_issues_path(), 200, "", 4), ("huawei", v4_issues_path(), 400, "PM.02174103", 0)]
+          and log[-2]["body"] == {"limit": 4, "include_deleted": True}, log[-2:])
+
+# --------------------------------------------------------------------------
 
 def free_start():
     sim = os.path.join(HERE, "oprec_sim.py")
@@ -1882,7 +2641,9 @@ def main():
                      test_fail_next, test_request_log, test_fault_config, test_fault_selection, test_fault_match, test_in_flight,
                      test_fault_order_and_rate_limit, test_fault_throttle_and_error, test_fault_headers,
                      test_fault_reset, test_fault_paging_loop, test_fault_template, test_fault_endless,
-                     test_token_keys, test_proj_edge):
+                     test_token_keys, test_proj_edge, test_feishu_filter_validation,
+                     test_feishu_filter_data, test_feishu_types_and_users,
+                     test_enumeration_quota_and_faults, test_huawei_v4_records, test_huawei_v4_issues):
             try:
                 test()
             except Exception as exc:  # a crashed section is one failure, not the end
