@@ -62,8 +62,9 @@ typedef struct OprecScanCounters
 	int64		pages;			/* answers with records read */
 	int64		records;		/* records received */
 	int64		bytes_received; /* answer bodies, after decompression */
-	int64		wait_us;		/* in oprec_http_send: pacing, transfers,
-								 * pauses between retries */
+	int64		wait_us;		/* waiting for answers: transfers, pacing,
+								 * pauses between retries (overlapping
+								 * requests counted once) */
 	int64		rows;			/* rows produced */
 	int			key_batches;	/* from the most recent (re)scan */
 	int			time_windows;
