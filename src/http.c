@@ -326,6 +326,28 @@ oprec_request_init(OprecRequest *req, const char *method)
 }
 
 /*
+ * A value percent-encoded for a URL's path or query: every byte but the
+ * unreserved characters, so that a value can never add a path step, a
+ * query parameter or a fragment.
+ */
+char *
+oprec_url_escape(const char *value)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (const unsigned char *p = (const unsigned char *) value; *p; p++)
+	{
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+			(*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~')
+			appendStringInfoChar(&buf, (char) *p);
+		else
+			appendStringInfo(&buf, "%%%02X", *p);
+	}
+	return buf.data;
+}
+
+/*
  * Add a header.  A value with a control character would let curl send
  * more headers, or a second request, than the caller wrote: refuse it,
  * without showing it (it may be a credential).
@@ -971,6 +993,13 @@ start_transfer(OprecCall *call)
 	Transfer   *t;
 	CURLMcode	mc;
 
+	if (call->scan->engine->counters.http_requests >= call->scan->options->max_requests)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the scan would send more than max_requests (%d) requests to the %s API",
+						call->scan->options->max_requests, call->scan->api->title),
+				 errdetail("Next request: %s.", call->req->summary.data),
+				 errhint("Narrow the query (name ids, shorten the time range), or raise the table's or server's max_requests option.")));
 	t = prepare_transfer(cxt, call->scan->options, call->req);
 	mc = curl_multi_add_handle(multi, t->easy);
 	if (mc != CURLM_OK)

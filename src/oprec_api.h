@@ -114,6 +114,11 @@ typedef struct OprecOptions
 	const char *ca_file;		/* CA certificates for TLS, or NULL */
 	int			max_id_range;	/* most keys a range of keys may span */
 	bool		always_windows; /* time_windows 'always': never a walk */
+	int			max_requests;	/* the most requests one scan may send */
+	bool		list_every_key; /* list_items 'all': not only items updated
+								 * in the time range */
+	bool		allow_whole_history;	/* whole_history 'allow': a scan with
+										 * no ids and no time range */
 	/* the planner's cost model (estimate.c) */
 	double		fdw_startup_cost;
 	double		fdw_tuple_cost;
@@ -257,6 +262,19 @@ typedef struct OprecPage
 	int			nlater_cursors;
 } OprecPage;
 
+/*
+ * One page of the keys an API lists when a query names none (list_keys):
+ * the keys that may have history in the scan's time range, or every key
+ * of the scope.
+ */
+typedef struct OprecKeyPage
+{
+	int64	   *keys;
+	int			nkeys;
+	bool		has_more;
+	char	   *next_cursor;	/* opaque continuation when has_more */
+} OprecKeyPage;
+
 /* ----------------------------------------------------------------
  *		One scan, as an API unit sees it
  * ----------------------------------------------------------------
@@ -365,6 +383,16 @@ typedef struct OprecApi
 	json_t	   *(*record_field) (OprecScan *scan, json_t *record, int row,
 								 const char *name);
 
+	/*
+	 * Optional: list one page of the scope's keys, for a query that names
+	 * none.  With every_key false, the keys whose history may hold records
+	 * of the filters' time range (from its lower end on); else every key.
+	 * Sends its requests through oprec_http_send.  list_call names the call
+	 * for EXPLAIN.
+	 */
+	const char *list_call;
+	void		(*list_keys) (OprecScan *scan, const char *cursor, bool every_key,
+							  OprecKeyPage *page);
 	const char *import_schema;	/* IMPORT FOREIGN SCHEMA name... */
 	const char *import_table;	/* ...and the table it creates */
 } OprecApi;
@@ -391,6 +419,7 @@ extern bool oprec_try_parse_timestamptz(const char *text, TimestampTz *result);
 
 /* requests, answers and errors (http.c) */
 extern void oprec_request_init(OprecRequest *req, const char *method);
+extern char *oprec_url_escape(const char *value);
 extern void oprec_request_add_header(OprecRequest *req, const char *name,
 									 const char *value);
 extern char *oprec_api_text(const char *text, size_t len);

@@ -167,14 +167,15 @@ oprec_add_path(PlannerInfo *root, RelOptInfo *baserel, double rows, Cost startup
 
 /* The table's column that reads the API's key (for messages). */
 static const char *
-key_column_name(Relation rel, const OprecColumnMap *columns, const OprecApi *api)
+column_name_of(Relation rel, const OprecColumnMap *columns, const OprecApi *api,
+			   int api_column)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 
 	for (int i = 0; i < tupdesc->natts; i++)
-		if (!columns[i].dropped && columns[i].api_column == api->key_column)
+		if (!columns[i].dropped && columns[i].api_column == api_column)
 			return NameStr(TupleDescAttr(tupdesc, i)->attname);
-	return api->columns[api->key_column].name;
+	return api->columns[api_column].name;
 }
 
 /*
@@ -190,9 +191,24 @@ require_key_condition(OprecExecState *state, Relation rel)
 	const OprecOptions *options = state->options;
 	const OprecApi *api = options->api;
 	List	   *pushed_columns = oprec_pushed_columns(state->fdw_private);
-	const char *key = key_column_name(rel, state->columns, api);
+	const char *key = column_name_of(rel, state->columns, api, api->key_column);
 
-	if (!oprec_pushed_key_condition(api, state->fdw_private) && state->key_source == NULL)
+	if (!oprec_pushed_key_condition(api, state->fdw_private) && state->key_source == NULL &&
+		api->list_keys != NULL)
+	{
+		/* the API lists the ids: a whole history needs a LIMIT or consent */
+		if (!oprec_pushed_time_lower(api, state->fdw_private) && !options->allow_whole_history &&
+			!intVal(list_nth(state->fdw_private, OPREC_PRIVATE_LIMITED)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
+					 errmsg("scanning foreign table \"%s\" without a condition on %s or a lower bound on %s would read the whole history of every item",
+							RelationGetRelationName(rel), key,
+							column_name_of(rel, state->columns, api, api->time_column)),
+					 errdetail("Add WHERE %s >= ... (then only the items updated since are listed); or name the ids (%s = ..., IN, BETWEEN, or a join with a table of ids; %s declared bigint); or add a LIMIT; or set the server's option whole_history 'allow'. Without ids the %s API's items are listed first (%s).",
+							   column_name_of(rel, state->columns, api, api->time_column),
+							   key, key, api->title, api->list_call)));
+	}
+	else if (!oprec_pushed_key_condition(api, state->fdw_private) && state->key_source == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
 				 errmsg("a condition on %s is required to scan foreign table \"%s\": add WHERE %s = ..., %s IN (...) or %s BETWEEN ... AND ..., or join on %s with a table of ids",
@@ -211,6 +227,23 @@ require_key_condition(OprecExecState *state, Relation rel)
 						scope->name, RelationGetRelationName(rel), scope->name,
 						scope->scope_option)));
 	}
+}
+
+/*
+ * Whether the query's LIMIT bounds the rows this scan reads: a query of
+ * this table alone, with nothing between the scan and the LIMIT that needs
+ * every row (a sort, grouping, aggregates, DISTINCT, window functions).
+ */
+static bool
+limit_bounds_scan(PlannerInfo *root, RelOptInfo *baserel)
+{
+	Query	   *parse = root->parse;
+
+	return root->tuple_fraction >= 1.0 && parse->limitCount != NULL &&
+		bms_membership(root->all_baserels) == BMS_SINGLETON &&
+		parse->sortClause == NIL && parse->groupClause == NIL && !parse->hasAggs &&
+		parse->distinctClause == NIL && !parse->hasWindowFuncs &&
+		parse->havingQual == NULL;
 }
 
 static ForeignScan *
@@ -247,6 +280,7 @@ oprecGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	fdw_private = lappend(fdw_private, retrieved);
 	fdw_private = lappend(fdw_private, oprec_key_source_private(best_path, &fdw_exprs));
 	fdw_private = lappend(fdw_private, makeInteger(best_path->path.param_info != NULL));
+	fdw_private = lappend(fdw_private, makeInteger(limit_bounds_scan(root, baserel)));
 
 	return make_foreignscan(tlist, scan_clauses, baserel->relid,
 							fdw_exprs, fdw_private, NIL, NIL, outer_plan);
@@ -506,16 +540,34 @@ oprecExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 	if (es->verbose)
 	{
+		bool		listing = api->list_keys != NULL && state->key_source_text == NULL &&
+			!oprec_pushed_key_condition(api, state->fdw_private);
+
 		ExplainPropertyText("API Call", api->call, es);
 		ExplainPropertyList("Pushed Conditions", pushed, es);
 		if (state->key_source_text)
 			ExplainPropertyText("Ids From", state->key_source_text, es);
+		if (listing)
+		{
+			/* a scan without ids: the listing is the cost to see first */
+			ExplainPropertyText("Ids Listed By", api->list_call, es);
+			ExplainPropertyText("Listing", options->list_every_key ? "every item"
+								: oprec_pushed_time_lower(api, state->fdw_private)
+								? "items updated since the time range starts" : "every item", es);
+			ExplainPropertyInteger("Max Requests", NULL, options->max_requests, es);
+		}
 
 		if (es->analyze && state->scan)
 		{
 			ExplainPropertyInteger("Id Batches", NULL, state->scan->engine->counters.key_batches, es);
 			if (api->max_window_ms > 0)
 				ExplainPropertyInteger("Time Windows", NULL, state->scan->engine->counters.time_windows, es);
+		}
+		else if (listing)
+		{
+			ExplainPropertyText("Id Batches", "computed as ids are listed", es);
+			if (api->max_window_ms > 0)
+				ExplainPropertyText("Time Windows", "computed as ids are listed", es);
 		}
 		else if (!state->need_execution)
 		{
@@ -550,6 +602,8 @@ oprecExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	if (es->analyze && state->scan)
 	{
 		ExplainPropertyInteger("HTTP Requests", NULL, state->scan->engine->counters.http_requests, es);
+		if (state->scan->engine->listing)
+			ExplainPropertyInteger("Ids Listed", NULL, state->scan->engine->counters.listed_keys, es);
 		if (state->scan->engine->counters.retries > 0 || es->format != EXPLAIN_FORMAT_TEXT)
 			ExplainPropertyInteger("HTTP Retries", NULL, state->scan->engine->counters.retries, es);
 		ExplainPropertyInteger("Pages", NULL, state->scan->engine->counters.pages, es);

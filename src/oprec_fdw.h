@@ -66,6 +66,7 @@ typedef struct OprecScanCounters
 								 * pauses between retries (overlapping
 								 * requests counted once) */
 	int64		rows;			/* rows produced */
+	int64		listed_keys;	/* keys a scan naming none listed */
 	int			key_batches;	/* from the most recent (re)scan */
 	int			time_windows;
 } OprecScanCounters;
@@ -134,6 +135,12 @@ typedef struct OprecScanEngine
 	int			row_in_record;
 	int			rows_in_record;
 
+	/* a scan that names no keys lists them page by page (list_keys) */
+	bool		listing;
+	bool		listing_done;
+	char	   *listing_cursor;
+	bool		list_every_key; /* not only keys with history in the range */
+
 	int64	   *missing_keys;	/* keys the API said do not exist */
 	int			nmissing;
 	bool		missing_reported;
@@ -165,7 +172,8 @@ enum OprecPrivateIndex
 	OPREC_PRIVATE_TEXT,			/* List of String: conditions as written */
 	OPREC_PRIVATE_RETRIEVED,	/* IntList: attributes the query reads */
 	OPREC_PRIVATE_KEY_SOURCE,	/* NIL, or a batched join's key source (join.c) */
-	OPREC_PRIVATE_PARAMETERIZED /* Integer: a parameterized path's plan */
+	OPREC_PRIVATE_PARAMETERIZED,	/* Integer: a parameterized path's plan */
+	OPREC_PRIVATE_LIMITED		/* Integer: a LIMIT bounds the rows read */
 };
 
 /* ----------------------------------------------------------------
@@ -240,6 +248,7 @@ extern void oprec_intersect_filter(OprecColumnFilter *target,
 								   const OprecColumnFilter *next, bool is_int);
 extern bool oprec_pushed_key_condition(const OprecApi *api, List *fdw_private);
 extern bool oprec_pushed_key_range(const OprecApi *api, List *fdw_private);
+extern bool oprec_pushed_time_lower(const OprecApi *api, List *fdw_private);
 extern bool oprec_exprs_need_execution(List *fdw_exprs);
 extern List *oprec_pushed_descriptions(List *fdw_private);
 extern List *oprec_pushed_columns(List *fdw_private);

@@ -37,6 +37,7 @@
 /* Enough to keep a 15 requests/s quota busy when an answer takes 0.5 s. */
 #define DEFAULT_MAX_CONCURRENCY 8
 #define DEFAULT_MAX_ID_RANGE 1000
+#define DEFAULT_MAX_REQUESTS 10000
 
 /* The cost model's defaults (estimate.c). */
 #define DEFAULT_FDW_STARTUP_COST 100.0
@@ -55,6 +56,8 @@
 char	   *oprec_allowed_hosts = NULL;
 
 static const char *const time_windows_choices[] = {"auto", "always", NULL};
+static const char *const list_items_choices[] = {"updated", "all", NULL};
+static const char *const whole_history_choices[] = {"refuse", "allow", NULL};
 
 /* Options every API's server takes; page_size is bounded per API below. */
 static const OprecOptionDef engine_options[] = {
@@ -70,6 +73,10 @@ static const OprecOptionDef engine_options[] = {
 	{"ca_file", ForeignServerRelationId, OPREC_OPT_FILE, 0, 0, false},
 	{"max_id_range", ForeignServerRelationId, OPREC_OPT_INT, 1, 1000000, false},
 	{"time_windows", ForeignServerRelationId, OPREC_OPT_CHOICE, 0, 0, false, time_windows_choices},
+	{"max_requests", ForeignServerRelationId, OPREC_OPT_INT, 1, 100000000, false},
+	{"max_requests", ForeignTableRelationId, OPREC_OPT_INT, 1, 100000000, false},
+	{"list_items", ForeignServerRelationId, OPREC_OPT_CHOICE, 0, 0, false, list_items_choices},
+	{"whole_history", ForeignServerRelationId, OPREC_OPT_CHOICE, 0, 0, false, whole_history_choices},
 	{"fdw_startup_cost", ForeignServerRelationId, OPREC_OPT_REAL, 0, 1000000000, false},
 	{"fdw_tuple_cost", ForeignServerRelationId, OPREC_OPT_REAL, 0, 1000000000, false},
 	{"request_cost", ForeignServerRelationId, OPREC_OPT_REAL, 0, 1000000000, false},
@@ -764,6 +771,11 @@ oprec_get_options(Oid foreigntableid, Oid userid)
 									  128 * 1024 * 1024));
 	opts->ca_file = oprec_option_value(opts, "ca_file");
 	opts->max_id_range = oprec_option_int(opts, "max_id_range", DEFAULT_MAX_ID_RANGE);
+	opts->max_requests = oprec_option_int(opts, "max_requests", DEFAULT_MAX_REQUESTS);
+	opts->list_every_key = oprec_option_value(opts, "list_items") != NULL &&
+		strcmp(oprec_option_value(opts, "list_items"), "all") == 0;
+	opts->allow_whole_history = oprec_option_value(opts, "whole_history") != NULL &&
+		strcmp(oprec_option_value(opts, "whole_history"), "allow") == 0;
 	time_windows = oprec_option_value(opts, "time_windows");
 	opts->always_windows = time_windows != NULL && strcmp(time_windows, "always") == 0;
 	opts->fdw_startup_cost = option_real(opts, "fdw_startup_cost", DEFAULT_FDW_STARTUP_COST);

@@ -1053,6 +1053,27 @@ oprec_pushed_key_condition(const OprecApi *api, List *fdw_private)
 	return lower && upper;
 }
 
+/* Whether a pushed condition gives the time range a lower end. */
+bool
+oprec_pushed_time_lower(const OprecApi *api, List *fdw_private)
+{
+	List	   *columns = (List *) list_nth(fdw_private, OPREC_PRIVATE_COLUMNS);
+	List	   *ops = (List *) list_nth(fdw_private, OPREC_PRIVATE_OPS);
+	ListCell   *lc_col,
+			   *lc_op;
+
+	forboth(lc_col, columns, lc_op, ops)
+	{
+		OprecCondOp op = (OprecCondOp) lfirst_int(lc_op);
+
+		if (lfirst_int(lc_col) == api->time_column &&
+			(op == OPREC_COND_EQ || op == OPREC_COND_ANY ||
+			 op == OPREC_COND_GE || op == OPREC_COND_GT))
+			return true;
+	}
+	return false;
+}
+
 /* Whether a pushed condition is a bound on the key. */
 bool
 oprec_pushed_key_range(const OprecApi *api, List *fdw_private)

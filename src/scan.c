@@ -122,6 +122,12 @@ oprec_scan_start(OprecScan *scan, OprecFilters *filters)
 	scan->scope = oprec_scope_value(scan->options, filters);
 	scan->scope_json = scan->scope ? oprec_json_owned(json_string(scan->scope)) : NULL;
 	scan->chain_key_json = NULL;
+	engine->listing = scan->api->list_keys != NULL && !filters->empty &&
+		!filters->columns[scan->api->key_column].active;
+	engine->listing_done = false;
+	engine->listing_cursor = NULL;
+	engine->list_every_key = scan->options->list_every_key;
+	engine->counters.listed_keys = 0;
 	engine->chains = oprec_build_chains(scan->api, filters, engine->history_start,
 										scan->options->page_size,
 										scan->options->always_windows, GetCurrentTimestamp(),
@@ -220,6 +226,68 @@ skip_missing_keys(OprecScan *scan, OprecChain *chain)
 	return nkept > 0;
 }
 
+static int
+compare_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * A scan that names no keys: list the next page of the scope's keys, and
+ * make their chains the ones to start, as if the query had named them.
+ * The listing request is waited for here; requests in flight go on.
+ */
+static void
+list_more_keys(OprecScan *scan)
+{
+	OprecScanEngine *engine = scan->engine;
+	MemoryContext oldcxt = MemoryContextSwitchTo(engine->run_cxt);
+	OprecKeyPage page;
+	OprecFilters *filters;
+	OprecColumnFilter *keys;
+	int			nbatches,
+				nwindows;
+
+	memset(&page, 0, sizeof(page));
+	scan->api->list_keys(scan, engine->listing_cursor, engine->list_every_key, &page);
+	engine->listing_done = !page.has_more;
+	engine->listing_cursor = page.has_more ? page.next_cursor : NULL;
+	if (page.has_more && (page.next_cursor == NULL || page.nkeys == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the %s API is listing %s values without progress",
+						scan->api->title, scan->api->columns[scan->api->key_column].name),
+				 errhint("Retry later; name the ids in the query to avoid the listing.")));
+	engine->counters.listed_keys += page.nkeys;
+
+	/* the listed keys, sorted and distinct, as the key filter */
+	qsort(page.keys, page.nkeys, sizeof(int64), compare_int64);
+	filters = palloc(sizeof(OprecFilters));
+	*filters = *scan->filters;
+	filters->columns = palloc(sizeof(OprecColumnFilter) * scan->api->ncolumns);
+	memcpy(filters->columns, scan->filters->columns,
+		   sizeof(OprecColumnFilter) * scan->api->ncolumns);
+	keys = &filters->columns[scan->api->key_column];
+	keys->active = true;
+	keys->ints = page.keys;
+	keys->nvalues = 0;
+	for (int i = 0; i < page.nkeys; i++)
+		if (keys->nvalues == 0 || keys->ints[keys->nvalues - 1] != page.keys[i])
+			keys->ints[keys->nvalues++] = page.keys[i];
+
+	engine->chains = oprec_build_chains(scan->api, filters, engine->history_start,
+										scan->options->page_size,
+										scan->options->always_windows, GetCurrentTimestamp(),
+										&engine->nchains, &nbatches, &nwindows);
+	engine->next_chain = 0;
+	engine->counters.key_batches += nbatches;
+	engine->counters.time_windows = Max(engine->counters.time_windows, nwindows);
+	MemoryContextSwitchTo(oldcxt);
+}
+
 /* The next chain to start, if any is left. */
 static bool
 take_next_chain(OprecScan *scan, OprecChain *chain)
@@ -235,6 +303,11 @@ take_next_chain(OprecScan *scan, OprecChain *chain)
 		}
 		else if (engine->next_chain < engine->nchains)
 			*chain = engine->chains[engine->next_chain++];
+		else if (engine->listing && !engine->listing_done)
+		{
+			list_more_keys(scan);
+			continue;
+		}
 		else
 			return false;
 		/* a chain whose every key is known not to exist has no rows */

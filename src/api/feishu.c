@@ -20,11 +20,17 @@
 #include "catalog/pg_foreign_table.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_user_mapping.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "oprec_api.h"
 
 #define LIST_PATH "/open_api/op_record/work_item/list"
+#define FILTER_PATH "/open_api/%s/work_item/filter"
+#define TYPES_PATH "/open_api/%s/work_item/all-types"
+
+/* Work items listed per request (the filter call's largest page). */
+#define FILTER_PAGE_SIZE 200
 #define TOKEN_PATH "/open_api/authen/plugin_token"
 
 /* Renew a plugin token this long before it lapses, as the SDKs do. */
@@ -96,6 +102,7 @@ typedef struct FeishuState
 	const char *plugin_id;
 	const char *plugin_secret;
 	const char *plugin_token;	/* given as is: never renewed */
+	json_t	   *type_keys;		/* the space's work item types, once listed */
 } FeishuState;
 
 /* A user mapping holds exactly one complete way to get a token. */
@@ -437,6 +444,156 @@ feishu_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 	return OPREC_PAGE_OK;
 }
 
+/*
+ * Send a request of the listing calls with the plugin token, asking once
+ * more with a new token if the API says it expired; the answer's JSON, its
+ * errors raised.
+ */
+static json_t *
+send_listing_request(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
+					 const char *method, const char *path, json_t *body)
+{
+	FeishuState *st = scan->api_state;
+
+	for (int attempt = 0;; attempt++)
+	{
+		json_t	   *root;
+		int64		code;
+		const char *msg;
+
+		feishu_ensure_token(scan, false);
+		oprec_request_init(req, method);
+		appendStringInfo(&req->url, "%s%s", scan->options->base_url, path);
+		oprec_request_add_header(req, "X-PLUGIN-TOKEN",
+								 st->plugin_token ? st->plugin_token : scan->session->token);
+		oprec_request_add_header(req, "X-USER-KEY", st->user_key);
+		if (body)
+		{
+			oprec_request_add_header(req, "Content-Type", "application/json");
+			oprec_request_set_json_body(req, body);
+			appendStringInfo(&req->summary, "%s %s %s", method, path, req->body.data);
+		}
+		else
+			appendStringInfo(&req->summary, "%s %s", method, path);
+		oprec_http_send(scan, req, resp);
+
+		root = oprec_json_answer(scan, req, resp);
+		if (feishu_error_of(root, &code, &msg))
+		{
+			if (attempt == 0 && feishu_can_renew_token(scan) &&
+				(code == FEISHU_TOKEN_EXPIRED || code == FEISHU_TOKEN_INVALID))
+			{
+				oprec_session_forget_token(scan->session);
+				continue;
+			}
+			raise_feishu_error(scan, req, resp, code, msg);
+		}
+		if (resp->status < 200 || resp->status > 299)
+			oprec_api_error(scan, req, resp, NULL, "the request failed", NULL);
+		return root;
+	}
+}
+
+/* The space's work item types, listed once per scan: the filter needs them. */
+static json_t *
+space_type_keys(OprecScan *scan)
+{
+	FeishuState *st = scan->api_state;
+	OprecRequest req;
+	OprecResponse resp;
+	json_t	   *root;
+	json_t	   *data;
+	json_t	   *type;
+	json_t	   *types;
+	MemoryContext oldcxt;
+	size_t		i;
+
+	if (st->type_keys)
+		return st->type_keys;
+	root = send_listing_request(scan, &req, &resp, "GET",
+								psprintf(TYPES_PATH, oprec_url_escape(scan->scope)), NULL);
+	data = json_object_get(root, "data");
+	if (!json_is_array(data) || json_array_size(data) == 0)
+		oprec_bad_answer(scan, &req, &resp, "no work item types in data");
+	types = json_array();
+	json_array_foreach(data, i, type)
+	{
+		json_t	   *key = json_object_get(type, "type_key");
+
+		if (!json_is_string(key) || json_string_length(key) == 0)
+		{
+			json_decref(types);
+			oprec_bad_answer(scan, &req, &resp, "a work item type without type_key");
+		}
+		/* disabled types too: their items keep their history */
+		json_array_append_new(types, json_stringn(json_string_value(key),
+												  json_string_length(key)));
+	}
+	/* kept as long as the scan's state; copies: the answer goes with its page */
+	oldcxt = MemoryContextSwitchTo(GetMemoryChunkContext(st));
+	st->type_keys = oprec_json_owned(types);
+	MemoryContextSwitchTo(oldcxt);
+	return st->type_keys;
+}
+
+/*
+ * One page of the space's work items (POST .../work_item/filter): those
+ * updated since the time range's lower end, unless every_key.  An item
+ * with a record at time t is taken to have updated_at >= t.  The cursor is
+ * the page number.
+ */
+static void
+feishu_list_keys(OprecScan *scan, const char *cursor, bool every_key, OprecKeyPage *page)
+{
+	OprecRequest req;
+	OprecResponse resp;
+	json_t	   *types = space_type_keys(scan);
+	json_t	   *body = oprec_json_owned(oprec_json_new_object());
+	json_t	   *root;
+	json_t	   *data;
+	json_t	   *pagination;
+	json_t	   *total;
+	json_t	   *item;
+	int64		page_num = cursor ? strtoll(cursor, NULL, 10) : 1;
+	size_t		i;
+
+	json_object_set(body, "work_item_type_keys", types);
+	if (!every_key && scan->filters->has_lower)
+	{
+		json_t	   *updated = oprec_json_new_object();
+
+		json_object_set_new(updated, "start", json_integer(scan->filters->lower_ms));
+		json_object_set_new(body, "updated_at", updated);
+	}
+	json_object_set_new(body, "page_num", json_integer(page_num));
+	json_object_set_new(body, "page_size", json_integer(FILTER_PAGE_SIZE));
+	root = send_listing_request(scan, &req, &resp, "POST",
+								psprintf(FILTER_PATH, oprec_url_escape(scan->scope)), body);
+
+	data = json_object_get(root, "data");
+	if (data == NULL || json_is_null(data))
+		data = oprec_json_owned(json_array());
+	else if (!json_is_array(data))
+		oprec_bad_answer(scan, &req, &resp, "data is not an array of work items");
+	page->keys = palloc(sizeof(int64) * Max(json_array_size(data), 1));
+	page->nkeys = 0;
+	json_array_foreach(data, i, item)
+	{
+		json_t	   *id = json_object_get(item, "id");
+
+		if (!json_is_integer(id))
+			oprec_bad_answer(scan, &req, &resp, "a work item without an integer id");
+		page->keys[page->nkeys++] = json_integer_value(id);
+	}
+
+	/* until the total is reached, or a page comes back short */
+	pagination = json_object_get(root, "pagination");
+	total = json_object_get(pagination, "total");
+	page->has_more = json_array_size(data) == FILTER_PAGE_SIZE &&
+		(!json_is_integer(total) || page_num * FILTER_PAGE_SIZE < json_integer_value(total));
+	page->next_cursor = page->has_more ? psprintf(INT64_FORMAT, page_num + 1) : NULL;
+}
+
 static int
 feishu_rows_in_record(json_t *record)
 {
@@ -487,6 +644,8 @@ const OprecApi oprec_feishu_api = {
 	.read_page = feishu_read_page,
 	.rows_in_record = feishu_rows_in_record,
 	.column_value = feishu_column_value,
+	.list_call = "POST /open_api/:project_key/work_item/filter",
+	.list_keys = feishu_list_keys,
 	.import_schema = "feishu",
 	.import_table = "feishu_op_records",
 };
