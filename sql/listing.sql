@@ -111,5 +111,33 @@ ALTER SERVER feishu OPTIONS (ADD list_items 'some');
 ALTER SERVER feishu OPTIONS (ADD whole_history 'yes');
 ALTER SERVER feishu OPTIONS (ADD max_requests '0');
 
+-- Huawei: without issue ids, the project's issues updated since the range
+-- starts are listed (POST /v4/projects/{project_id}/issues, 100 a page),
+-- and each one's history read with get-record, rows as usual
+CREATE TABLE sim.huawei_issues AS
+SELECT r->>'project_id' AS project_id,
+       (r->'issue'->>'id')::bigint AS id,
+       sim.ms((r->>'updated_ms')::bigint) AS updated_at,
+       (r->'issue'->>'deleted')::boolean AS deleted
+FROM (SELECT line::jsonb AS r FROM sim.call('GET', '/_sim/truth/huawei_issues') AS line) AS t;
+SELECT sim.reset();
+CREATE TEMP TABLE got AS SELECT * FROM huawei_issue_records
+WHERE created_on >= '2025-08-01' AND created_on < '2025-10-01';
+SELECT * FROM sim.compare('got', $$created_on >= '2025-08-01' AND created_on < '2025-10-01'
+    AND project_id = 'c15cc54e338d4506afd9bd8103071ff0'
+    AND issue_id IN (SELECT id FROM sim.huawei_issues WHERE updated_at >= '2025-08-01' AND NOT deleted)$$,
+    'sim.huawei_truth');
+SELECT * FROM sim.compare('got', $$created_on >= '2025-08-01' AND created_on < '2025-10-01'
+    AND project_id = 'c15cc54e338d4506afd9bd8103071ff0'$$, 'sim.huawei_truth');
+SELECT r->>'method' AS method, regexp_replace(r->>'path', '/v4/projects/[^/]+/', '/v4/projects/{project_id}/') AS path,
+       r->'body'->>'updated_time_interval' AS updated_time_interval, count(*) AS requests
+FROM sim.requests() r WHERE r->>'api' = 'huawei' GROUP BY 1, 2, 3 ORDER BY 2;
+DROP TABLE got;
+-- a first look with LIMIT, and the refusal without a time bound
+SELECT sim.reset();
+SELECT count(*) AS rows FROM (SELECT * FROM huawei_issue_records LIMIT 20) s;
+SELECT count(*) AS requests FROM sim.huawei_requests WHERE api = 'huawei';
+SELECT * FROM sim.error_of('SELECT * FROM huawei_issue_records');
+
 DROP VIEW sim.feishu_calls;
-DROP TABLE sim.feishu_items;
+DROP TABLE sim.feishu_items, sim.huawei_issues;

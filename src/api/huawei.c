@@ -31,6 +31,10 @@
 #include "huawei_sign.h"
 
 #define RECORD_PATH "/v2/issues/get-record"
+#define ISSUES_PATH "/v4/projects/%s/issues"
+
+/* Issues listed per request (ListIssuesV4's largest limit). */
+#define ISSUES_PAGE_SIZE 100
 #define IAM_TOKEN_PATH "/v3/auth/tokens"
 
 /* The API refuses offsets past this (FACTS.md). */
@@ -73,7 +77,8 @@ static const OprecColumnDef huawei_columns[NUM_HUAWEI_COLUMNS] = {
 	[COL_PROJECT_ID] = {"project_id", OPREC_VALUE_TEXT, "text", OPREC_PUSH_SCOPE, TEXTOID, "project_id", "project_id"},
 	[COL_ISSUE_ID] = {"issue_id", OPREC_VALUE_INT64, "bigint", OPREC_PUSH_KEY, INT8OID, "issue_id", NULL},
 	[COL_JOURNAL_ID] = {"journal_id", OPREC_VALUE_INT64, "bigint"},
-	[COL_CREATED_ON] = {"created_on", OPREC_VALUE_EPOCH_MS, "timestamptz"},
+	/* get-record takes no time: the range only narrows the issues listed */
+	[COL_CREATED_ON] = {"created_on", OPREC_VALUE_EPOCH_MS, "timestamptz", OPREC_PUSH_TIME, TIMESTAMPTZOID, "updated_time_interval", NULL},
 	[COL_NOTES] = {"notes", OPREC_VALUE_TEXT, "text"},
 	[COL_USER_ID] = {"user_id", OPREC_VALUE_INT64, "bigint"},
 	[COL_USER_NAME] = {"user_name", OPREC_VALUE_TEXT, "text"},
@@ -603,6 +608,87 @@ huawei_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 	return OPREC_PAGE_OK;
 }
 
+/*
+ * One page of the project's issues (POST /v4/projects/{id}/issues): those
+ * updated since the time range's lower end, unless every_key.  An issue
+ * with a history entry at time t is taken to have updated_time >= t.  The
+ * cursor is the offset.  Their history is then read with get-record, so
+ * that rows keep the shape of the table (entries with their details).
+ */
+static void
+huawei_list_keys(OprecScan *scan, const char *cursor, bool every_key, OprecKeyPage *page)
+{
+	HuaweiState *st = scan->api_state;
+	int64		offset = offset_of_cursor(cursor);
+	char	   *escaped_project = oprec_url_escape(scan->scope);
+	char	   *path = psprintf(ISSUES_PATH, escaped_project);
+	OprecRequest req;
+	OprecResponse resp;
+	json_t	   *root = NULL;
+	json_t	   *issues;
+	json_t	   *total;
+	json_t	   *issue;
+	size_t		i;
+
+	for (int attempt = 0; attempt < 2; attempt++)
+	{
+		json_t	   *body = oprec_json_owned(oprec_json_new_object());
+		const char *code;
+		const char *msg;
+
+		huawei_ensure_token(scan, false);
+		json_object_set_new(body, "offset", json_integer(offset));
+		json_object_set_new(body, "limit", json_integer(ISSUES_PAGE_SIZE));
+		if (!every_key && scan->filters->has_lower)
+			json_object_set_new(body, "updated_time_interval",
+								json_string(psprintf(INT64_FORMAT ",",
+													 Max(scan->filters->lower_ms, 1))));
+		oprec_request_init(&req, "POST");
+		oprec_request_set_json_body(&req, body);
+		appendStringInfo(&req.url, "%s%s", scan->options->base_url, path);
+		oprec_request_add_header(&req, "Accept", "application/json");
+		oprec_request_add_header(&req, "Content-Type", "application/json");
+		authorize(scan, &req, psprintf("%s%s", st->path_prefix, path), NULL, 0);
+		appendStringInfo(&req.summary, "POST %s %s", path, req.body.data);
+		oprec_http_send(scan, &req, &resp);
+
+		root = oprec_json_answer(scan, &req, &resp);
+		if (huawei_error_of(root, &code, &msg))
+		{
+			if (attempt == 0 && huawei_can_renew_token(scan) &&
+				strcmp(code, HUAWEI_INVALID_TOKEN) == 0)
+			{
+				oprec_session_forget_token(scan->session);
+				continue;
+			}
+			raise_huawei_error(scan, &req, &resp, code, msg);
+		}
+		if (resp.status < 200 || resp.status > 299)
+			oprec_api_error(scan, &req, &resp, NULL, "the request failed", NULL);
+		break;
+	}
+
+	issues = json_object_get(root, "issues");
+	if (issues == NULL || json_is_null(issues))
+		issues = oprec_json_owned(json_array());
+	else if (!json_is_array(issues))
+		oprec_bad_answer(scan, &req, &resp, "issues is not an array");
+	page->keys = palloc(sizeof(int64) * Max(json_array_size(issues), 1));
+	page->nkeys = 0;
+	json_array_foreach(issues, i, issue)
+	{
+		json_t	   *id = json_object_get(issue, "id");
+
+		if (!json_is_integer(id))
+			oprec_bad_answer(scan, &req, &resp, "an issue without an integer id");
+		page->keys[page->nkeys++] = json_integer_value(id);
+	}
+	total = json_object_get(root, "total");
+	page->has_more = json_array_size(issues) == ISSUES_PAGE_SIZE &&
+		(!json_is_integer(total) || offset + ISSUES_PAGE_SIZE < json_integer_value(total));
+	page->next_cursor = page->has_more ? psprintf(INT64_FORMAT, offset + ISSUES_PAGE_SIZE) : NULL;
+}
+
 static json_t *
 details_of(json_t *entry)
 {
@@ -672,7 +758,7 @@ const OprecApi oprec_huawei_api = {
 	.key_column = COL_ISSUE_ID,
 	.min_key = 1,
 	.max_key = MAX_ISSUE_ID,
-	.time_column = -1,
+	.time_column = COL_CREATED_ON,
 	.scope_column = COL_PROJECT_ID,
 	.max_keys_per_request = 1,
 	.max_window_ms = 0,
@@ -688,6 +774,8 @@ const OprecApi oprec_huawei_api = {
 	.rows_in_record = huawei_rows_in_record,
 	.column_value = huawei_column_value,
 	.record_field = huawei_record_field,
+	.list_call = "POST /v4/projects/{project_id}/issues",
+	.list_keys = huawei_list_keys,
 	.import_schema = "huawei",
 	.import_table = "huawei_issue_records",
 };
