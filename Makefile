@@ -27,7 +27,7 @@ PGFILEDESC = "oprec_fdw - operation-record APIs as foreign tables"
 
 REGRESS = init options feishu_types feishu_pushdown feishu_paging feishu_errors feishu_explain \
 	huawei_records huawei_auth huawei_errors transfer_lifetime hostile_answers security tokens retries pacing \
-	id_conditions joins estimates import column_mapping local_copy long_ranges concurrency listing
+	id_conditions joins estimates import column_mapping local_copy long_ranges concurrency listing users
 REGRESS_OPTS = --inputdir=. --outputdir=test/results
 
 PG_CPPFLAGS = -I$(srcdir)/src -DOPREC_FDW_VERSION='"$(EXTVERSION)"' $(shell pkg-config --cflags libcurl jansson 2>/dev/null)

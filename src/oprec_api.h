@@ -395,6 +395,14 @@ typedef struct OprecApi
 							  OprecKeyPage *page);
 	const char *import_schema;	/* IMPORT FOREIGN SCHEMA name... */
 	const char *import_table;	/* ...and the table it creates */
+
+	/*
+	 * Optional: other tables a server of this API serves, chosen by the
+	 * table option resource (NULL terminated); resource names this one.
+	 * IMPORT FOREIGN SCHEMA creates them all.
+	 */
+	const char *resource;
+	const struct OprecApi *const *resources;
 } OprecApi;
 
 /* Milliseconds from now until t, rounded up; 0 if t has passed. */
@@ -445,6 +453,7 @@ extern bool oprec_session_token_usable(OprecSession *session);
 
 /* the API units */
 extern const OprecApi oprec_feishu_api;
+extern const OprecApi oprec_feishu_users_api;
 extern const OprecApi oprec_huawei_api;
 
 #endif							/* OPREC_API_H */

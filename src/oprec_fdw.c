@@ -16,6 +16,8 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
+
 #include <math.h>
 
 #include "access/table.h"
@@ -209,12 +211,19 @@ require_key_condition(OprecExecState *state, Relation rel)
 							   key, key, api->title, api->list_call)));
 	}
 	else if (!oprec_pushed_key_condition(api, state->fdw_private) && state->key_source == NULL)
+	{
+		/* a range names ids only when they are integers */
+		bool		int_key = api->columns[api->key_column].push_type == INT8OID;
+
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
-				 errmsg("a condition on %s is required to scan foreign table \"%s\": add WHERE %s = ..., %s IN (...) or %s BETWEEN ... AND ..., or join on %s with a table of ids",
-						key, RelationGetRelationName(rel), key, key, key, key),
-				 errdetail("The %s API returns records only for listed %s values. A join such as JOIN my_items m ON m.id = %s works, as does %s = ANY (ARRAY(SELECT id FROM my_items)); %s must be declared bigint.",
-						   api->title, api->columns[api->key_column].name, key, key, key)));
+				 errmsg("a condition on %s is required to scan foreign table \"%s\": add WHERE %s = ..., %s IN (...)%s%s, or join on %s with a table of them",
+						key, RelationGetRelationName(rel), key, key,
+						int_key ? " or BETWEEN ... AND ... on " : "", int_key ? key : "", key),
+				 errdetail("The %s API returns records only for listed %s values. A join such as JOIN my_items m ON m.id = %s works, as does %s = ANY (ARRAY(SELECT id FROM my_items)); %s must be declared %s.",
+						   api->title, api->columns[api->key_column].name, key, key, key,
+						   api->columns[api->key_column].sql_type)));
+	}
 
 	if (api->scope_column >= 0 && oprec_scope_value(options, NULL) == NULL &&
 		!list_member_int(pushed_columns, api->scope_column))
@@ -634,9 +643,71 @@ oprecAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
 	return false;
 }
 
+/* The names of the tables IMPORT FOREIGN SCHEMA creates, for messages. */
+static char *
+import_table_names(const OprecApi *api)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, api->import_table);
+	for (int i = 0; api->resources && api->resources[i]; i++)
+		appendStringInfo(&buf, ", %s", api->resources[i]->import_table);
+	return buf.data;
+}
+
+/* The table options IMPORT takes: all but resource, which it sets itself. */
+static char *
+import_option_names(const OprecApi *api)
+{
+	char	   *names = oprec_table_option_names(api);
+	StringInfoData buf;
+	char	   *name;
+	char	   *save = NULL;
+
+	initStringInfo(&buf);
+	for (name = strtok_r(names, ", ", &save); name; name = strtok_r(NULL, ", ", &save))
+		if (strcmp(name, "resource") != 0)
+			appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", name);
+	return buf.data;
+}
+
+/* CREATE FOREIGN TABLE for one table of an API, with the given options. */
+static char *
+import_command(const OprecApi *table_api, ForeignServer *server, List *options,
+			   bool name_resource)
+{
+	StringInfoData sql;
+	ListCell   *lc;
+	bool		first = true;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE FOREIGN TABLE %s (", quote_identifier(table_api->import_table));
+	for (int i = 0; i < table_api->ncolumns; i++)
+		appendStringInfo(&sql, "%s%s %s", i > 0 ? ", " : "",
+						 quote_identifier(table_api->columns[i].name), table_api->columns[i].sql_type);
+	appendStringInfo(&sql, ") SERVER %s", quote_identifier(server->servername));
+	if (name_resource)
+	{
+		appendStringInfo(&sql, " OPTIONS (resource %s", quote_literal_cstr(table_api->resource));
+		first = false;
+	}
+	foreach(lc, options)
+	{
+		DefElem    *opt = lfirst(lc);
+
+		appendStringInfo(&sql, "%s%s %s", first ? " OPTIONS (" : ", ",
+						 quote_identifier(opt->defname), quote_literal_cstr(defGetString(opt)));
+		first = false;
+	}
+	if (!first)
+		appendStringInfoChar(&sql, ')');
+	return sql.data;
+}
+
 /*
  * IMPORT FOREIGN SCHEMA <api> FROM SERVER s INTO local_schema: the
- * documented table of the server's API.  Its OPTIONS become the table's.
+ * documented tables of the server's API.  Its OPTIONS become the tables'.
  * PostgreSQL applies LIMIT TO and EXCEPT; a name that is no table of the
  * API is an error here.
  */
@@ -646,7 +717,7 @@ oprecImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	ForeignServer *server = GetForeignServer(serverOid);
 	const char *api_name = oprec_defelem_value(server->options, "api");
 	const OprecApi *api = api_name ? oprec_find_api(api_name) : NULL;
-	StringInfoData sql;
+	List	   *commands = NIL;
 	ListCell   *lc;
 
 	if (api == NULL)
@@ -663,42 +734,34 @@ oprecImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	foreach(lc, stmt->table_list)
 	{
 		RangeVar   *rv = lfirst(lc);
+		bool		known = strcmp(rv->relname, api->import_table) == 0;
 
-		if (strcmp(rv->relname, api->import_table) != 0)
+		for (int i = 0; api->resources && api->resources[i] && !known; i++)
+			known = strcmp(rv->relname, api->resources[i]->import_table) == 0;
+		if (!known)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),
-					 errmsg("schema \"%s\" has no table \"%s\": its table is \"%s\"",
-							api->import_schema, rv->relname, api->import_table)));
+					 errmsg("schema \"%s\" has no table \"%s\"", api->import_schema, rv->relname),
+					 errhint("Its tables: %s.", import_table_names(api))));
 	}
 	foreach(lc, stmt->options)
 	{
 		DefElem    *opt = lfirst(lc);
 
-		if (!oprec_is_table_option(api, opt->defname))
+		if (!oprec_is_table_option(api, opt->defname) || strcmp(opt->defname, "resource") == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 					 errmsg("invalid option \"%s\" for IMPORT FOREIGN SCHEMA %s",
 							opt->defname, api->import_schema),
-					 errhint("Its options become the options of the imported table: %s.",
-							 oprec_table_option_names(api))));
+					 errhint("Its options become the options of the imported tables: %s.",
+							 import_option_names(api))));
 	}
 
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE FOREIGN TABLE %s (", quote_identifier(api->import_table));
-	for (int i = 0; i < api->ncolumns; i++)
-		appendStringInfo(&sql, "%s%s %s", i > 0 ? ", " : "",
-						 quote_identifier(api->columns[i].name), api->columns[i].sql_type);
-	appendStringInfo(&sql, ") SERVER %s", quote_identifier(server->servername));
-	foreach(lc, stmt->options)
-	{
-		DefElem    *opt = lfirst(lc);
-
-		appendStringInfo(&sql, "%s%s %s", foreach_current_index(lc) == 0 ? " OPTIONS (" : ", ",
-						 quote_identifier(opt->defname), quote_literal_cstr(defGetString(opt)));
-	}
-	if (stmt->options != NIL)
-		appendStringInfoChar(&sql, ')');
-	return list_make1(sql.data);
+	/* the server's table, then the others it serves (LIMIT TO picks) */
+	commands = lappend(commands, import_command(api, server, stmt->options, false));
+	for (int i = 0; api->resources && api->resources[i]; i++)
+		commands = lappend(commands, import_command(api->resources[i], server, stmt->options, true));
+	return commands;
 }
 
 Datum

@@ -223,6 +223,7 @@ extern json_t *oprec_column_json(OprecScan *scan, const OprecChain *chain,
 /* in option.c */
 extern char *oprec_allowed_hosts;
 extern const OprecApi *oprec_find_api(const char *name);
+extern const OprecApi *oprec_table_api(const OprecApi *api, const char *resource);
 extern bool oprec_is_table_option(const OprecApi *api, const char *name);
 extern char *oprec_table_option_names(const OprecApi *api);
 extern OprecOptions *oprec_get_options(Oid foreigntableid, Oid userid);

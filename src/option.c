@@ -112,6 +112,22 @@ context_name(Oid context)
 	return "object";
 }
 
+/*
+ * The API of a table: its server's, or another table the server's API
+ * serves, as its resource option names (the validator checked the name).
+ */
+const OprecApi *
+oprec_table_api(const OprecApi *api, const char *resource)
+{
+	if (resource == NULL || api->resources == NULL ||
+		(api->resource && strcmp(resource, api->resource) == 0))
+		return api;
+	for (int i = 0; api->resources[i]; i++)
+		if (strcmp(api->resources[i]->resource, resource) == 0)
+			return api->resources[i];
+	return api;
+}
+
 const OprecApi *
 oprec_find_api(const char *name)
 {
@@ -736,6 +752,7 @@ oprec_get_options(Oid foreigntableid, Oid userid)
 
 	check_options_for_api(opts->api, table->options, ForeignTableRelationId,
 						  server->servername);
+	opts->api = oprec_table_api(opts->api, oprec_defelem_value(table->options, "resource"));
 
 	if (OidIsValid(userid))
 	{

@@ -291,10 +291,11 @@ pushable_comparison(const PushContext *cxt, Expr *clause, int *column_out,
 	}
 	if (strategy == 0)
 		return false;
-	/* bounds: on the time, or on the key (a range of ids, see below) */
+	/* bounds: on the time, or on an integer key (a range of ids, see below) */
 	if (strategy != BTEqualStrategyNumber &&
 		(def->push != OPREC_PUSH_TIME &&
-		 (def->push != OPREC_PUSH_KEY || value_type != def->push_type)))
+		 (def->push != OPREC_PUSH_KEY || value_type != def->push_type ||
+		  def->push_type != INT8OID)))
 		return false;
 	if (is_array && (strategy != BTEqualStrategyNumber || def->push == OPREC_PUSH_SCOPE))
 		return false;
@@ -723,9 +724,34 @@ keys_from_float8(double value, int64 keys[MAX_KEYS_PER_FLOAT8])
 }
 
 /*
- * The set of keys that int8, numeric or float8 values name (1001.0 names
- * key 1001; 1001.5 names none; a float8 past 2^53 names every key that
- * rounds to it), sorted and distinct.
+ * The key a text value names: keys kept as text by the API (Feishu's user
+ * keys) are decimal digits within int64; any other text names no key.
+ */
+static bool
+key_from_text(Datum value, int64 *key)
+{
+	char	   *digits = TextDatumGetCString(value);
+	size_t		len = strlen(digits);
+	uint64		result = 0;
+
+	if (len == 0 || len > 19 || (len > 1 && digits[0] == '0'))
+		return false;
+	for (size_t i = 0; i < len; i++)
+	{
+		if (digits[i] < '0' || digits[i] > '9')
+			return false;
+		result = result * 10 + (digits[i] - '0');
+	}
+	if (result > (uint64) PG_INT64_MAX)
+		return false;
+	*key = (int64) result;
+	return true;
+}
+
+/*
+ * The set of keys that int8, numeric, float8 or text values name (1001.0
+ * names key 1001; 1001.5 names none; a float8 past 2^53 names every key
+ * that rounds to it; '1001' names 1001 of a text key), sorted and distinct.
  */
 void
 oprec_keys_from_datums(Datum *values, int n, Oid value_type, OprecColumnFilter *keys)
@@ -740,6 +766,11 @@ oprec_keys_from_datums(Datum *values, int n, Oid value_type, OprecColumnFilter *
 		if (value_type == NUMERICOID)
 		{
 			if (key_from_numeric(values[i], &keys->ints[keys->nvalues]))
+				keys->nvalues++;
+		}
+		else if (value_type == TEXTOID)
+		{
+			if (key_from_text(values[i], &keys->ints[keys->nvalues]))
 				keys->nvalues++;
 		}
 		else if (value_type == FLOAT8OID)

@@ -10,6 +10,10 @@
  * mapping and renewed shortly before it lapses, or once when the API says
  * it expired).  Paging, windows, HTTP and conversion are the engine's.
  *
+ * A second table, feishu_users (table option resource 'users'), reads
+ * people from POST /open_api/user/query, 100 user keys a request, so that
+ * an operator's user key can be joined to a name.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -26,6 +30,7 @@
 #include "oprec_api.h"
 
 #define LIST_PATH "/open_api/op_record/work_item/list"
+#define USER_QUERY_PATH "/open_api/user/query"
 #define FILTER_PATH "/open_api/%s/work_item/filter"
 #define TYPES_PATH "/open_api/%s/work_item/all-types"
 
@@ -84,7 +89,10 @@ static const OprecColumnDef feishu_columns[NUM_FEISHU_COLUMNS] = {
 	[COL_RECORD_CONTENTS] = {"record_contents", OPREC_VALUE_JSON, "jsonb", OPREC_PUSH_NONE, InvalidOid, NULL, NULL},
 };
 
+static const char *const resource_choices[] = {"op_records", "users", NULL};
+
 static const OprecOptionDef feishu_options[] = {
+	{"resource", ForeignTableRelationId, OPREC_OPT_CHOICE, 0, 0, false, resource_choices},
 	{"project_key", ForeignServerRelationId, OPREC_OPT_STRING, 0, 0, false},
 	{"history_start", ForeignServerRelationId, OPREC_OPT_TIMESTAMPTZ, 0, 0, false},
 	{"plugin_id", UserMappingRelationId, OPREC_OPT_STRING, 0, 0, false},
@@ -614,6 +622,125 @@ feishu_column_value(OprecScan *scan, const OprecChain *chain, json_t *record,
 
 static const char *const feishu_log_id_headers[] = {"X-Tt-Logid", "X-Request-Id", NULL};
 
+/* ----------------------------------------------------------------
+ *		feishu_users: people by user key
+ * ----------------------------------------------------------------
+ */
+enum FeishuUserColumn
+{
+	UCOL_USER_KEY,
+	UCOL_USERNAME,
+	UCOL_NAME_CN,
+	UCOL_NAME_EN,
+	UCOL_EMAIL,
+	UCOL_STATUS,
+	UCOL_NAME,
+	NUM_USER_COLUMNS
+};
+
+/* User keys are text (decimal digits) in every answer that names a person. */
+static const OprecColumnDef feishu_user_columns[NUM_USER_COLUMNS] = {
+	[UCOL_USER_KEY] = {"user_key", OPREC_VALUE_TEXT, "text", OPREC_PUSH_KEY, TEXTOID, "user_keys", NULL},
+	[UCOL_USERNAME] = {"username", OPREC_VALUE_TEXT, "text"},
+	[UCOL_NAME_CN] = {"name_cn", OPREC_VALUE_TEXT, "text"},
+	[UCOL_NAME_EN] = {"name_en", OPREC_VALUE_TEXT, "text"},
+	[UCOL_EMAIL] = {"email", OPREC_VALUE_TEXT, "text"},
+	[UCOL_STATUS] = {"status", OPREC_VALUE_TEXT, "text"},
+	[UCOL_NAME] = {"name", OPREC_VALUE_JSON, "jsonb"},
+};
+
+static void
+feishu_users_build_request(OprecScan *scan, const OprecChain *chain, const char *cursor,
+						   OprecRequest *req)
+{
+	FeishuState *st = scan->api_state;
+	json_t	   *body = oprec_json_owned(oprec_json_new_object());
+	json_t	   *keys = json_array();
+
+	req->method = "POST";
+	appendStringInfo(&req->url, "%s%s", scan->options->base_url, USER_QUERY_PATH);
+	oprec_request_add_header(req, "Content-Type", "application/json");
+	oprec_request_add_header(req, "X-PLUGIN-TOKEN",
+							 st->plugin_token ? st->plugin_token : scan->session->token);
+	oprec_request_add_header(req, "X-USER-KEY", st->user_key);
+	for (int i = 0; i < chain->nkeys; i++)
+		json_array_append_new(keys, json_string(psprintf(INT64_FORMAT, chain->keys[i])));
+	json_object_set_new(body, "user_keys", keys);
+	oprec_request_set_json_body(req, body);
+	appendStringInfo(&req->summary, "POST %s %s", USER_QUERY_PATH, req->body.data);
+}
+
+/* One answer holds every user asked for that exists: no paging. */
+static OprecPageOutcome
+feishu_users_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
+					   bool may_renew, OprecRequest *req, OprecResponse *resp, OprecPage *page)
+{
+	json_t	   *root = oprec_json_answer(scan, req, resp);
+	json_t	   *data;
+	int64		code;
+	const char *msg;
+
+	if (feishu_error_of(root, &code, &msg))
+	{
+		if (may_renew && (code == FEISHU_TOKEN_EXPIRED || code == FEISHU_TOKEN_INVALID))
+			return OPREC_PAGE_TOKEN_REJECTED;
+		raise_feishu_error(scan, req, resp, code, msg);
+	}
+	if (resp->status < 200 || resp->status > 299)
+		oprec_api_error(scan, req, resp, NULL, "the request failed", NULL);
+	data = json_object_get(root, "data");
+	if (data == NULL || json_is_null(data))
+		data = oprec_json_owned(json_array());
+	else if (!json_is_array(data))
+		oprec_bad_answer(scan, req, resp, "data is not an array of users");
+	page->root = root;
+	page->records = data;
+	page->has_more = false;
+	return OPREC_PAGE_OK;
+}
+
+static json_t *
+feishu_users_column_value(OprecScan *scan, const OprecChain *chain, json_t *record,
+						  int row, int column)
+{
+	return json_object_get(record, feishu_user_columns[column].name);
+}
+
+const OprecApi oprec_feishu_users_api = {
+	.name = "feishu",
+	.title = "Feishu Project",
+	.default_base_url = "https://project.feishu.cn",
+	.max_page_size = 200,
+	.default_page_size = 200,
+	.default_requests_per_second = 15,
+	.call = "POST " USER_QUERY_PATH,
+	.log_id_headers = feishu_log_id_headers,
+	.options = feishu_options,
+	.columns = feishu_user_columns,
+	.ncolumns = NUM_USER_COLUMNS,
+	.key_column = UCOL_USER_KEY,
+	.min_key = 1,
+	.max_key = PG_INT64_MAX,
+	.time_column = -1,
+	.scope_column = -1,
+	.max_keys_per_request = 100,
+	.max_window_ms = 0,
+	.check_user_mapping = feishu_check_user_mapping,
+	.begin_scan = feishu_begin_scan,
+	.ensure_token = feishu_ensure_token,
+	.transient_error = feishu_transient_error,
+	.can_renew_token = feishu_can_renew_token,
+	.build_page_request = feishu_users_build_request,
+	.read_page = feishu_users_read_page,
+	.rows_in_record = feishu_rows_in_record,
+	.column_value = feishu_users_column_value,
+	.import_schema = "feishu",
+	.import_table = "feishu_users",
+	.resource = "users",
+};
+
+static const OprecApi *const feishu_resources[] = {&oprec_feishu_users_api, NULL};
+
 const OprecApi oprec_feishu_api = {
 	.name = "feishu",
 	.title = "Feishu Project",
@@ -648,4 +775,6 @@ const OprecApi oprec_feishu_api = {
 	.list_keys = feishu_list_keys,
 	.import_schema = "feishu",
 	.import_table = "feishu_op_records",
+	.resource = "op_records",
+	.resources = feishu_resources,
 };
