@@ -133,6 +133,10 @@ SELECT r->>'method' AS method, regexp_replace(r->>'path', '/v4/projects/[^/]+/',
        r->'body'->>'updated_time_interval' AS updated_time_interval, count(*) AS requests
 FROM sim.requests() r WHERE r->>'api' = 'huawei' GROUP BY 1, 2, 3 ORDER BY 2;
 DROP TABLE got;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT * FROM huawei_issue_records WHERE created_on >= '2025-08-01' AND created_on < '2025-10-01';
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT * FROM huawei_issue_records WHERE created_on >= '2025-08-01' AND created_on < '2025-10-01';
 -- a first look with LIMIT, and the refusal without a time bound
 SELECT sim.reset();
 SELECT count(*) AS rows FROM (SELECT * FROM huawei_issue_records LIMIT 20) s;

@@ -391,6 +391,7 @@ typedef struct OprecApi
 	 * for EXPLAIN.
 	 */
 	const char *list_call;
+	int			list_page_size; /* keys a listing request returns at most */
 	void		(*list_keys) (OprecScan *scan, const char *cursor, bool every_key,
 							  OprecKeyPage *page);
 	const char *import_schema;	/* IMPORT FOREIGN SCHEMA name... */

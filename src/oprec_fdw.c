@@ -532,6 +532,45 @@ oprecEndForeignScan(ForeignScanState *node)
 }
 
 /*
+ * What a scan that lists its ids costs per page of ids listed: the listing
+ * request, and the history chains of that page's ids (one id stands for
+ * the page: the windows are the same for each batch).  Busy ids cost a
+ * request more per page of their history.
+ */
+static void
+explain_listing_requests(ForeignScanState *node, OprecExecState *state, ExplainState *es)
+{
+	OprecOptions *options = state->options;
+	const OprecApi *api = options->api;
+	MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "oprec_fdw explain",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldcxt = MemoryContextSwitchTo(tmp);
+	OprecFilters *filters = oprec_evaluate_filters(api, state->fdw_private, state->expr_states,
+												   node->ss.ps.ps_ExprContext,
+												   options->max_id_range, NULL);
+	int64		one_key = 1;
+	int			nchains,
+				nbatches,
+				nwindows;
+	int			batches = (api->list_page_size + api->max_keys_per_request - 1) /
+		api->max_keys_per_request;
+	char	   *text;
+
+	filters->columns[api->key_column].active = true;
+	filters->columns[api->key_column].ints = &one_key;
+	filters->columns[api->key_column].nvalues = 1;
+	(void) oprec_build_chains(api, filters, oprec_history_start(options),
+							  options->page_size, options->always_windows,
+							  GetCurrentTimestamp(), &nchains, &nbatches, &nwindows);
+	MemoryContextSwitchTo(oldcxt);
+	text = psprintf("%d per %d ids listed (1 listing + %d batches x %d), more for busy ids",
+					1 + batches * Max(nchains, 1), api->list_page_size, batches,
+					Max(nchains, 1));
+	MemoryContextDelete(tmp);
+	ExplainPropertyText("Requests", text, es);
+}
+
+/*
  * Show what the scan asks for.  Without ANALYZE, the batches and windows
  * are computed from the pushed values when they can be known without
  * running anything (constants, parameters, now()).
@@ -577,6 +616,8 @@ oprecExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			ExplainPropertyText("Id Batches", "computed as ids are listed", es);
 			if (api->max_window_ms > 0)
 				ExplainPropertyText("Time Windows", "computed as ids are listed", es);
+			if (!state->need_execution)
+				explain_listing_requests(node, state, es);
 		}
 		else if (!state->need_execution)
 		{

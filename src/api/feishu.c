@@ -706,35 +706,42 @@ feishu_users_column_value(OprecScan *scan, const OprecChain *chain, json_t *reco
 	return json_object_get(record, feishu_user_columns[column].name);
 }
 
+/*
+ * What both Feishu tables share: the service, its options, its token and
+ * its errors.
+ */
+#define FEISHU_SERVICE \
+	.name = "feishu", \
+	.title = "Feishu Project", \
+	.default_base_url = "https://project.feishu.cn", \
+	.max_page_size = 200, \
+	.default_page_size = 200, \
+	.default_requests_per_second = 15, \
+	.log_id_headers = feishu_log_id_headers, \
+	.options = feishu_options, \
+	.min_key = 1, \
+	.max_key = PG_INT64_MAX, \
+	.check_user_mapping = feishu_check_user_mapping, \
+	.begin_scan = feishu_begin_scan, \
+	.ensure_token = feishu_ensure_token, \
+	.transient_error = feishu_transient_error, \
+	.can_renew_token = feishu_can_renew_token, \
+	.rows_in_record = feishu_rows_in_record, \
+	.import_schema = "feishu"
+
 const OprecApi oprec_feishu_users_api = {
-	.name = "feishu",
-	.title = "Feishu Project",
-	.default_base_url = "https://project.feishu.cn",
-	.max_page_size = 200,
-	.default_page_size = 200,
-	.default_requests_per_second = 15,
+	FEISHU_SERVICE,
 	.call = "POST " USER_QUERY_PATH,
-	.log_id_headers = feishu_log_id_headers,
-	.options = feishu_options,
 	.columns = feishu_user_columns,
 	.ncolumns = NUM_USER_COLUMNS,
 	.key_column = UCOL_USER_KEY,
-	.min_key = 1,
-	.max_key = PG_INT64_MAX,
 	.time_column = -1,
 	.scope_column = -1,
 	.max_keys_per_request = 100,
 	.max_window_ms = 0,
-	.check_user_mapping = feishu_check_user_mapping,
-	.begin_scan = feishu_begin_scan,
-	.ensure_token = feishu_ensure_token,
-	.transient_error = feishu_transient_error,
-	.can_renew_token = feishu_can_renew_token,
 	.build_page_request = feishu_users_build_request,
 	.read_page = feishu_users_read_page,
-	.rows_in_record = feishu_rows_in_record,
 	.column_value = feishu_users_column_value,
-	.import_schema = "feishu",
 	.import_table = "feishu_users",
 	.resource = "users",
 };
@@ -742,38 +749,23 @@ const OprecApi oprec_feishu_users_api = {
 static const OprecApi *const feishu_resources[] = {&oprec_feishu_users_api, NULL};
 
 const OprecApi oprec_feishu_api = {
-	.name = "feishu",
-	.title = "Feishu Project",
-	.default_base_url = "https://project.feishu.cn",
-	.max_page_size = 200,
-	.default_page_size = 200,
-	.default_requests_per_second = 15,
+	FEISHU_SERVICE,
 	.call = "POST " LIST_PATH,
-	.log_id_headers = feishu_log_id_headers,
-	.options = feishu_options,
 	.columns = feishu_columns,
 	.ncolumns = NUM_FEISHU_COLUMNS,
 	.key_column = COL_WORK_ITEM_ID,
-	.min_key = 1,
-	.max_key = PG_INT64_MAX,
 	.time_column = COL_OPERATION_TIME,
 	.scope_column = COL_PROJECT_KEY,
 	.max_keys_per_request = 50,
 	.max_window_ms = INT64CONST(7) * 24 * 3600 * 1000,
 	.history_start_option = "history_start",
 	.default_history_start = "2024-07-02 00:00:00+08",
-	.check_user_mapping = feishu_check_user_mapping,
-	.begin_scan = feishu_begin_scan,
-	.ensure_token = feishu_ensure_token,
-	.transient_error = feishu_transient_error,
-	.can_renew_token = feishu_can_renew_token,
 	.build_page_request = feishu_build_page_request,
 	.read_page = feishu_read_page,
-	.rows_in_record = feishu_rows_in_record,
 	.column_value = feishu_column_value,
 	.list_call = "POST /open_api/:project_key/work_item/filter",
+	.list_page_size = FILTER_PAGE_SIZE,
 	.list_keys = feishu_list_keys,
-	.import_schema = "feishu",
 	.import_table = "feishu_op_records",
 	.resource = "op_records",
 	.resources = feishu_resources,

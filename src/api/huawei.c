@@ -775,6 +775,7 @@ const OprecApi oprec_huawei_api = {
 	.column_value = huawei_column_value,
 	.record_field = huawei_record_field,
 	.list_call = "POST /v4/projects/{project_id}/issues",
+	.list_page_size = ISSUES_PAGE_SIZE,
 	.list_keys = huawei_list_keys,
 	.import_schema = "huawei",
 	.import_table = "huawei_issue_records",
