@@ -17,6 +17,9 @@ install_dependencies
 build_and_install
 start_simulator
 
+# the simulator's quota would throttle an unpaced burst: lift it
+curl -sf -X POST -d '{"feishu_qps": 0}' "$OPREC_SIM_URL/_sim/config" >/dev/null
+
 script="$(temp_sql_file)"
 cat >"$script" <<'SQL'
 \set QUIET on
@@ -45,7 +48,7 @@ FROM generate_series(1, :iterations) i \gexec
 \o
 \setenv label 'after full scans'
 :rss
-\! curl -s -X POST -d '{"feishu_repeat_cursor": true}' "$OPREC_SIM_URL/_sim/config" >/dev/null
+\! curl -s -X POST -d '{"feishu_repeat_cursor": true, "feishu_qps": 0}' "$OPREC_SIM_URL/_sim/config" >/dev/null
 \o /dev/null
 SELECT 'SELECT count(*) FROM feishu_op_records WHERE work_item_id = 5000'
 FROM generate_series(1, :iterations) \gexec
@@ -53,6 +56,7 @@ FROM generate_series(1, :iterations) \gexec
 \setenv label 'after failed scans'
 :rss
 \! curl -s -X POST "$OPREC_SIM_URL/_sim/reset" >/dev/null
+\! curl -s -X POST -d '{"feishu_qps": 0}' "$OPREC_SIM_URL/_sim/config" >/dev/null
 DO $$
 BEGIN
     FOR i IN 1..:iterations LOOP
@@ -66,7 +70,7 @@ BEGIN
 END $$;
 \setenv label 'after subtransaction aborts'
 :rss
-\! curl -s -X POST -d '{"delay_ms": 200}' "$OPREC_SIM_URL/_sim/config" >/dev/null
+\! curl -s -X POST -d '{"delay_ms": 200, "feishu_qps": 0}' "$OPREC_SIM_URL/_sim/config" >/dev/null
 SET statement_timeout = '50ms';
 \o /dev/null
 SELECT 'SELECT count(*) FROM feishu_op_records WHERE work_item_id = 1001'
@@ -76,6 +80,7 @@ RESET statement_timeout;
 \setenv label 'after cancels in flight'
 :rss
 \! curl -s -X POST "$OPREC_SIM_URL/_sim/reset" >/dev/null
+\! curl -s -X POST -d '{"feishu_qps": 0}' "$OPREC_SIM_URL/_sim/config" >/dev/null
 \o /dev/null
 SELECT format('SELECT count(*), sum(length(record_contents::text)) FROM feishu_op_records WHERE work_item_id = 5000 /* again %s */', i)
 FROM generate_series(1, :iterations) i \gexec
