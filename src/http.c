@@ -1210,4 +1210,39 @@ oprec_http_send(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
 
 	(void) oprec_http_wait_any(scan, &call, 1);
 	oprec_http_result(call, resp);
+	/* the answer stays with the call; the request may be on the caller's stack */
+	call->req = NULL;
+}
+
+/*
+ * Send a request that an API unit writes (build, with arg) with the
+ * session's token, and return the answer's JSON, owned by the current
+ * memory context.  If the API refuses the token, it is renewed and the
+ * request written and sent once more.  The caller reads the answer for
+ * errors.
+ */
+json_t *
+oprec_send_with_token(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
+					  void (*build) (OprecScan *scan, OprecRequest *req, void *arg),
+					  void *arg)
+{
+	const OprecApi *api = scan->api;
+
+	for (int attempt = 0;; attempt++)
+	{
+		json_t	   *root;
+
+		api->ensure_token(scan, false);
+		oprec_request_init(req, "GET");
+		build(scan, req, arg);
+		oprec_http_send(scan, req, resp);
+		root = oprec_json_answer(scan, req, resp);
+		if (attempt == 0 && api->token_refused && api->can_renew_token(scan) &&
+			api->token_refused(scan, root))
+		{
+			oprec_session_forget_token(scan->session);
+			continue;
+		}
+		return root;
+	}
 }

@@ -353,6 +353,8 @@ typedef struct OprecApi
 
 	/* Whether a rejected token may be renewed and the page asked again. */
 	bool		(*can_renew_token) (OprecScan *scan);
+	/* Whether an answer (of any shape) refuses the request's token. */
+	bool		(*token_refused) (OprecScan *scan, json_t *root);
 
 	/* Write the request for the next page of a chain (cursor may be NULL). */
 	void		(*build_page_request) (OprecScan *scan, const OprecChain *chain,
@@ -433,6 +435,10 @@ extern void oprec_request_add_header(OprecRequest *req, const char *name,
 									 const char *value);
 extern char *oprec_api_text(const char *text, size_t len);
 extern void oprec_http_send(OprecScan *scan, OprecRequest *req, OprecResponse *resp);
+extern json_t *oprec_send_with_token(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
+									 void (*build) (OprecScan *scan, OprecRequest *req,
+													void *arg),
+									 void *arg);
 extern void oprec_api_error(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
 							const char *code, const char *message,
 							const char *hint) pg_attribute_noreturn();

@@ -532,13 +532,13 @@ oprecEndForeignScan(ForeignScanState *node)
 }
 
 /*
- * What a scan that lists its ids costs per page of ids listed: the listing
- * request, and the history chains of that page's ids (one id stands for
- * the page: the windows are the same for each batch).  Busy ids cost a
- * request more per page of their history.
+ * The chains a scan would run, from the pushed values as EXPLAIN can know
+ * them; with one_key, as if the query named one id (a listing scan: the
+ * windows are the same for each batch of listed ids).
  */
 static void
-explain_listing_requests(ForeignScanState *node, OprecExecState *state, ExplainState *es)
+explain_chains(ForeignScanState *node, OprecExecState *state, bool one_key,
+			   int *nchains, int *nbatches, int *nwindows)
 {
 	OprecOptions *options = state->options;
 	const OprecApi *api = options->api;
@@ -548,26 +548,41 @@ explain_listing_requests(ForeignScanState *node, OprecExecState *state, ExplainS
 	OprecFilters *filters = oprec_evaluate_filters(api, state->fdw_private, state->expr_states,
 												   node->ss.ps.ps_ExprContext,
 												   options->max_id_range, NULL);
-	int64		one_key = 1;
+	int64		key = 1;
+
+	if (one_key)
+	{
+		filters->columns[api->key_column].active = true;
+		filters->columns[api->key_column].ints = &key;
+		filters->columns[api->key_column].nvalues = 1;
+	}
+	(void) oprec_build_chains(api, filters, oprec_history_start(options),
+							  options->page_size, options->always_windows,
+							  GetCurrentTimestamp(), nchains, nbatches, nwindows);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(tmp);
+}
+
+/*
+ * What a scan that lists its ids costs per page of ids listed: the listing
+ * request, and the history chains of that page's ids.  Busy ids cost a
+ * request more per page of their history.
+ */
+static void
+explain_listing_requests(ForeignScanState *node, OprecExecState *state, ExplainState *es)
+{
+	const OprecApi *api = state->options->api;
+	int			batches = (api->list_page_size + api->max_keys_per_request - 1) /
+		api->max_keys_per_request;
 	int			nchains,
 				nbatches,
 				nwindows;
-	int			batches = (api->list_page_size + api->max_keys_per_request - 1) /
-		api->max_keys_per_request;
-	char	   *text;
 
-	filters->columns[api->key_column].active = true;
-	filters->columns[api->key_column].ints = &one_key;
-	filters->columns[api->key_column].nvalues = 1;
-	(void) oprec_build_chains(api, filters, oprec_history_start(options),
-							  options->page_size, options->always_windows,
-							  GetCurrentTimestamp(), &nchains, &nbatches, &nwindows);
-	MemoryContextSwitchTo(oldcxt);
-	text = psprintf("%d per %d ids listed (1 listing + %d batches x %d), more for busy ids",
-					1 + batches * Max(nchains, 1), api->list_page_size, batches,
-					Max(nchains, 1));
-	MemoryContextDelete(tmp);
-	ExplainPropertyText("Requests", text, es);
+	explain_chains(node, state, true, &nchains, &nbatches, &nwindows);
+	ExplainPropertyText("Requests",
+						psprintf("%d per %d ids listed (1 listing + %d batches x %d), more for busy ids",
+								 1 + batches * Max(nchains, 1), api->list_page_size, batches,
+								 Max(nchains, 1)), es);
 }
 
 /*
@@ -621,22 +636,11 @@ oprecExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		}
 		else if (!state->need_execution)
 		{
-			MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "oprec_fdw explain",
-													  ALLOCSET_DEFAULT_SIZES);
-			MemoryContext oldcxt = MemoryContextSwitchTo(tmp);
-			OprecFilters *filters = oprec_evaluate_filters(api, state->fdw_private,
-														   state->expr_states,
-														   node->ss.ps.ps_ExprContext,
-														   options->max_id_range, NULL);
 			int			nchains,
 						nbatches,
 						nwindows;
 
-			(void) oprec_build_chains(api, filters, oprec_history_start(options),
-									  options->page_size, options->always_windows,
-									  GetCurrentTimestamp(), &nchains, &nbatches, &nwindows);
-			MemoryContextSwitchTo(oldcxt);
-			MemoryContextDelete(tmp);
+			explain_chains(node, state, false, &nchains, &nbatches, &nwindows);
 			ExplainPropertyInteger("Id Batches", NULL, nbatches, es);
 			if (api->max_window_ms > 0)
 				ExplainPropertyInteger("Time Windows", NULL, nwindows, es);

@@ -139,7 +139,6 @@ typedef struct OprecScanEngine
 	bool		listing;
 	bool		listing_done;
 	char	   *listing_cursor;
-	bool		list_every_key; /* not only keys with history in the range */
 
 	int64	   *missing_keys;	/* keys the API said do not exist */
 	int			nmissing;
@@ -255,6 +254,7 @@ extern List *oprec_pushed_descriptions(List *fdw_private);
 extern List *oprec_pushed_columns(List *fdw_private);
 extern void oprec_keys_from_datums(Datum *values, int n, Oid value_type,
 								   OprecColumnFilter *keys);
+extern int	oprec_sort_unique_keys(int64 *values, int n);
 
 /* in estimate.c */
 extern void oprec_estimate_relation(PlannerInfo *root, RelOptInfo *baserel,

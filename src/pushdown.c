@@ -541,9 +541,9 @@ cmp_cstring(const void *a, const void *b)
 	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-/* Sort and drop duplicates; returns the new count. */
-static int
-unique_int64(int64 *values, int n)
+/* Sort keys and drop duplicates; returns the new count. */
+int
+oprec_sort_unique_keys(int64 *values, int n)
 {
 	int			out = 0;
 
@@ -789,7 +789,7 @@ oprec_keys_from_datums(Datum *values, int n, Oid value_type, OprecColumnFilter *
 		else
 			keys->ints[keys->nvalues++] = DatumGetInt64(values[i]);
 	}
-	keys->nvalues = unique_int64(keys->ints, keys->nvalues);
+	keys->nvalues = oprec_sort_unique_keys(keys->ints, keys->nvalues);
 }
 
 /* Narrow the time range by one comparison with a timestamptz value. */

@@ -126,7 +126,6 @@ oprec_scan_start(OprecScan *scan, OprecFilters *filters)
 		!filters->columns[scan->api->key_column].active;
 	engine->listing_done = false;
 	engine->listing_cursor = NULL;
-	engine->list_every_key = scan->options->list_every_key;
 	engine->counters.listed_keys = 0;
 	engine->chains = oprec_build_chains(scan->api, filters, engine->history_start,
 										scan->options->page_size,
@@ -226,15 +225,6 @@ skip_missing_keys(OprecScan *scan, OprecChain *chain)
 	return nkept > 0;
 }
 
-static int
-compare_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * A scan that names no keys: list the next page of the scope's keys, and
  * make their chains the ones to start, as if the query had named them.
@@ -252,7 +242,7 @@ list_more_keys(OprecScan *scan)
 				nwindows;
 
 	memset(&page, 0, sizeof(page));
-	scan->api->list_keys(scan, engine->listing_cursor, engine->list_every_key, &page);
+	scan->api->list_keys(scan, engine->listing_cursor, scan->options->list_every_key, &page);
 	engine->listing_done = !page.has_more;
 	engine->listing_cursor = page.has_more ? page.next_cursor : NULL;
 	if (page.has_more && (page.next_cursor == NULL || page.nkeys == 0))
@@ -264,7 +254,6 @@ list_more_keys(OprecScan *scan)
 	engine->counters.listed_keys += page.nkeys;
 
 	/* the listed keys, sorted and distinct, as the key filter */
-	qsort(page.keys, page.nkeys, sizeof(int64), compare_int64);
 	filters = palloc(sizeof(OprecFilters));
 	*filters = *scan->filters;
 	filters->columns = palloc(sizeof(OprecColumnFilter) * scan->api->ncolumns);
@@ -273,10 +262,7 @@ list_more_keys(OprecScan *scan)
 	keys = &filters->columns[scan->api->key_column];
 	keys->active = true;
 	keys->ints = page.keys;
-	keys->nvalues = 0;
-	for (int i = 0; i < page.nkeys; i++)
-		if (keys->nvalues == 0 || keys->ints[keys->nvalues - 1] != page.keys[i])
-			keys->ints[keys->nvalues++] = page.keys[i];
+	keys->nvalues = oprec_sort_unique_keys(page.keys, page.nkeys);
 
 	engine->chains = oprec_build_chains(scan->api, filters, engine->history_start,
 										scan->options->page_size,

@@ -321,6 +321,42 @@ feishu_can_renew_token(OprecScan *scan)
 	return ((FeishuState *) scan->api_state)->plugin_token == NULL;
 }
 
+/* The plugin token expired (10022) or is not valid (10211). */
+static bool
+feishu_token_refused(OprecScan *scan, json_t *root)
+{
+	int64		code;
+	const char *msg;
+
+	return feishu_error_of(root, &code, &msg) &&
+		(code == FEISHU_TOKEN_EXPIRED || code == FEISHU_TOKEN_INVALID);
+}
+
+/*
+ * Address a request to path on the server, as the plugin's user, with a
+ * JSON body (NULL: none); the summary shows it as sent (no secret in it).
+ */
+static void
+feishu_request(OprecScan *scan, OprecRequest *req, const char *method, const char *path,
+			   json_t *body)
+{
+	FeishuState *st = scan->api_state;
+
+	req->method = method;
+	appendStringInfo(&req->url, "%s%s", scan->options->base_url, path);
+	oprec_request_add_header(req, "X-PLUGIN-TOKEN",
+							 st->plugin_token ? st->plugin_token : scan->session->token);
+	oprec_request_add_header(req, "X-USER-KEY", st->user_key);
+	if (body)
+	{
+		oprec_request_add_header(req, "Content-Type", "application/json");
+		oprec_request_set_json_body(req, body);
+		appendStringInfo(&req->summary, "%s %s %s", method, path, req->body.data);
+	}
+	else
+		appendStringInfo(&req->summary, "%s %s", method, path);
+}
+
 static json_t *
 string_array(const OprecColumnFilter *filter)
 {
@@ -335,17 +371,9 @@ static void
 feishu_build_page_request(OprecScan *scan, const OprecChain *chain, const char *cursor,
 						  OprecRequest *req)
 {
-	FeishuState *st = scan->api_state;
 	const OprecFilters *filters = scan->filters;
 	json_t	   *body = oprec_json_owned(oprec_json_new_object());
 	json_t	   *ids = json_array();
-
-	req->method = "POST";
-	appendStringInfo(&req->url, "%s%s", scan->options->base_url, LIST_PATH);
-	oprec_request_add_header(req, "Content-Type", "application/json");
-	oprec_request_add_header(req, "X-PLUGIN-TOKEN",
-							 st->plugin_token ? st->plugin_token : scan->session->token);
-	oprec_request_add_header(req, "X-USER-KEY", st->user_key);
 
 	json_object_set_new(body, "project_key", json_string(scan->scope));
 	for (int i = 0; i < chain->nkeys; i++)
@@ -365,10 +393,7 @@ feishu_build_page_request(OprecScan *scan, const OprecChain *chain, const char *
 	json_object_set_new(body, "page_size", json_integer(scan->options->page_size));
 	if (cursor)
 		json_object_set_new(body, "start_from", json_string(cursor));
-	oprec_request_set_json_body(req, body);
-
-	/* the body holds no secret: show it as sent */
-	appendStringInfo(&req->summary, "POST %s %s", LIST_PATH, req->body.data);
+	feishu_request(scan, req, "POST", LIST_PATH, body);
 }
 
 /*
@@ -452,54 +477,40 @@ feishu_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 	return OPREC_PAGE_OK;
 }
 
+/* A listing request: what oprec_send_with_token writes on each attempt. */
+typedef struct ListingRequest
+{
+	const char *method;
+	const char *path;
+	json_t	   *body;			/* NULL: none */
+} ListingRequest;
+
+static void
+build_listing_request(OprecScan *scan, OprecRequest *req, void *arg)
+{
+	ListingRequest *listing = arg;
+
+	feishu_request(scan, req, listing->method, listing->path, listing->body);
+}
+
 /*
- * Send a request of the listing calls with the plugin token, asking once
- * more with a new token if the API says it expired; the answer's JSON, its
- * errors raised.
+ * Send a request of the listing calls with the plugin token (renewed once
+ * if the API says it expired); the answer's JSON, its errors raised.
  */
 static json_t *
 send_listing_request(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
 					 const char *method, const char *path, json_t *body)
 {
-	FeishuState *st = scan->api_state;
+	ListingRequest listing = {method, path, body};
+	json_t	   *root = oprec_send_with_token(scan, req, resp, build_listing_request, &listing);
+	int64		code;
+	const char *msg;
 
-	for (int attempt = 0;; attempt++)
-	{
-		json_t	   *root;
-		int64		code;
-		const char *msg;
-
-		feishu_ensure_token(scan, false);
-		oprec_request_init(req, method);
-		appendStringInfo(&req->url, "%s%s", scan->options->base_url, path);
-		oprec_request_add_header(req, "X-PLUGIN-TOKEN",
-								 st->plugin_token ? st->plugin_token : scan->session->token);
-		oprec_request_add_header(req, "X-USER-KEY", st->user_key);
-		if (body)
-		{
-			oprec_request_add_header(req, "Content-Type", "application/json");
-			oprec_request_set_json_body(req, body);
-			appendStringInfo(&req->summary, "%s %s %s", method, path, req->body.data);
-		}
-		else
-			appendStringInfo(&req->summary, "%s %s", method, path);
-		oprec_http_send(scan, req, resp);
-
-		root = oprec_json_answer(scan, req, resp);
-		if (feishu_error_of(root, &code, &msg))
-		{
-			if (attempt == 0 && feishu_can_renew_token(scan) &&
-				(code == FEISHU_TOKEN_EXPIRED || code == FEISHU_TOKEN_INVALID))
-			{
-				oprec_session_forget_token(scan->session);
-				continue;
-			}
-			raise_feishu_error(scan, req, resp, code, msg);
-		}
-		if (resp->status < 200 || resp->status > 299)
-			oprec_api_error(scan, req, resp, NULL, "the request failed", NULL);
-		return root;
-	}
+	if (feishu_error_of(root, &code, &msg))
+		raise_feishu_error(scan, req, resp, code, msg);
+	if (resp->status < 200 || resp->status > 299)
+		oprec_api_error(scan, req, resp, NULL, "the request failed", NULL);
+	return root;
 }
 
 /* The space's work item types, listed once per scan: the filter needs them. */
@@ -653,21 +664,13 @@ static void
 feishu_users_build_request(OprecScan *scan, const OprecChain *chain, const char *cursor,
 						   OprecRequest *req)
 {
-	FeishuState *st = scan->api_state;
 	json_t	   *body = oprec_json_owned(oprec_json_new_object());
 	json_t	   *keys = json_array();
 
-	req->method = "POST";
-	appendStringInfo(&req->url, "%s%s", scan->options->base_url, USER_QUERY_PATH);
-	oprec_request_add_header(req, "Content-Type", "application/json");
-	oprec_request_add_header(req, "X-PLUGIN-TOKEN",
-							 st->plugin_token ? st->plugin_token : scan->session->token);
-	oprec_request_add_header(req, "X-USER-KEY", st->user_key);
 	for (int i = 0; i < chain->nkeys; i++)
 		json_array_append_new(keys, json_string(psprintf(INT64_FORMAT, chain->keys[i])));
 	json_object_set_new(body, "user_keys", keys);
-	oprec_request_set_json_body(req, body);
-	appendStringInfo(&req->summary, "POST %s %s", USER_QUERY_PATH, req->body.data);
+	feishu_request(scan, req, "POST", USER_QUERY_PATH, body);
 }
 
 /* One answer holds every user asked for that exists: no paging. */
@@ -726,6 +729,7 @@ feishu_users_column_value(OprecScan *scan, const OprecChain *chain, json_t *reco
 	.ensure_token = feishu_ensure_token, \
 	.transient_error = feishu_transient_error, \
 	.can_renew_token = feishu_can_renew_token, \
+	.token_refused = feishu_token_refused, \
 	.rows_in_record = feishu_rows_in_record, \
 	.import_schema = "feishu"
 

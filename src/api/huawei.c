@@ -608,6 +608,32 @@ huawei_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 	return OPREC_PAGE_OK;
 }
 
+/* The issue listing request with its body (arg), signed as sent. */
+static void
+build_issues_request(OprecScan *scan, OprecRequest *req, void *arg)
+{
+	HuaweiState *st = scan->api_state;
+	char	   *path = psprintf(ISSUES_PATH, oprec_url_escape(scan->scope));
+
+	req->method = "POST";
+	oprec_request_set_json_body(req, (json_t *) arg);
+	appendStringInfo(&req->url, "%s%s", scan->options->base_url, path);
+	oprec_request_add_header(req, "Accept", "application/json");
+	oprec_request_add_header(req, "Content-Type", "application/json");
+	authorize(scan, req, psprintf("%s%s", st->path_prefix, path), NULL, 0);
+	appendStringInfo(&req->summary, "POST %s %s", path, req->body.data);
+}
+
+/* The IAM token was refused (PM.10001002). */
+static bool
+huawei_token_refused(OprecScan *scan, json_t *root)
+{
+	const char *code;
+	const char *msg;
+
+	return huawei_error_of(root, &code, &msg) && strcmp(code, HUAWEI_INVALID_TOKEN) == 0;
+}
+
 /*
  * One page of the project's issues (POST /v4/projects/{id}/issues): those
  * updated since the time range's lower end, unless every_key.  An issue
@@ -618,55 +644,29 @@ huawei_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 static void
 huawei_list_keys(OprecScan *scan, const char *cursor, bool every_key, OprecKeyPage *page)
 {
-	HuaweiState *st = scan->api_state;
 	int64		offset = offset_of_cursor(cursor);
-	char	   *escaped_project = oprec_url_escape(scan->scope);
-	char	   *path = psprintf(ISSUES_PATH, escaped_project);
+	json_t	   *body = oprec_json_owned(oprec_json_new_object());
 	OprecRequest req;
 	OprecResponse resp;
-	json_t	   *root = NULL;
+	json_t	   *root;
 	json_t	   *issues;
 	json_t	   *total;
 	json_t	   *issue;
+	const char *code;
+	const char *msg;
 	size_t		i;
 
-	for (int attempt = 0; attempt < 2; attempt++)
-	{
-		json_t	   *body = oprec_json_owned(oprec_json_new_object());
-		const char *code;
-		const char *msg;
-
-		huawei_ensure_token(scan, false);
-		json_object_set_new(body, "offset", json_integer(offset));
-		json_object_set_new(body, "limit", json_integer(ISSUES_PAGE_SIZE));
-		if (!every_key && scan->filters->has_lower)
-			json_object_set_new(body, "updated_time_interval",
-								json_string(psprintf(INT64_FORMAT ",",
-													 Max(scan->filters->lower_ms, 1))));
-		oprec_request_init(&req, "POST");
-		oprec_request_set_json_body(&req, body);
-		appendStringInfo(&req.url, "%s%s", scan->options->base_url, path);
-		oprec_request_add_header(&req, "Accept", "application/json");
-		oprec_request_add_header(&req, "Content-Type", "application/json");
-		authorize(scan, &req, psprintf("%s%s", st->path_prefix, path), NULL, 0);
-		appendStringInfo(&req.summary, "POST %s %s", path, req.body.data);
-		oprec_http_send(scan, &req, &resp);
-
-		root = oprec_json_answer(scan, &req, &resp);
-		if (huawei_error_of(root, &code, &msg))
-		{
-			if (attempt == 0 && huawei_can_renew_token(scan) &&
-				strcmp(code, HUAWEI_INVALID_TOKEN) == 0)
-			{
-				oprec_session_forget_token(scan->session);
-				continue;
-			}
-			raise_huawei_error(scan, &req, &resp, code, msg);
-		}
-		if (resp.status < 200 || resp.status > 299)
-			oprec_api_error(scan, &req, &resp, NULL, "the request failed", NULL);
-		break;
-	}
+	json_object_set_new(body, "offset", json_integer(offset));
+	json_object_set_new(body, "limit", json_integer(ISSUES_PAGE_SIZE));
+	if (!every_key && scan->filters->has_lower)
+		json_object_set_new(body, "updated_time_interval",
+							json_string(psprintf(INT64_FORMAT ",",
+												 Max(scan->filters->lower_ms, 1))));
+	root = oprec_send_with_token(scan, &req, &resp, build_issues_request, body);
+	if (huawei_error_of(root, &code, &msg))
+		raise_huawei_error(scan, &req, &resp, code, msg);
+	if (resp.status < 200 || resp.status > 299)
+		oprec_api_error(scan, &req, &resp, NULL, "the request failed", NULL);
 
 	issues = json_object_get(root, "issues");
 	if (issues == NULL || json_is_null(issues))
@@ -769,6 +769,7 @@ const OprecApi oprec_huawei_api = {
 	.ensure_token = huawei_ensure_token,
 	.transient_error = huawei_transient_error,
 	.can_renew_token = huawei_can_renew_token,
+	.token_refused = huawei_token_refused,
 	.build_page_request = huawei_build_page_request,
 	.read_page = huawei_read_page,
 	.rows_in_record = huawei_rows_in_record,
