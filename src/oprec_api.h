@@ -27,6 +27,14 @@
 #include "utils/timestamp.h"
 
 /*
+ * PostgreSQL 18 marks functions that do not return with a leading
+ * pg_noreturn, and no longer has the trailing pg_attribute_noreturn().
+ */
+#if PG_VERSION_NUM < 180000
+#define pg_noreturn pg_attribute_noreturn()
+#endif
+
+/*
  * jansson's value type.  jansson.h itself is included only where JSON is
  * handled: some of its names (json_object, json_typeof) are also SQL
  * functions declared by utils/builtins.h.
@@ -439,11 +447,11 @@ extern json_t *oprec_send_with_token(OprecScan *scan, OprecRequest *req, OprecRe
 									 void (*build) (OprecScan *scan, OprecRequest *req,
 													void *arg),
 									 void *arg);
-extern void oprec_api_error(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
-							const char *code, const char *message,
-							const char *hint) pg_attribute_noreturn();
-extern void oprec_bad_answer(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
-							 const char *what) pg_attribute_noreturn();
+pg_noreturn extern void oprec_api_error(OprecScan *scan, OprecRequest *req,
+										OprecResponse *resp, const char *code,
+										const char *message, const char *hint);
+pg_noreturn extern void oprec_bad_answer(OprecScan *scan, OprecRequest *req,
+										 OprecResponse *resp, const char *what);
 
 /* JSON owned by memory contexts (convert.c) */
 extern json_t *oprec_json_load_owned(OprecScan *scan, const StringInfo body);

@@ -23,6 +23,10 @@
 #include "access/table.h"
 #include "commands/defrem.h"
 #include "commands/explain.h"
+#if PG_VERSION_NUM >= 180000
+#include "commands/explain_format.h"
+#include "commands/explain_state.h"
+#endif
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
 #include "miscadmin.h"
@@ -159,6 +163,9 @@ oprec_add_path(PlannerInfo *root, RelOptInfo *baserel, double rows, Cost startup
 {
 	add_path(baserel, (Path *)
 			 create_foreignscan_path(root, baserel, NULL, rows,
+#if PG_VERSION_NUM >= 180000
+									 0, /* disabled_nodes: costs say it all */
+#endif
 									 startup_cost, total_cost,
 									 NIL, required_outer, NULL,
 #if PG_VERSION_NUM >= 170000
