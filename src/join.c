@@ -43,6 +43,7 @@
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/ruleutils.h"
 
 #include "oprec_fdw.h"
 
@@ -50,8 +51,7 @@
 enum KeySourcePathIndex
 {
 	KEY_SOURCE_VALUE,			/* Expr: the key, from the local table's row */
-	KEY_SOURCE_QUALS,			/* List of Expr: the local table's conditions */
-	KEY_SOURCE_DESCRIPTION		/* String: for EXPLAIN */
+	KEY_SOURCE_QUALS			/* List of Expr: the local table's conditions */
 };
 
 /* Whether an equivalence class member is a column mapped to the key. */
@@ -188,17 +188,6 @@ key_source_table(PlannerInfo *root, RelOptInfo *baserel, Expr *value)
 	return rel;
 }
 
-/* How the key source appears in EXPLAIN: "m.id of table my_items". */
-static char *
-describe_key_source(PlannerInfo *root, Expr *value, RelOptInfo *source)
-{
-	RangeTblEntry *rte = root->simple_rte_array[source->relid];
-
-	return psprintf("%s, from the rows of table %s that meet its conditions",
-					oprec_deparse_in_query(root, (Node *) value),
-					get_rel_name(rte->relid));
-}
-
 /*
  * Add the parameterized and batched paths of the relation's key join
  * clauses.
@@ -270,8 +259,7 @@ oprec_add_join_paths(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *pla
 			keys = Min(keys, plan->keys_estimate);
 		oprec_estimate_cost(plan, keys, read_keys, &rows, &startup_cost, &total_cost);
 
-		fdw_private = list_make3(best_value, quals,
-								 makeString(describe_key_source(root, best_value, best_source)));
+		fdw_private = list_make2(best_value, quals);
 		oprec_add_path(root, baserel, rows, startup_cost, total_cost,
 					   baserel->lateral_relids, fdw_private);
 	}
@@ -280,7 +268,7 @@ oprec_add_join_paths(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *pla
 /*
  * Write the key source of a batched path into a plan: its expressions are
  * appended to fdw_exprs (so that they follow the plan's range table), and
- * fdw_private's entry says where they start and what to show.
+ * fdw_private's entry says where they start.
  */
 List *
 oprec_key_source_private(ForeignPath *path, List **fdw_exprs)
@@ -292,18 +280,14 @@ oprec_key_source_private(ForeignPath *path, List **fdw_exprs)
 		return NIL;
 	*fdw_exprs = lappend(*fdw_exprs, list_nth(source, KEY_SOURCE_VALUE));
 	*fdw_exprs = lappend(*fdw_exprs, list_nth(source, KEY_SOURCE_QUALS));
-	return list_make2(makeInteger(first), list_nth(source, KEY_SOURCE_DESCRIPTION));
+	return list_make1(makeInteger(first));
 }
 
-/* Where a plan's key source starts in fdw_exprs (-1: none), and its text. */
+/* Where a plan's key source starts in fdw_exprs; -1: it has none. */
 int
-oprec_key_source_position(List *key_source, const char **description)
+oprec_key_source_position(List *key_source)
 {
-	if (key_source == NIL)
-		return -1;
-	if (description)
-		*description = strVal(lsecond(key_source));
-	return intVal(linitial(key_source));
+	return key_source == NIL ? -1 : intVal(linitial(key_source));
 }
 
 /* The first Var of an expression, to learn its range table index. */
@@ -318,6 +302,24 @@ first_var(Node *node, Var **var)
 		return true;
 	}
 	return expression_tree_walker(node, first_var, var);
+}
+
+/*
+ * How a plan's key source appears in EXPLAIN: "m.id, from the rows of
+ * table my_items that meet its conditions", the value deparsed from the
+ * finished plan in dpcontext.
+ */
+char *
+oprec_key_source_description(List *fdw_exprs, int position, EState *estate, List *dpcontext)
+{
+	Node	   *value = list_nth(fdw_exprs, position);
+	Var		   *var = NULL;
+
+	(void) first_var(value, &var);
+	Assert(var != NULL);
+	return psprintf("%s, from the rows of table %s that meet its conditions",
+					deparse_expression(value, dpcontext, true, false),
+					get_rel_name(exec_rt_fetch(var->varno, estate)->relid));
 }
 
 /* Prepare to read the keys of a plan's local table (at executor start). */

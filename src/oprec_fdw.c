@@ -65,7 +65,7 @@ typedef struct OprecExecState
 	List	   *expr_states;	/* pushed right-hand sides */
 	bool		need_execution; /* they depend on other plan nodes */
 	OprecKeySource *key_source; /* batched join: the local table of keys */
-	const char *key_source_text;
+	bool		has_key_source; /* a batched join's plan */
 	OprecColumnFilter *source_keys; /* its keys, once read */
 	bool		expect_rescans; /* parameterized, or asked to rewind */
 	int			scans_started;
@@ -280,7 +280,7 @@ oprecGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		path_plan.pushed_columns = list_copy(plan->pushed_columns);
 		path_plan.pushed_ops = list_copy(plan->pushed_ops);
 		path_plan.pushed_exprs = list_copy(plan->pushed_exprs);
-		path_plan.pushed_text = list_copy(plan->pushed_text);
+		path_plan.pushed_clauses = list_copy(plan->pushed_clauses);
 		oprec_classify_join_clauses(root, baserel, &path_plan,
 									best_path->path.param_info->ppi_clauses);
 	}
@@ -292,7 +292,7 @@ oprecGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		retrieved = lappend_int(retrieved, attno + FirstLowInvalidHeapAttributeNumber);
 
 	fdw_exprs = oprec_pushdown_exprs(&path_plan);
-	fdw_private = oprec_pushdown_private(&path_plan);
+	fdw_private = oprec_pushdown_private(&path_plan, scan_clauses);
 	fdw_private = lappend(fdw_private, retrieved);
 	fdw_private = lappend(fdw_private, oprec_key_source_private(best_path, &fdw_exprs));
 	fdw_private = lappend(fdw_private, makeInteger(best_path->path.param_info != NULL));
@@ -331,8 +331,8 @@ oprecBeginForeignScan(ForeignScanState *node, int eflags)
 
 	/* a batched join's key source follows the pushed values in fdw_exprs */
 	source_position = oprec_key_source_position(list_nth(fsplan->fdw_private,
-														 OPREC_PRIVATE_KEY_SOURCE),
-												&state->key_source_text);
+														 OPREC_PRIVATE_KEY_SOURCE));
+	state->has_key_source = source_position >= 0;
 	if (source_position >= 0)
 	{
 		pushed_exprs = list_truncate(list_copy(fsplan->fdw_exprs), source_position);
@@ -603,20 +603,36 @@ oprecExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	OprecExecState *state = node->fdw_state;
 	OprecOptions *options = state->options;
 	const OprecApi *api = options->api;
-	List	   *pushed = oprec_pushed_descriptions(state->fdw_private);
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
 
 	if (!es->verbose && !es->analyze)
 		return;
 
 	if (es->verbose)
 	{
-		bool		listing = api->list_keys != NULL && state->key_source_text == NULL &&
+		bool		listing = api->list_keys != NULL && !state->has_key_source &&
 			!oprec_pushed_key_condition(api, state->fdw_private);
+		int			source_position;
 
+		/*
+		 * What was pushed is shown from the finished plan, deparsed in
+		 * es->deparse_cxt: EXPLAIN has just shown this node's Filter (the
+		 * pushed conditions are among its quals), which set that context to
+		 * this plan and its ancestors, so that a Param is shown as the
+		 * initplan or outer column it comes from.  ruleutils needs them:
+		 * PostgreSQL 17 looks a PARAM_EXEC up in the plan tree.
+		 */
 		ExplainPropertyText("API Call", api->call, es);
-		ExplainPropertyList("Pushed Conditions", pushed, es);
-		if (state->key_source_text)
-			ExplainPropertyText("Ids From", state->key_source_text, es);
+		ExplainPropertyList("Pushed Conditions",
+							oprec_pushed_descriptions(state->fdw_private, fsplan->scan.plan.qual,
+													  es->deparse_cxt), es);
+		source_position = oprec_key_source_position(list_nth(state->fdw_private,
+															 OPREC_PRIVATE_KEY_SOURCE));
+		if (source_position >= 0)
+			ExplainPropertyText("Ids From",
+								oprec_key_source_description(fsplan->fdw_exprs, source_position,
+															 node->ss.ps.state, es->deparse_cxt),
+								es);
 		if (listing)
 		{
 			/* a scan without ids: the listing is the cost to see first */

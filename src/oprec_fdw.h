@@ -168,7 +168,10 @@ enum OprecPrivateIndex
 {
 	OPREC_PRIVATE_COLUMNS,		/* IntList: API column of each condition */
 	OPREC_PRIVATE_OPS,			/* IntList: OprecCondOp of each condition */
-	OPREC_PRIVATE_TEXT,			/* List of String: conditions as written */
+	OPREC_PRIVATE_QUAL_POSITIONS,	/* IntList: each condition's place in
+									 * the plan's quals (for EXPLAIN) */
+	OPREC_PRIVATE_OWN_CONDITIONS,	/* Integer: conditions of the relation
+									 * itself; those after are a join's */
 	OPREC_PRIVATE_RETRIEVED,	/* IntList: attributes the query reads */
 	OPREC_PRIVATE_KEY_SOURCE,	/* NIL, or a batched join's key source (join.c) */
 	OPREC_PRIVATE_PARAMETERIZED,	/* Integer: a parameterized path's plan */
@@ -186,7 +189,10 @@ typedef struct OprecPlanState
 	List	   *pushed_columns; /* API column index per pushed condition */
 	List	   *pushed_ops;		/* OprecCondOp per pushed condition */
 	List	   *pushed_exprs;	/* right-hand side expression */
-	List	   *pushed_text;	/* the condition as written, for EXPLAIN */
+	List	   *pushed_clauses; /* the condition itself (shown by EXPLAIN) */
+	int			own_conditions; /* pushed from the relation's own quals;
+								 * a parameterized path's join clauses
+								 * follow */
 	bool		has_key_list;	/* key = ..., IN, = ANY */
 	bool		has_key_lower;	/* key >= ..., key > ... */
 	bool		has_key_upper;	/* key <= ..., key < ... */
@@ -232,9 +238,8 @@ extern TimestampTz oprec_parse_timestamptz(const char *text, const char *option_
 /* in pushdown.c */
 extern void oprec_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
 									  OprecPlanState *plan);
-extern List *oprec_pushdown_private(OprecPlanState *plan);
+extern List *oprec_pushdown_private(OprecPlanState *plan, List *quals);
 extern List *oprec_pushdown_exprs(OprecPlanState *plan);
-extern char *oprec_deparse_in_query(PlannerInfo *root, Node *expr);
 extern void oprec_classify_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
 										OprecPlanState *plan, List *clauses);
 extern bool oprec_is_key_join_clause(PlannerInfo *root, RelOptInfo *baserel,
@@ -250,7 +255,7 @@ extern bool oprec_pushed_key_condition(const OprecApi *api, List *fdw_private);
 extern bool oprec_pushed_key_range(const OprecApi *api, List *fdw_private);
 extern bool oprec_pushed_time_lower(const OprecApi *api, List *fdw_private);
 extern bool oprec_exprs_need_execution(List *fdw_exprs);
-extern List *oprec_pushed_descriptions(List *fdw_private);
+extern List *oprec_pushed_descriptions(List *fdw_private, List *quals, List *dpcontext);
 extern List *oprec_pushed_columns(List *fdw_private);
 extern void oprec_keys_from_datums(Datum *values, int n, Oid value_type,
 								   OprecColumnFilter *keys);
@@ -292,7 +297,9 @@ typedef struct OprecKeySource
 extern void oprec_add_join_paths(PlannerInfo *root, RelOptInfo *baserel,
 								 OprecPlanState *plan);
 extern List *oprec_key_source_private(ForeignPath *path, List **fdw_exprs);
-extern int	oprec_key_source_position(List *key_source, const char **description);
+extern int	oprec_key_source_position(List *key_source);
+extern char *oprec_key_source_description(List *fdw_exprs, int position, EState *estate,
+										  List *dpcontext);
 extern OprecKeySource *oprec_key_source_begin(EState *estate, Expr *value, List *quals);
 extern void oprec_key_source_read(OprecKeySource *source, OprecColumnFilter *keys);
 

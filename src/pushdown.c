@@ -35,8 +35,6 @@
 #include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
 #include "parser/parse_coerce.h"
-#include "parser/parsetree.h"
-#include "rewrite/rewriteManip.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -142,46 +140,6 @@ strategy_to_op(int strategy)
 		default:
 			return OPREC_COND_EQ;
 	}
-}
-
-/*
- * An expression of the query's relations as SQL text, their columns named
- * with the aliases EXPLAIN shows.
- */
-char *
-oprec_deparse_in_query(PlannerInfo *root, Node *expr)
-{
-	List	   *rtable = root->parse->rtable;
-	PlannedStmt *stmt = makeNode(PlannedStmt);
-	Bitmapset  *all = NULL;
-
-	for (int i = 1; i <= list_length(rtable); i++)
-		all = bms_add_member(all, i);
-	stmt->rtable = rtable;
-	return deparse_expression(expr,
-							  deparse_context_for_plan_tree(stmt,
-															select_rtable_names_for_explain(rtable, all)),
-							  true, false);
-}
-
-/*
- * A condition as SQL text, for EXPLAIN.  A join clause names the other
- * relations' columns with their aliases, as EXPLAIN shows them.
- */
-static char *
-describe_clause(const PushContext *cxt, Expr *clause)
-{
-	RangeTblEntry *rte = planner_rt_fetch(cxt->baserel->relid, cxt->root);
-	Node	   *copy = copyObject((Node *) clause);
-
-	if (cxt->join_clause)
-		return oprec_deparse_in_query(cxt->root, copy);
-
-	/* the deparse context knows the relation as range table entry 1 */
-	ChangeVarNodes(copy, cxt->baserel->relid, 1, 0);
-	return deparse_expression(copy,
-							  deparse_context_for(get_rel_name(rte->relid), rte->relid),
-							  false, false);
 }
 
 /*
@@ -402,7 +360,7 @@ classify_clause(const PushContext *cxt, OprecPlanState *plan, Expr *clause)
 	plan->pushed_columns = lappend_int(plan->pushed_columns, column);
 	plan->pushed_ops = lappend_int(plan->pushed_ops, op);
 	plan->pushed_exprs = lappend(plan->pushed_exprs, value);
-	plan->pushed_text = lappend(plan->pushed_text, makeString(describe_clause(cxt, clause)));
+	plan->pushed_clauses = lappend(plan->pushed_clauses, clause);
 	if (api->columns[column].push == OPREC_PUSH_KEY)
 	{
 		if (op == OPREC_COND_EQ || op == OPREC_COND_ANY)
@@ -427,6 +385,7 @@ oprec_classify_conditions(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState
 
 		classify_clause(&cxt, plan, rinfo->clause);
 	}
+	plan->own_conditions = list_length(plan->pushed_clauses);
 }
 
 /*
@@ -469,11 +428,31 @@ oprec_is_key_join_clause(PlannerInfo *root, RelOptInfo *baserel, const OprecPlan
 	return column == plan->options->api->key_column && op == OPREC_COND_EQ;
 }
 
-/* The plan's fdw_private entries that describe the pushed conditions. */
+/*
+ * The plan's fdw_private entries that describe the pushed conditions:
+ * their columns and operators, and where each condition stands in the
+ * plan's quals (every pushed condition is checked locally too), so that
+ * EXPLAIN shows it from the plan as PostgreSQL finished it.  quals are the
+ * clauses given to the plan, in order.
+ */
 List *
-oprec_pushdown_private(OprecPlanState *plan)
+oprec_pushdown_private(OprecPlanState *plan, List *quals)
 {
-	return list_make3(plan->pushed_columns, plan->pushed_ops, plan->pushed_text);
+	List	   *positions = NIL;
+	ListCell   *lc;
+
+	foreach(lc, plan->pushed_clauses)
+	{
+		int			position = -1;
+		ListCell   *lq;
+
+		foreach(lq, quals)
+			if (lfirst(lq) == lfirst(lc))
+				position = foreach_current_index(lq);
+		positions = lappend_int(positions, position);
+	}
+	return list_make4(plan->pushed_columns, plan->pushed_ops, positions,
+					  makeInteger(plan->own_conditions));
 }
 
 List *
@@ -489,15 +468,31 @@ oprec_pushed_columns(List *fdw_private)
 	return (List *) list_nth(fdw_private, OPREC_PRIVATE_COLUMNS);
 }
 
-/* The pushed conditions as written, as a list of C strings. */
+/*
+ * The pushed conditions as written, for EXPLAIN: each deparsed from the
+ * plan's quals in dpcontext, which must know the plan and its ancestors
+ * (a Param of an initplan or of a nested loop's outer row is shown as
+ * what it stands for).  Conditions of a join name every column with its
+ * relation.
+ */
 List *
-oprec_pushed_descriptions(List *fdw_private)
+oprec_pushed_descriptions(List *fdw_private, List *quals, List *dpcontext)
 {
+	List	   *positions = (List *) list_nth(fdw_private, OPREC_PRIVATE_QUAL_POSITIONS);
+	int			own = intVal(list_nth(fdw_private, OPREC_PRIVATE_OWN_CONDITIONS));
 	List	   *result = NIL;
 	ListCell   *lc;
 
-	foreach(lc, (List *) list_nth(fdw_private, OPREC_PRIVATE_TEXT))
-		result = lappend(result, strVal(lfirst(lc)));
+	foreach(lc, positions)
+	{
+		int			position = lfirst_int(lc);
+
+		if (position < 0 || position >= list_length(quals))
+			continue;			/* not in the plan's quals: nothing to show */
+		result = lappend(result,
+						 deparse_expression(list_nth(quals, position), dpcontext,
+											foreach_current_index(lc) >= own, false));
+	}
 	return result;
 }
 
