@@ -26,7 +26,7 @@ DATA = sql/oprec_fdw--$(EXTVERSION).sql
 PGFILEDESC = "oprec_fdw - operation-record APIs as foreign tables"
 
 REGRESS = init options feishu_types feishu_pushdown feishu_paging feishu_errors feishu_explain \
-	huawei_records huawei_auth huawei_errors transfer_lifetime hostile_answers security tokens retries pacing \
+	huawei_records huawei_auth huawei_errors transfer_lifetime hostile_answers security tokens retries pacing shared_pace \
 	id_conditions joins estimates import column_mapping local_copy long_ranges concurrency listing users
 REGRESS_OPTS = --inputdir=. --outputdir=test/results
 

@@ -1,4 +1,5 @@
-/* oprec_fdw install script: the handler, the validator and the wrapper */
+/* oprec_fdw install script: the handler, the validator, the wrapper, and
+ * a view of the request pace */
 
 \echo Use "CREATE EXTENSION oprec_fdw" to load this file. \quit
 
@@ -18,3 +19,16 @@ CREATE FOREIGN DATA WRAPPER oprec_fdw
 
 COMMENT ON FOREIGN DATA WRAPPER oprec_fdw IS
   'operation histories of Feishu Project and Huawei CodeArts Req work items as tables';
+
+CREATE FUNCTION oprec_fdw_pace(foreign_table regclass,
+    OUT shared boolean,
+    OUT requests_per_second integer,
+    OUT current_rate integer,
+    OUT in_flight integer,
+    OUT completed_last_second integer)
+RETURNS record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;
+
+COMMENT ON FUNCTION oprec_fdw_pace(regclass) IS
+  'the request pace of the credential the current user''s queries of a foreign table count against';

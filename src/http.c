@@ -43,6 +43,7 @@
 #if PG_VERSION_NUM >= 150000
 #include "common/pg_prng.h"
 #endif
+#include "lib/ilist.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -101,7 +102,8 @@ typedef struct Transfer
 	MemoryContext cxt;
 	CURL	   *easy;
 	struct curl_slist *headers;
-	bool		attached;		/* added to the multi handle */
+	bool		attached;		/* on the multi handle */
+	bool		started;		/* was put on it: may have been sent */
 	bool		done;
 	CURLcode	result;
 	char		errbuf[CURL_ERROR_SIZE];
@@ -118,6 +120,8 @@ typedef struct Transfer
 	char	  **log_id_names;
 	char	   *log_id;
 	char	   *retry_after;
+	/* its place in the pace window, from the start until curl says done */
+	OprecPaceTicket ticket;
 } Transfer;
 
 /* ----------------------------------------------------------------
@@ -313,6 +317,11 @@ release_transfer(void *arg)
 	t->attached = false;
 	curl_slist_free_all(t->headers);
 	t->headers = NULL;
+	/* abandoned while in flight, it may have reached the API */
+	if (t->started)
+		oprec_pace_complete(&t->ticket);
+	else
+		oprec_pace_withdraw(&t->ticket);
 }
 
 void
@@ -484,7 +493,12 @@ prepare_transfer(MemoryContext cxt, const OprecOptions *options, const OprecRequ
  * ----------------------------------------------------------------
  */
 
-/* Collect finished transfers' results from the multi handle. */
+/*
+ * Collect finished transfers' results from the multi handle, and settle
+ * their places in the pace at once: the scan that owns a transfer may read
+ * its answer much later, and until then the request is no longer on the
+ * wire.  Never throws.
+ */
 static void
 collect_finished(void)
 {
@@ -502,6 +516,7 @@ collect_finished(void)
 		{
 			t->done = true;
 			t->result = msg->data.result;
+			oprec_pace_complete(&t->ticket);
 		}
 	}
 }
@@ -512,6 +527,9 @@ socket_action(curl_socket_t fd, int events)
 	int			running;
 	CURLMcode	mc;
 
+	/* a backend may wait for the pace before its first transfer */
+	if (multi_handle == NULL)
+		return;
 	mc = curl_multi_socket_action(multi_handle, fd, events, &running);
 	if (mc != CURLM_OK)
 		ereport(ERROR,
@@ -521,13 +539,13 @@ socket_action(curl_socket_t fd, int events)
 }
 
 /*
- * Wait once for curl's sockets, its timer, the latch or deadline (0: none).
- * The wait event set
- * is freed before anything can throw: before PostgreSQL 17 no resource
- * owner tracks its descriptor.
+ * Wait once for curl's sockets, its timer, the latch or deadline (0: none);
+ * with poll_only, only look at what is ready now.  The wait event set is
+ * freed before anything can throw: before PostgreSQL 17 no resource owner
+ * tracks its descriptor.
  */
 static void
-wait_for_activity(TimestampTz deadline)
+wait_for_activity(TimestampTz deadline, bool poll_only)
 {
 	WaitEventSet *set;
 	WaitEvent	events[16];
@@ -542,6 +560,8 @@ wait_for_activity(TimestampTz deadline)
 		timeout = Min(timeout, oprec_ms_until(timer_deadline));
 	if (deadline != 0)
 		timeout = Min(timeout, oprec_ms_until(deadline));
+	if (poll_only)
+		timeout = 0;
 
 #if PG_VERSION_NUM >= 170000
 	set = CreateWaitEventSet(CurrentResourceOwner, nwatched + 2);
@@ -964,23 +984,45 @@ typedef enum CallState
 struct OprecCall
 {
 	MemoryContext cxt;
+	dlist_node	node;			/* in live_calls */
 	OprecScan  *scan;
 	OprecRequest *req;			/* the caller's: lives as long as the call */
 	CallState	state;
 	TimestampTz not_before;		/* CALL_WAITING: next attempt from then */
 	int			attempt;		/* attempts before the current one */
 	Transfer   *transfer;		/* CALL_SENDING and CALL_DONE */
-	OprecPaceTicket ticket;		/* held while a transfer is in flight */
+	OprecPaceTicket ticket;		/* reserved, until its transfer takes it */
 	OprecResponse resp;			/* CALL_DONE, if the transfer succeeded */
 };
 
-/* The call's context goes: its place in the pace window is settled. */
+/* Every call of this backend, whichever scan or query it belongs to. */
+static dlist_head live_calls = DLIST_STATIC_INIT(live_calls);
+
+/* The call's context goes: it leaves live_calls, and any place it holds. */
 static void
 release_call(void *arg)
 {
 	OprecCall  *call = arg;
 
-	oprec_pace_release(&call->ticket);
+	dlist_delete(&call->node);
+	/* a ticket the call still holds is one no transfer ever used */
+	oprec_pace_withdraw(&call->ticket);
+}
+
+/*
+ * The scan's budget of requests (max_requests) allows one more.  Checked
+ * before a place in the pace is reserved for it.
+ */
+static void
+check_request_budget(OprecCall *call)
+{
+	if (call->scan->engine->counters.http_requests >= call->scan->options->max_requests)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the scan would send more than max_requests (%d) requests to the %s API",
+						call->scan->options->max_requests, call->scan->api->title),
+				 errdetail("Next request: %s.", call->req->summary.data),
+				 errhint("Narrow the query (name ids, shorten the time range), or raise the table's or server's max_requests option.")));
 }
 
 /* Start an attempt: put its transfer on the multi handle. */
@@ -993,20 +1035,16 @@ start_transfer(OprecCall *call)
 	Transfer   *t;
 	CURLMcode	mc;
 
-	if (call->scan->engine->counters.http_requests >= call->scan->options->max_requests)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("the scan would send more than max_requests (%d) requests to the %s API",
-						call->scan->options->max_requests, call->scan->api->title),
-				 errdetail("Next request: %s.", call->req->summary.data),
-				 errhint("Narrow the query (name ids, shorten the time range), or raise the table's or server's max_requests option.")));
 	t = prepare_transfer(cxt, call->scan->options, call->req);
+	/* from here on, freeing the transfer settles its place in the pace */
+	t->ticket = call->ticket;
+	call->ticket.serial = 0;
 	mc = curl_multi_add_handle(multi, t->easy);
 	if (mc != CURLM_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("could not start a request: %s", curl_multi_strerror(mc))));
-	t->attached = true;
+	t->attached = t->started = true;
 	call->transfer = t;
 	call->state = CALL_SENDING;
 	call->scan->engine->counters.http_requests++;
@@ -1041,7 +1079,8 @@ end_attempt(OprecCall *call)
 	resp->retries = call->attempt;
 
 	reason = transient_failure(scan, t, resp, &throttled);
-	oprec_pace_done(scan->session, scan->engine->pace_key, &call->ticket, throttled);
+	if (throttled)
+		oprec_pace_throttled(scan->session, scan->engine->pace_key, t->ticket.sent);
 	if (reason == NULL || call->attempt >= options->max_retries)
 	{
 		call->state = CALL_DONE;
@@ -1091,6 +1130,7 @@ advance_call(OprecCall *call)
 
 		if (now < call->not_before)
 			return call->not_before;
+		check_request_budget(call);
 		wait_ms = oprec_pace_reserve(call->scan->session, call->scan->engine->pace_key,
 									 call->scan->options->requests_per_second,
 									 &call->ticket);
@@ -1124,6 +1164,7 @@ oprec_http_start(OprecScan *scan, OprecRequest *req)
 	call->scan = scan;
 	call->req = req;
 	call->state = CALL_WAITING;
+	dlist_push_tail(&live_calls, &call->node);
 	cb->func = release_call;
 	cb->arg = call;
 	MemoryContextRegisterResetCallback(cxt, cb);
@@ -1170,7 +1211,7 @@ oprec_http_wait_any(OprecScan *scan, OprecCall *const *calls, int ncalls)
 		}
 		if (found >= 0 || !any)
 			break;
-		wait_for_activity(deadline);
+		wait_for_activity(deadline, false);
 	}
 	scan->engine->counters.wait_us += GetCurrentTimestamp() - started;
 	return found;
@@ -1188,6 +1229,47 @@ oprec_http_result(OprecCall *call, OprecResponse *resp)
 	if (call->transfer->result != CURLE_OK)
 		report_transport_failure(call->scan, call->req, call->transfer, call->attempt);
 	*resp = call->resp;
+}
+
+/*
+ * The executor has stopped asking for rows (a cursor's FETCH returned, or a
+ * portal was suspended) and the backend may now stay idle for any time,
+ * watching no transfer: hold no place in the pace meanwhile.  What has
+ * finished is collected (and settled); a transfer that has not begun to
+ * send its request is taken off the wire and its place given back, to be
+ * sent again when its scan goes on; a request already sent is counted as
+ * completed now (it has reached the API, whose quota counts requests as
+ * they arrive), as nobody will see its answer arrive until then.
+ */
+void
+oprec_http_suspend(void)
+{
+	dlist_iter	iter;
+
+	if (dlist_is_empty(&live_calls) || multi_handle == NULL)
+		return;
+	wait_for_activity(0, true);
+	dlist_foreach(iter, &live_calls)
+	{
+		OprecCall  *call = dlist_container(OprecCall, node, iter.cur);
+		Transfer   *t = call->transfer;
+		curl_off_t	pretransfer_us = 0;
+
+		if (call->state != CALL_SENDING || t->done)
+			continue;
+		curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
+		if (pretransfer_us > 0)
+		{
+			oprec_pace_complete(&t->ticket);
+			continue;
+		}
+		oprec_pace_withdraw(&t->ticket);
+		MemoryContextDelete(t->cxt);
+		call->transfer = NULL;
+		call->state = CALL_WAITING;
+		call->not_before = 0;
+		call->scan->engine->counters.http_requests--;
+	}
 }
 
 /* Free a call, its transfers and its answer; one in flight is abandoned. */

@@ -81,6 +81,47 @@ typedef struct OprecExecState
 
 PG_FUNCTION_INFO_V1(oprec_fdw_handler);
 
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static int	executor_run_depth = 0;
+
+/*
+ * When the outermost ExecutorRun returns, the executor has stopped asking
+ * for rows: the query is over, or a cursor's portal is suspended and the
+ * backend may stay idle for any time.  Requests in flight are then taken
+ * out of the pace (oprec_http_suspend), so that an open cursor does not
+ * hold the quota other backends share.
+ */
+static void
+oprec_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count
+#if PG_VERSION_NUM < 180000
+				  ,bool execute_once
+#endif
+)
+{
+	executor_run_depth++;
+	PG_TRY();
+	{
+#if PG_VERSION_NUM < 180000
+		if (prev_ExecutorRun)
+			prev_ExecutorRun(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+#else
+		if (prev_ExecutorRun)
+			prev_ExecutorRun(queryDesc, direction, count);
+		else
+			standard_ExecutorRun(queryDesc, direction, count);
+#endif
+	}
+	PG_FINALLY();
+	{
+		executor_run_depth--;
+	}
+	PG_END_TRY();
+	if (executor_run_depth == 0)
+		oprec_http_suspend();
+}
+
 void
 _PG_init(void)
 {
@@ -102,6 +143,9 @@ _PG_init(void)
 	oprec_json_install_allocator();
 	oprec_http_init();
 	oprec_pace_init();
+
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = oprec_ExecutorRun;
 }
 
 static void

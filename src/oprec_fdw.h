@@ -381,15 +381,16 @@ typedef struct OprecPaceTicket
 {
 	int			index;			/* in pace.c's list of requests in flight */
 	uint64		serial;			/* 0: no ticket */
+	TimestampTz sent;			/* when it was reserved */
 } OprecPaceTicket;
 
 extern void oprec_pace_init(void);
 extern uint64 oprec_pace_key(const OprecOptions *options);
 extern long oprec_pace_reserve(OprecSession *session, uint64 pace_key,
 							   int requests_per_second, OprecPaceTicket *ticket);
-extern void oprec_pace_done(OprecSession *session, uint64 pace_key,
-							OprecPaceTicket *ticket, bool throttled);
-extern void oprec_pace_release(OprecPaceTicket *ticket);
+extern void oprec_pace_complete(OprecPaceTicket *ticket);
+extern void oprec_pace_withdraw(OprecPaceTicket *ticket);
+extern void oprec_pace_throttled(OprecSession *session, uint64 pace_key, TimestampTz sent);
 
 /* in http.c */
 
@@ -400,6 +401,7 @@ extern bool oprec_http_done(OprecCall *call);
 extern int	oprec_http_wait_any(OprecScan *scan, OprecCall *const *calls, int ncalls);
 extern void oprec_http_result(OprecCall *call, OprecResponse *resp);
 extern void oprec_http_free(OprecCall *call);
+extern void oprec_http_suspend(void);
 
 
 #endif							/* OPREC_FDW_H */

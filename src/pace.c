@@ -35,9 +35,13 @@
  * Requests in flight.  A backend may have many requests in flight at once
  * (a scan runs several request chains together, and several scans may be
  * open).  Each holds a ticket: its entry in the window, so that its
- * completion turns the send time into the completion time in place.  A
- * ticket whose request is abandoned (its transfer freed, an error, an abort)
- * is settled as completed then: the request may have reached the API.
+ * completion turns the send time into the completion time in place.  The
+ * ticket is settled when curl reports the transfer done, whichever scan
+ * happens to drive the multi handle (http.c), not when its own scan reads
+ * the answer, which may be much later; a ticket whose request is abandoned
+ * (its transfer freed, an error, an abort) is settled as completed then:
+ * the request may have reached the API.  A request taken back before it
+ * was sent gives its entry back (oprec_pace_withdraw).
  *
  * The lock is never held while waiting nor across anything that can raise
  * an error.  The caller waits (on the latch) as long as oprec_pace_reserve
@@ -47,15 +51,20 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "commands/defrem.h"
 #include "common/hashfn.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 #include "oprec_fdw.h"
@@ -115,7 +124,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 /*
  * The requests this backend sent and has not reported done, each at the
  * index its ticket names.  Remembering where a request's window entry is
- * lets oprec_pace_done turn the send time into the completion time in
+ * lets oprec_pace_complete turn the send time into the completion time in
  * place; recording the completion as a second entry instead would count
  * every request twice within a window while it is short, halving the rate.
  * In shared memory the slot may have been given to another credential
@@ -262,6 +271,17 @@ window_complete(OprecPaceWindow *w, int pos, TimestampTz sent, TimestampTz now)
 		window_add_completion(w, now);
 }
 
+/* A request reserved at pos was never sent: free its entry. */
+static void
+window_remove(OprecPaceWindow *w, int pos, TimestampTz sent)
+{
+	if (pos >= 0 && w->sending[pos] && w->times[pos] == sent)
+	{
+		w->times[pos] = 0;
+		w->sending[pos] = false;
+	}
+}
+
 /*
  * The API throttled a request sent at sent (0: unknown).  Halve the rate,
  * and return the new rate if it went down, else 0.
@@ -406,11 +426,11 @@ settle(PendingRequest *p)
 }
 
 /*
- * An abort settles the requests its (sub)transaction sent and did not
- * report done, so that a backend left idle after a cancel holds no place in
- * a shared window.  Freeing a transfer settles its ticket too (through
- * oprec_pace_release); this is the backstop.  LWLocks are released before
- * these callbacks run; an exit aborts the transaction too.
+ * An abort settles the requests its (sub)transaction sent whose tickets
+ * are still held, so that a backend left idle after a cancel holds no
+ * place in a shared window.  Freeing a transfer settles its ticket too
+ * (oprec_pace_complete); this is the backstop.  LWLocks are released
+ * before these callbacks run; an exit aborts the transaction too.
  */
 static void
 pace_xact_callback(XactEvent event, void *arg)
@@ -601,92 +621,174 @@ oprec_pace_reserve(OprecSession *session, uint64 pace_key, int requests_per_seco
 	p->serial = next_serial++;
 	ticket->index = index;
 	ticket->serial = p->serial;
+	ticket->sent = p->paced ? p->sent : GetCurrentTimestamp();
 	return 0;
 }
 
 /*
- * After each request, whatever its outcome (a transport failure too: the
- * request may have reached the API).  throttled: the API answered that the
- * quota was exceeded.  The ticket is spent.
+ * A request ended (its transfer finished, however, or was abandoned): its
+ * entry gets its completion time, now; the request may have reached the
+ * API.  The ticket is spent.  Never throws: curl's completions are
+ * collected, and memory context callbacks run, where no error may be
+ * raised.
  */
 void
-oprec_pace_done(OprecSession *session, uint64 pace_key, OprecPaceTicket *ticket,
-				bool throttled)
-{
-	PendingRequest *found = ticket_request(ticket);
-	PendingRequest p;
-	OprecPaceWindow *w;
-	TimestampTz now;
-	TimestampTz sent = 0;
-	int			pos = -1;
-	int			lowered = 0;
-
-	ticket->serial = 0;
-	if (found)
-	{
-		p = *found;
-		found->serial = 0;
-		if (!p.paced)
-			return;
-	}
-	else
-	{
-		/* settled already (an abort in between): its completion is counted */
-		if (!throttled)
-			return;
-		memset(&p, 0, sizeof(p));
-	}
-
-	if (pace_table)
-	{
-		LWLockAcquire(pace_table->lock, LW_EXCLUSIVE);
-		now = GetCurrentTimestamp();
-		if (found && pace_table->slots[p.slot].used &&
-			pace_table->slots[p.slot].generation == p.generation)
-		{
-			w = &pace_table->slots[p.slot].window;
-			pos = p.pos;
-			sent = p.sent;
-			pace_table->slots[p.slot].last_used = now;
-		}
-		else
-			w = &pace_table->slots[find_slot(pace_key, now)].window;
-		if (found)
-			window_complete(w, pos, sent, now);
-		if (throttled)
-			lowered = window_throttled(w, sent, now);
-		LWLockRelease(pace_table->lock);
-	}
-	else
-	{
-		/* the window the request was counted in, even if another session's */
-		w = found ? p.local : session->pace;
-		now = GetCurrentTimestamp();
-		if (w == NULL)
-			return;
-		if (found)
-			window_complete(w, p.pos, p.sent, now);
-		if (throttled)
-			lowered = window_throttled(w, found ? p.sent : 0, now);
-	}
-
-	if (lowered > 0)
-		ereport(DEBUG1,
-				(errmsg_internal("oprec_fdw: the API throttled a request: its credential is now paced at %d requests per second %s",
-								 lowered, pace_table ? "across all backends" : "in this backend")));
-}
-
-/*
- * A request given up without an outcome (its transfer freed while in
- * flight): settle its ticket as completed now.  Never throws, so that
- * memory context callbacks may call it.
- */
-void
-oprec_pace_release(OprecPaceTicket *ticket)
+oprec_pace_complete(OprecPaceTicket *ticket)
 {
 	PendingRequest *p = ticket_request(ticket);
 
 	ticket->serial = 0;
 	if (p)
 		settle(p);
+}
+
+/*
+ * A request that was never sent (taken back before its transfer wrote
+ * anything): its entry is removed, as if it had never been reserved.  The
+ * ticket is spent.  Never throws.
+ */
+void
+oprec_pace_withdraw(OprecPaceTicket *ticket)
+{
+	PendingRequest *found = ticket_request(ticket);
+	PendingRequest p;
+
+	ticket->serial = 0;
+	if (found == NULL)
+		return;
+	p = *found;
+	found->serial = 0;
+	if (!p.paced)
+		return;
+	if (p.local)
+		window_remove(p.local, p.pos, p.sent);
+	else
+	{
+		PaceSlot   *slot = &pace_table->slots[p.slot];
+
+		LWLockAcquire(pace_table->lock, LW_EXCLUSIVE);
+		if (slot->used && slot->generation == p.generation)
+			window_remove(&slot->window, p.pos, p.sent);
+		LWLockRelease(pace_table->lock);
+	}
+}
+
+/*
+ * The API answered a request sent at sent (0: unknown) that the quota was
+ * exceeded: slow the credential down (see window_throttled).
+ */
+void
+oprec_pace_throttled(OprecSession *session, uint64 pace_key, TimestampTz sent)
+{
+	int			lowered;
+
+	if (pace_table)
+	{
+		LWLockAcquire(pace_table->lock, LW_EXCLUSIVE);
+		lowered = window_throttled(&pace_table->slots[find_slot(pace_key, GetCurrentTimestamp())].window,
+								   sent, GetCurrentTimestamp());
+		LWLockRelease(pace_table->lock);
+	}
+	else
+	{
+		if (session->pace == NULL)
+			return;
+		lowered = window_throttled(session->pace, sent, GetCurrentTimestamp());
+	}
+	if (lowered > 0)
+		ereport(DEBUG1,
+				(errmsg_internal("oprec_fdw: the API throttled a request: its credential is now paced at %d requests per second %s",
+								 lowered, pace_table ? "across all backends" : "in this backend")));
+}
+
+/* ----------------------------------------------------------------
+ *		The pace of a credential, for SQL
+ * ----------------------------------------------------------------
+ */
+
+/* What a window holds now. */
+typedef struct PaceCounts
+{
+	int			rate;			/* in effect: lowered after throttling */
+	int			in_flight;
+	int			recent;			/* completed within the window */
+} PaceCounts;
+
+static void
+window_counts(const OprecPaceWindow *w, int requests_per_second, TimestampTz now,
+			  PaceCounts *counts)
+{
+	memset(counts, 0, sizeof(PaceCounts));
+	counts->rate = requests_per_second > 0 ? effective_rate(w, requests_per_second, now) : 0;
+	for (int i = 0; i < OPREC_PACE_ENTRIES; i++)
+	{
+		if (w->sending[i] && now - w->times[i] < PACE_STALE_IN_FLIGHT_US)
+			counts->in_flight++;
+		else if (!w->sending[i] && w->times[i] != 0 && now - w->times[i] < PACE_WINDOW_US)
+			counts->recent++;
+	}
+}
+
+PG_FUNCTION_INFO_V1(oprec_fdw_pace);
+
+/*
+ * oprec_fdw_pace(foreign_table): the pace of the credential the current
+ * user's requests to that table count against -- whether it is shared by
+ * the cluster's backends, the rate asked for and the rate in effect, the
+ * requests in flight and those completed within the last second.  For
+ * DBAs (why does a query wait?) and for the tests.
+ */
+Datum
+oprec_fdw_pace(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	OprecOptions *options;
+	uint64		key;
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {false};
+	PaceCounts	counts = {0};
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (get_rel_name(relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a foreign table",
+						quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												   get_rel_name(relid))),
+				 errhint("Name a foreign table of an oprec_fdw server.")));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "oprec_fdw_pace must return a record");
+	options = oprec_get_options(relid, GetUserId());
+	key = oprec_pace_key(options);
+
+	if (pace_table)
+	{
+		LWLockAcquire(pace_table->lock, LW_SHARED);
+		for (int i = 0; i < PACE_SLOTS; i++)
+			if (pace_table->slots[i].used && pace_table->slots[i].key == key)
+				window_counts(&pace_table->slots[i].window, options->requests_per_second,
+							  now, &counts);
+		LWLockRelease(pace_table->lock);
+	}
+	else
+	{
+		OprecSession *session = oprec_get_session(options->user_mapping_id);
+
+		if (session->pace)
+			window_counts(session->pace, options->requests_per_second, now, &counts);
+	}
+	if (counts.rate == 0 && options->requests_per_second > 0)
+		counts.rate = Min(options->requests_per_second, OPREC_MAX_REQUESTS_PER_SECOND);
+
+	values[0] = BoolGetDatum(pace_table != NULL);
+	values[1] = Int32GetDatum(options->requests_per_second);
+	values[2] = Int32GetDatum(counts.rate);
+	values[3] = Int32GetDatum(counts.in_flight);
+	values[4] = Int32GetDatum(counts.recent);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
