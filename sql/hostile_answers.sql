@@ -99,3 +99,21 @@ SELECT work_item_id, record_contents FROM feishu_op_records WHERE work_item_id =
 SELECT sim.configure('{"faults": [{"path": "/op_record/", "kind": "template", "count": 1,
     "raw": "{\"err_code\":0,\"data\":{\"has_more\":false,\"op_records\":[{\"work_item_id\":1001,\"operator\":\"\\u0000N42\",\"record_contents\":[{\"new\":[\"\\u0000N7\"]}]}]}}"}]}');
 SELECT operator, record_contents FROM feishu_op_records WHERE work_item_id = 1001;
+
+-- a valid JSON number numeric cannot hold (an exponent past 1000, more
+-- digits than it keeps) cannot be a jsonb number: the record is kept, the
+-- number as a string of its exact text, and the first such number of the
+-- scan's column is warned of, with the record it is in (its CONTEXT)
+SELECT sim.configure('{"faults": [{"path": "/op_record/", "kind": "template", "count": 1,
+    "raw": "{\"err_code\":0,\"data\":{\"has_more\":false,\"op_records\":[{\"work_item_id\":1001,\"operation_time\":1736000000000,\"record_contents\":[{\"huge\":1e999999999,\"fits\":-1.5e1000,\"over\":1e1001,\"tiny\":2.5E-999999}]},{\"work_item_id\":1001,\"operation_time\":1736000001000,\"record_contents\":[{\"huge\":-9e999999999}]}]}}"}]}');
+\set SHOW_CONTEXT always
+SELECT operation_time, c->'huge' AS huge, jsonb_typeof(c->'huge') AS huge_type,
+       c->'fits' = '-1.5e1000'::jsonb AS fits_exact, jsonb_typeof(c->'fits') AS fits_type,
+       c->'over' AS over, c->'tiny' AS tiny
+FROM feishu_op_records, jsonb_array_elements(record_contents) AS c
+WHERE work_item_id = 1001 ORDER BY operation_time;
+\set SHOW_CONTEXT errors
+-- as json the number is the API's own text
+SELECT sim.configure('{"faults": [{"path": "/op_record/", "kind": "template", "count": 1,
+    "raw": "{\"err_code\":0,\"data\":{\"has_more\":false,\"op_records\":[{\"work_item_id\":1001,\"operation_time\":1736000000000,\"record_contents\":[{\"huge\":1e999999999}]}]}}"}]}');
+SELECT record_contents FROM edge_records_json WHERE work_item_id = 1001;

@@ -253,20 +253,90 @@ json_array_to_datum(OprecColumnConverter *conv, json_t *value)
 extern Datum numeric_in(PG_FUNCTION_ARGS);
 extern Datum int8_numeric(PG_FUNCTION_ARGS);
 
-/* A JSON scalar as a jsonb scalar value (numbers exact). */
+/*
+ * What numeric_in accepts on every PostgreSQL version: an exponent of at
+ * most 1000 either way (NUMERIC_MAX_PRECISION, its long-standing bound on
+ * exponents), at most 131072 digits before the decimal point and 16383
+ * after.  Checked here, so that a number past them never reaches it.
+ */
+#define NUMERIC_INPUT_MAX_EXPONENT 1000
+#define NUMERIC_INPUT_MAX_INT_DIGITS 131072
+#define NUMERIC_INPUT_MAX_SCALE 16383
+
+/*
+ * Whether a JSON number (valid by JSON's grammar: json.c kept its text)
+ * is within numeric's limits.  A valid JSON number such as 1e999999999 is
+ * not, and numeric_in would fail on it.
+ */
+static bool
+number_fits_numeric(const char *text, size_t len)
+{
+	size_t		i = 0;
+	int64		int_digits = 0;
+	int64		frac_digits = 0;
+	int64		exponent = 0;
+	bool		negative_exponent = false;
+
+	if (i < len && text[i] == '-')
+		i++;
+	for (; i < len && text[i] >= '0' && text[i] <= '9'; i++)
+		int_digits++;
+	if (i < len && text[i] == '.')
+		for (i++; i < len && text[i] >= '0' && text[i] <= '9'; i++)
+			frac_digits++;
+	if (i < len && (text[i] == 'e' || text[i] == 'E'))
+	{
+		i++;
+		if (i < len && (text[i] == '+' || text[i] == '-'))
+			negative_exponent = text[i++] == '-';
+		for (; i < len && text[i] >= '0' && text[i] <= '9'; i++)
+		{
+			exponent = exponent * 10 + (text[i] - '0');
+			if (exponent > NUMERIC_INPUT_MAX_EXPONENT)
+				return false;
+		}
+	}
+	if (negative_exponent)
+		exponent = -exponent;
+	return int_digits + exponent <= NUMERIC_INPUT_MAX_INT_DIGITS &&
+		frac_digits - exponent <= NUMERIC_INPUT_MAX_SCALE;
+}
+
+/*
+ * A JSON scalar as a jsonb scalar value (numbers exact).  A number beyond
+ * numeric's limits cannot be a jsonb number: it is kept as a string of its
+ * exact text rather than fail the whole query, and the first of a scan's
+ * column says so (the error context names the record).
+ */
 static void
-jsonb_scalar(json_t *value, JsonbValue *out)
+jsonb_scalar(OprecColumnConverter *conv, json_t *value, JsonbValue *out)
 {
 	const char *number;
 	size_t		number_len;
 
 	if (oprec_json_marked_number(value, &number, &number_len))
 	{
-		out->type = jbvNumeric;
-		out->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-															   CStringGetDatum(pnstrdup(number, number_len)),
-															   ObjectIdGetDatum(InvalidOid),
-															   Int32GetDatum(-1)));
+		char	   *text = pnstrdup(number, number_len);
+
+		if (number_fits_numeric(number, number_len))
+		{
+			out->type = jbvNumeric;
+			out->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+																   CStringGetDatum(text),
+																   ObjectIdGetDatum(InvalidOid),
+																   Int32GetDatum(-1)));
+			return;
+		}
+		if (!conv->kept_number_as_string)
+			ereport(WARNING,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("a number in the API answer is beyond the range of numeric: kept as the string \"%s\" in the jsonb value",
+							oprec_api_text(text, number_len)),
+					 errdetail("A jsonb number is a numeric: at most 131072 digits before the decimal point, 16383 after, and an exponent of at most 1000. Later such numbers of this column in this scan are kept the same way without a warning.")));
+		conv->kept_number_as_string = true;
+		out->type = jbvString;
+		out->val.string.val = text;
+		out->val.string.len = (int) number_len;
 		return;
 	}
 	switch (json_typeof(value))
@@ -298,7 +368,8 @@ jsonb_scalar(json_t *value, JsonbValue *out)
 
 /* Push a JSON value into a jsonb under construction. */
 static JsonbValue *
-push_jsonb(JsonbParseState **state, json_t *value, JsonbIteratorToken token)
+push_jsonb(OprecColumnConverter *conv, JsonbParseState **state, json_t *value,
+		   JsonbIteratorToken token)
 {
 	JsonbValue	scalar;
 	JsonbValue *result;
@@ -318,7 +389,7 @@ push_jsonb(JsonbParseState **state, json_t *value, JsonbIteratorToken token)
 			k.val.string.val = utf8_to_server(key, strlen(key));
 			k.val.string.len = strlen(k.val.string.val);
 			pushJsonbValue(state, WJB_KEY, &k);
-			push_jsonb(state, member, WJB_VALUE);
+			push_jsonb(conv, state, member, WJB_VALUE);
 		}
 		return pushJsonbValue(state, WJB_END_OBJECT, NULL);
 	}
@@ -329,10 +400,10 @@ push_jsonb(JsonbParseState **state, json_t *value, JsonbIteratorToken token)
 
 		pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
 		json_array_foreach(value, i, element)
-			push_jsonb(state, element, WJB_ELEM);
+			push_jsonb(conv, state, element, WJB_ELEM);
 		return pushJsonbValue(state, WJB_END_ARRAY, NULL);
 	}
-	jsonb_scalar(value, &scalar);
+	jsonb_scalar(conv, value, &scalar);
 	result = pushJsonbValue(state, token, &scalar);
 	return result;
 }
@@ -342,7 +413,7 @@ push_jsonb(JsonbParseState **state, json_t *value, JsonbIteratorToken token)
  * once (no text in between for jsonb_in to parse again).
  */
 static Jsonb *
-json_to_jsonb(json_t *value)
+json_to_jsonb(OprecColumnConverter *conv, json_t *value)
 {
 	JsonbParseState *state = NULL;
 
@@ -350,10 +421,10 @@ json_to_jsonb(json_t *value)
 	{
 		JsonbValue	scalar;
 
-		jsonb_scalar(value, &scalar);
+		jsonb_scalar(conv, value, &scalar);
 		return JsonbValueToJsonb(&scalar);
 	}
-	return JsonbValueToJsonb(push_jsonb(&state, value, WJB_ELEM));
+	return JsonbValueToJsonb(push_jsonb(conv, &state, value, WJB_ELEM));
 }
 
 /*
@@ -392,7 +463,7 @@ oprec_json_to_datum(OprecColumnConverter *conv, json_t *value, bool *isnull)
 				return BoolGetDatum(json_is_true(value));
 			break;
 		case JSONBOID:
-			return JsonbPGetDatum(json_to_jsonb(value));
+			return JsonbPGetDatum(json_to_jsonb(conv, value));
 		case JSONOID:
 			return InputFunctionCall(&conv->input, json_serialize(value),
 									 conv->typioparam, conv->typmod);

@@ -77,6 +77,9 @@ typedef struct OprecExecState
 	OprecColumnConverter *converters;	/* one per attribute */
 	int			converting;		/* attribute being converted, for errors */
 	json_t	   *converting_value;
+	json_t	   *converting_record;	/* ...and the row it is of */
+	int			converting_row;
+	const OprecChain *converting_chain;
 } OprecExecState;
 
 PG_FUNCTION_INFO_V1(oprec_fdw_handler);
@@ -489,16 +492,29 @@ conversion_error_callback(void *arg)
 	OprecExecState *state = node->fdw_state;
 	Relation	rel = node->ss.ss_currentRelation;
 	Form_pg_attribute attr = TupleDescAttr(RelationGetDescr(rel), state->converting);
+	const OprecApi *api = state->scan->api;
+	json_t	   *key = api->column_value(state->scan, state->converting_chain,
+										state->converting_record, state->converting_row,
+										api->key_column);
+	json_t	   *time = api->time_column < 0 ? NULL :
+		api->column_value(state->scan, state->converting_chain, state->converting_record,
+						  state->converting_row, api->time_column);
+	char	   *record = psprintf("the record of %s %s%s%s%s",
+								  api->columns[api->key_column].name,
+								  key ? oprec_json_shown(key) : "(none)",
+								  time ? " at " : "",
+								  time ? api->columns[api->time_column].name : "",
+								  time ? psprintf(" %s", oprec_json_shown(time)) : "");
 
 	if (state->converting_value == NULL)
-		errcontext("column \"%s\" of foreign table \"%s\", field \"%s\"",
+		errcontext("column \"%s\" of foreign table \"%s\", field \"%s\", in %s",
 				   NameStr(attr->attname), RelationGetRelationName(rel),
-				   state->columns[state->converting].field);
+				   state->columns[state->converting].field, record);
 	else
-		errcontext("column \"%s\" of foreign table \"%s\", field \"%s\", value %s",
+		errcontext("column \"%s\" of foreign table \"%s\", field \"%s\", value %s, in %s",
 				   NameStr(attr->attname), RelationGetRelationName(rel),
 				   state->columns[state->converting].field,
-				   oprec_json_shown(state->converting_value));
+				   oprec_json_shown(state->converting_value), record);
 }
 
 static TupleTableSlot *
@@ -528,6 +544,9 @@ oprecIterateForeignScan(ForeignScanState *node)
 		return slot;
 	}
 
+	state->converting_record = record;
+	state->converting_row = row;
+	state->converting_chain = chain;
 	errcallback.callback = conversion_error_callback;
 	errcallback.arg = node;
 	errcallback.previous = error_context_stack;

@@ -345,6 +345,8 @@ typedef struct OprecColumnConverter
 	int16		elemlen;
 	bool		elembyval;
 	char		elemalign;
+	/* jsonb: a number numeric cannot hold was kept as a string (and said) */
+	bool		kept_number_as_string;
 } OprecColumnConverter;
 
 extern void oprec_prepare_converter(OprecColumnConverter *conv, const OprecApi *api,
