@@ -173,6 +173,9 @@ class Response:
         # (status, err_code, records, has_more) for the request log when the
         # answer cannot be summarised from `payload`.
         self.log_summary = None
+        # Ids edited by edit_during_listing right after this answer was built:
+        # logged as `edited`, so that a test can tell when the list moved.
+        self.log_edited = None
 
     def set_header(self, name, value):
         """Set a header, replacing any of the same name in another case."""
@@ -217,6 +220,7 @@ DEFAULT_CONFIG = {
     "feishu_qps_shared": False,
     "huawei_qps_shared": False,
     "huawei_v4_max_offset": 10000,
+    "edit_during_listing": None,
 }
 
 HUAWEI_TOKEN_TTL_MAX = 10 ** 10   # keeps expires_at within year 9999
@@ -266,6 +270,42 @@ def _validate_fail_next(value):
             "has_raw": "raw" in value, "headers": headers}
 
 
+# edit_during_listing: per vendor, (count key, ids key).
+EDIT_VENDORS = {"feishu": ("feishu_after", "feishu_items"),
+                "huawei": ("huawei_after", "huawei_issues")}
+
+
+def _validate_edit_during_listing(value):
+    """{"feishu_after": N|null, "feishu_items": [ids], "huawei_after": M|null,
+    "huawei_issues": [ids]}, keys optional; returns it with every key.  Whether
+    the ids exist is checked by SimState, which has the data."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ConfigError("edit_during_listing must be an object or null")
+    allowed = [key for pair in EDIT_VENDORS.values() for key in pair]
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise ConfigError(f"edit_during_listing: unknown key {unknown[0]!r}")
+    clean = {}
+    for after_key, ids_key in EDIT_VENDORS.values():
+        after = value.get(after_key)
+        if after is not None:
+            _need_int(f"edit_during_listing.{after_key}", after, 1)
+        ids = value.get(ids_key)
+        ids = [] if ids is None else ids
+        if not isinstance(ids, list) or not all(is_json_int(i) for i in ids):
+            raise ConfigError(f"edit_during_listing.{ids_key} must be a list of integers")
+        if len(set(ids)) != len(ids):
+            raise ConfigError(f"edit_during_listing.{ids_key} names an id twice")
+        # One without the other would arm an edit that never changes anything.
+        if (after is None) != (not ids):
+            raise ConfigError(f"edit_during_listing: {after_key} and a non-empty {ids_key} "
+                              "go together")
+        clean[after_key], clean[ids_key] = after, list(ids)
+    return clean
+
+
 def validate_config_update(update):
     """Check a /_sim/config body; returns the normalised values to merge."""
     if not isinstance(update, dict):
@@ -293,6 +333,8 @@ def validate_config_update(update):
         elif key == "faults":
             import faults   # faults.py imports this module
             value = faults.validate_faults(value)
+        elif key == "edit_during_listing":
+            value = _validate_edit_during_listing(value)
         elif key == "feishu_token_reported_ttl":
             if value is not None and not (is_json_int(value) or isinstance(value, RawJSON)):
                 raise ConfigError("feishu_token_reported_ttl must be a JSON number or null")
@@ -382,6 +424,10 @@ class SimState:
         self.in_flight = 0             # API requests being handled; never reset (see request_done)
         self.faults = []               # faults.Fault, in config order, with their counters
         self.loop_cursor_count = 0     # never reset, so paging_loop cursors never repeat
+        # edit_during_listing: listing answers per vendor since the key was
+        # set, and the edits still to make: vendor -> (after N answers, ids).
+        self.listing_answers = {vendor: 0 for vendor in EDIT_VENDORS}
+        self.edits_pending = {}
 
     def reset(self):
         with self.lock:
@@ -396,10 +442,49 @@ class SimState:
             self.aksk_locked_until.clear()
             self.log = []
             self.log_generation += 1
+            self._arm_edits(None)
+            self.feishu_data.catalog.restore()
+            self.huawei_data.catalog.restore()
+
+    def _check_edit_ids(self, plan):
+        """An unknown id would arm an edit that changes nothing: refuse it."""
+        if plan is None:
+            return
+        for item_id in plan["feishu_items"]:
+            if item_id not in self.feishu_data.catalog.items:
+                raise ConfigError(f"edit_during_listing.feishu_items: {item_id} is not a "
+                                  "Feishu work item")
+        for issue_id in plan["huawei_issues"]:
+            if issue_id not in self.huawei_data.catalog.by_id:
+                raise ConfigError(f"edit_during_listing.huawei_issues: {issue_id} is not a "
+                                  "Huawei issue")
+
+    def _arm_edits(self, plan):
+        """Restart the listing counters; edits made before stay made."""
+        self.listing_answers = {vendor: 0 for vendor in EDIT_VENDORS}
+        self.edits_pending = {}
+        for vendor, (after_key, ids_key) in EDIT_VENDORS.items():
+            if plan is not None and plan[after_key] is not None:
+                self.edits_pending[vendor] = (plan[after_key], plan[ids_key])
+
+    def listing_answered(self, vendor):
+        """Count one listing answer (feishu: work_item/filter, huawei: the V4
+        issue list, served with data).  Returns the ids edit_during_listing
+        edits right now, i.e. after the N-th answer (once), else None.  The
+        caller holds the lock, makes the edit and logs the ids."""
+        self.listing_answers[vendor] += 1
+        pending = self.edits_pending.get(vendor)
+        if pending is None or self.listing_answers[vendor] < pending[0]:
+            return None
+        del self.edits_pending[vendor]
+        return pending[1]
 
     def update_config(self, update):
         clean = validate_config_update(update)
+        self._check_edit_ids(clean.get("edit_during_listing"))
         with self.lock:
+            if "edit_during_listing" in clean:
+                self._arm_edits(clean["edit_during_listing"])
             if "faults" in clean:
                 # New list, fresh counters; the config shows the objects as given.
                 self.faults = clean["faults"]

@@ -1,8 +1,10 @@
 """Deterministic test data for the oprec simulator.
 
-Feishu Project: operation records of work items (proj_alpha, proj_beta, and
-proj_edge, whose item 7000 carries JSON numbers past int64 and double).
-Huawei CodeArts Req: issue history entries (two projects).
+Feishu Project: operation records of work items (proj_alpha, proj_beta,
+proj_edge, whose item 7000 carries JSON numbers past int64 and double, and
+proj_wide, 450 items for listings longer than one filter page).
+Huawei CodeArts Req: issue history entries (three projects, the third with
+250 issues for listings of several pages).
 
 Everything comes from random.Random with fixed seeds, so every run serves the
 same data; the only exception is the "recent" items (Feishu 1300, Huawei 5555),
@@ -33,7 +35,7 @@ FEISHU_MIN_SERVED_MS = 1719849600000          # 2024-07-02T00:00:00+08:00
 FEISHU_DATA_FIRST_MS = _ms("2024-06-01T00:00:00+08:00")
 FEISHU_DATA_LAST_MS = _ms("2026-10-31T23:59:59+08:00")
 
-FEISHU_PROJECTS = ("proj_alpha", "proj_beta", "proj_edge")
+FEISHU_PROJECTS = ("proj_alpha", "proj_beta", "proj_edge", "proj_wide")
 FEISHU_NORMAL_ITEMS = range(1001, 1131)       # proj_alpha, 130 items
 FEISHU_EMPTY_ITEMS = (1013, 1057, 1099)       # forced to have no records at all
 FEISHU_UNSERVED_ITEM = 1120                   # records only before 2024-07-02
@@ -49,6 +51,14 @@ FEISHU_BETA_ITEMS = range(2001, 2011)
 FEISHU_NUMBER_PROJECT = "proj_edge"
 FEISHU_NUMBER_ITEM = 7000
 FEISHU_NUMBER_BASE_MS = 1743465600000         # 2025-04-01T00:00:00Z; records +0, +1, +2 min
+# proj_wide: more items than one work_item/filter page (200) holds, built
+# last from seeds of its own so that no other project's data moves.
+FEISHU_WIDE_PROJECT = "proj_wide"
+FEISHU_WIDE_ITEMS = range(3001, 3451)         # 450 items, 1..4 records each
+FEISHU_WIDE_FIRST_MS = _ms("2025-01-01T00:00:00+08:00")
+FEISHU_WIDE_LAST_MS = _ms("2026-10-31T23:59:59+08:00")
+FEISHU_WIDE_SEED = 20250101
+FEISHU_WIDE_CATALOG_SEED = 45003001
 
 FEISHU_OPERATOR_TYPES = ("user", "auto", "system", "calc_field", "plugin", "others")
 FEISHU_SOURCE_TYPES = ("auto", "plugin")
@@ -116,8 +126,9 @@ class FeishuData:
         self.records = {}          # work_item_id -> [FeishuRecord] oldest first
         self._seq = 0
         self._rng = random.Random(20240702)
-        self.item_types = {}       # work_item_id -> type key drawn for 1001..1130
+        self.item_types = {}       # work_item_id -> type key drawn for 1001..1130 and proj_wide
         self._build(start_s)
+        self._build_wide()
         for item_id, recs in self.records.items():
             recs.sort(key=FeishuRecord.sort_key)
         # Work items, types and users for the enumeration calls: derived from
@@ -183,9 +194,20 @@ class FeishuData:
                 self._add(self._random_record(rng, "proj_beta", item_id, "bug",
                                               self._random_time(rng)))
 
+    def _build_wide(self):
+        """proj_wide, after everything else and with its own random stream."""
+        rng = random.Random(FEISHU_WIDE_SEED)
+        for item_id in FEISHU_WIDE_ITEMS:
+            self._add_item(FEISHU_WIDE_PROJECT, item_id)
+            type_key = rng.choice(("story", "issue"))
+            self.item_types[item_id] = type_key   # when no record names the type
+            for _ in range(rng.randint(1, 4)):
+                t = self._random_time(rng, FEISHU_WIDE_FIRST_MS, FEISHU_WIDE_LAST_MS)
+                self._add(self._random_record(rng, FEISHU_WIDE_PROJECT, item_id, type_key, t))
+
     @staticmethod
-    def _random_time(rng):
-        t = rng.randint(FEISHU_DATA_FIRST_MS, FEISHU_DATA_LAST_MS)
+    def _random_time(rng, first=FEISHU_DATA_FIRST_MS, last=FEISHU_DATA_LAST_MS):
+        t = rng.randint(first, last)
         # Most real timestamps are whole seconds; keep some with ms to catch truncation.
         return t if rng.random() < 0.1 else t // 1000 * 1000
 
@@ -366,6 +388,16 @@ HUAWEI_HUGE_ISSUE = 4000000000
 HUAWEI_HUGE_COUNT = 10250
 HUAWEI_RECENT_ISSUE = 5555
 HUAWEI_SECOND_ISSUES = range(200, 206)
+# The wide project: more issues than a few V4 pages hold, built last from
+# seeds and id ranges of its own so that no other project's data moves.
+HUAWEI_PROJECT_WIDE = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+HUAWEI_WIDE_ISSUES = range(8000001, 8000251)   # 250 issues, 1..3 entries each
+HUAWEI_WIDE_FIRST_MS = _ms("2025-01-01T00:00:00+08:00")
+HUAWEI_WIDE_LAST_MS = _ms("2026-10-31T23:59:59+08:00")
+HUAWEI_WIDE_SEED = 80000001
+HUAWEI_WIDE_CATALOG_SEED = 80000250
+HUAWEI_WIDE_BATCH_BASE = 60000000              # entry ids above every other project's
+HUAWEI_WIDE_DETAIL_BASE = 70000000             # detail (= V4 record) ids likewise
 
 HUAWEI_USERS = (
     {"id": 1111, "name": "sim_domain_zhangwei", "first_name": "zhangwei",
@@ -437,6 +469,7 @@ class HuaweiData:
         self._rng = random.Random(31415926)
         self._builder = _JournalBuilder(20000000, 30000000)
         self._build(start_s)
+        self._build_wide()
         # Issue metadata and the V4 project-wide history, derived from the
         # entries above with a separate random stream (never changes them).
         self.catalog = HuaweiCatalog(self, start_s)
@@ -468,6 +501,35 @@ class HuaweiData:
         for issue_id in HUAWEI_SECOND_ISSUES:
             start = rng.randint(_ms("2025-01-01T00:00:00+08:00"), _ms("2025-06-01T00:00:00+08:00"))
             second[issue_id] = self._synthetic(rng, start // 1000 * 1000, rng.randint(3, 8))
+
+    def _build_wide(self):
+        """The wide project: a creation entry, then status, priority or
+        description changes; every entry has details (so V4 records)."""
+        rng = random.Random(HUAWEI_WIDE_SEED)
+        b = _JournalBuilder(HUAWEI_WIDE_BATCH_BASE, HUAWEI_WIDE_DETAIL_BASE)
+        wide = self.projects[HUAWEI_PROJECT_WIDE] = {}
+        for issue_id in HUAWEI_WIDE_ISSUES:
+            stamps = sorted(rng.randint(HUAWEI_WIDE_FIRST_MS, HUAWEI_WIDE_LAST_MS) // 1000 * 1000
+                            for _ in range(rng.randint(1, 3)))
+            status = "新建"
+            batches = [b.batch(stamps[0], rng.choice(HUAWEI_USERS),
+                               [[("subject", "", rng.choice(_SUBJECTS), "新建")]], notes="")]
+            for t in stamps[1:]:
+                user = rng.choice(HUAWEI_USERS)
+                kind = rng.random()
+                if kind < 0.6:
+                    new_status = rng.choice([s for s in _STATUSES if s != status])
+                    batches.append(b.batch(t, user, [[("status_id", status, new_status, "修改")]],
+                                           notes=""))
+                    status = new_status
+                elif kind < 0.85:
+                    batches.append(b.batch(t, user, [[
+                        ("priority_id", rng.choice(_PRIORITIES), rng.choice(_PRIORITIES), "修改"),
+                        ("due_date", "", str(t + 7 * DAY_MS), "修改")]]))
+                else:
+                    html = '<p>更新 <b>%d</b></p>' % rng.randint(1, 9)
+                    batches.append(b.batch(t, user, [[("description", "<p>旧描述</p>", html, "修改")]]))
+            wide[issue_id] = _newest_first(batches)
 
     def _synthetic(self, rng, start_ms, count, max_gap_s=5 * 86400):
         """`count` entries of plausible history starting with a creation batch."""
@@ -589,7 +651,8 @@ def beijing_text(ms):
 
 # -- Feishu Project ----------------------------------------------------------
 
-FEISHU_SIMPLE_NAMES = {"proj_alpha": "alpha", "proj_beta": "beta", "proj_edge": "edge"}
+FEISHU_SIMPLE_NAMES = {"proj_alpha": "alpha", "proj_beta": "beta", "proj_edge": "edge",
+                       "proj_wide": "wide"}
 FEISHU_DISABLED_TYPE = "642ec373f4af608bb3cb1c90"   # a custom type, switched off
 # is_disable: 1 = disabled, 2 = enabled (Feishu Project's 1/2 convention for flags).
 _DISABLED_TYPE = (FEISHU_DISABLED_TYPE, "旧任务（已停用）", "legacy_task", 1)
@@ -598,6 +661,7 @@ FEISHU_TYPES = {
                    ("version", "版本", "version", 2), _DISABLED_TYPE),
     "proj_beta": (("bug", "缺陷", "bug", 2), ("story", "需求", "story", 2), _DISABLED_TYPE),
     "proj_edge": (("story", "需求", "story", 2), _DISABLED_TYPE),
+    "proj_wide": (("story", "需求", "story", 2), ("issue", "缺陷", "issue", 2), _DISABLED_TYPE),
 }
 FEISHU_STATES = ("started", "in_progress", "closed")
 FEISHU_TERMINATED_STATE = "terminated"
@@ -636,10 +700,13 @@ _FEISHU_TITLES = ("登录页报错", "订单列表分页", "消息推送延迟",
 
 
 class FeishuWorkItem:
-    """One work item: what work_item/filter answers plus what the truth shows."""
+    """One work item: what work_item/filter answers plus what the truth shows.
+    `updated_at` is the only field that changes after start-up (edit_during_listing);
+    `built_updated_at` keeps the value /_sim/reset restores."""
 
     def __init__(self, **fields):
         self.__dict__.update(fields)
+        self.built_updated_at = self.updated_at
 
     def info(self):
         """The WorkItemInfo object of a filter answer (key order as served)."""
@@ -653,7 +720,8 @@ class FeishuWorkItem:
                 "state_key": self.state_key,
                 "is_archived_state": self.state_key in ("closed", FEISHU_TERMINATED_STATE),
                 "is_init_state": self.state_key == "started",
-                "updated_at": self.updated_at, "updated_by": self.updated_by},
+                # An edit changes no state: the state keeps its own time.
+                "updated_at": self.built_updated_at, "updated_by": self.updated_by},
         }
 
     def truth(self):
@@ -664,7 +732,8 @@ class FeishuWorkItem:
             "deleted_at": self.deleted_at, "created_by": self.created_by,
             "updated_by": self.updated_by, "participants": sorted(self.participants),
             "served_records": self.served_count, "latest_record_ms": self.latest_record_ms,
-            "violates_coverage": self.violates_coverage,
+            "violates_coverage": self.latest_record_ms is not None
+                                 and self.updated_at < self.latest_record_ms,
         }
 
 
@@ -674,16 +743,19 @@ class FeishuCatalog:
     def __init__(self, data, start_s):
         # start_s only reaches the data through the records of the recent item.
         rng = random.Random(77031)
+        wide_rng = random.Random(FEISHU_WIDE_CATALOG_SEED)
         self.items = {}                                    # id -> FeishuWorkItem
         self.by_project = {key: [] for key in FEISHU_PROJECTS}
         for project_key in FEISHU_PROJECTS:
+            project_rng = wide_rng if project_key == FEISHU_WIDE_PROJECT else rng
             for item_id in sorted(data.projects[project_key]):
-                item = self._build_item(rng, data, project_key, item_id)
+                item = self._build_item(project_rng, data, project_key, item_id)
                 self.items[item_id] = item
                 self.by_project[project_key].append(item)
         # Some records (item 5000) lie in the future of the real clock: the
         # simulated present of work_item/filter is never before the newest item.
         self.horizon_ms = max(max(item.updated_at, item.deleted_at) for item in self.items.values())
+        self._built_horizon_ms = self.horizon_ms
         self.types = {key: [{"type_key": t, "name": n, "is_disable": d, "api_name": a}
                             for t, n, a, d in FEISHU_TYPES[key]] for key in FEISHU_PROJECTS}
         self.users = {}
@@ -695,6 +767,20 @@ class FeishuCatalog:
                 "name_cn": name_cn, "name_en": name_en,
                 "name": {"default": name_cn or name_en, "zh_cn": name_cn, "en_us": name_en},
                 "out_id": "", "status": status}
+
+    def edit(self, item_ids, now_ms):
+        """edit_during_listing: the k-th item (from 1) gets updated_at now_ms + k,
+        distinct and newer than every other item; no record is added.  The
+        horizon moves too, so that an open interval end still reaches them."""
+        for k, item_id in enumerate(item_ids, 1):
+            self.items[item_id].updated_at = now_ms + k
+        self.horizon_ms = max(self.horizon_ms, now_ms + len(item_ids))
+
+    def restore(self):
+        """Undo every edit (/_sim/reset)."""
+        for item in self.items.values():
+            item.updated_at = item.built_updated_at
+        self.horizon_ms = self._built_horizon_ms
 
     def project_by_key_or_simple_name(self, text):
         if text in self.by_project:
@@ -748,14 +834,14 @@ class FeishuCatalog:
             state_key=state_key, terminated=terminated, deleted=deleted,
             deleted_at=updated_at + HOUR_MS if deleted else 0,
             deleted_by=updated_by if deleted else "",
-            served_count=len(served), latest_record_ms=latest,
-            violates_coverage=latest is not None and updated_at < latest)
+            served_count=len(served), latest_record_ms=latest)
 
 
 # -- Huawei CodeArts Req -------------------------------------------------------
 
 HUAWEI_PROJECT_INFO = {HUAWEI_PROJECT_MAIN: ("oprec 模拟项目", 9000001),
-                       HUAWEI_PROJECT_SECOND: ("第二项目 Second", 9000002)}
+                       HUAWEI_PROJECT_SECOND: ("第二项目 Second", 9000002),
+                       HUAWEI_PROJECT_WIDE: ("宽项目 Wide", 9000003)}
 HUAWEI_TRACKERS = {2: "Task", 3: "Bug", 5: "Epic", 6: "Feature", 7: "Story"}
 HUAWEI_STATUS_IDS = {"新建": 1, "进行中": 2, "已解决": 3, "测试中": 4, "已关闭": 5, "已拒绝": 6}
 # Logically deleted: listed by POST /v4/.../issues only with include_deleted.
@@ -776,8 +862,13 @@ def huawei_issue_user(user):
 
 
 class HuaweiIssue:
+    """One issue of the V4 list.  `updated_ms` is the only field that changes
+    after start-up (edit_during_listing); `built_updated_ms` is what
+    /_sim/reset restores."""
+
     def __init__(self, **fields):
         self.__dict__.update(fields)
+        self.built_updated_ms = self.updated_ms
 
     def served(self):
         """The object of a POST /v4/projects/{id}/issues answer."""
@@ -808,21 +899,46 @@ class HuaweiCatalog:
 
     def __init__(self, data, start_s):
         rng = random.Random(27182818)
-        self.issues = {}      # project_id -> [HuaweiIssue] by id descending (served order)
+        wide_rng = random.Random(HUAWEI_WIDE_CATALOG_SEED)
+        self.issues = {}      # project_id -> [HuaweiIssue] by id descending
         self.records = {}     # project_id -> [V4 record] served order
+        self.by_id = {}       # issue id -> HuaweiIssue (ids are unique across projects)
         for project_id, issues in data.projects.items():
+            project_rng = wide_rng if project_id == HUAWEI_PROJECT_WIDE else rng
             records = []
             built = []
             for issue_id in sorted(issues):
                 issue_records = self._v4_records(issue_id, issues[issue_id])
                 records.extend(issue_records)
-                built.append(self._build_issue(rng, project_id, issue_id, issues[issue_id],
+                built.append(self._build_issue(project_rng, project_id, issue_id, issues[issue_id],
                                                len(issue_records)))
             ids = [r["id"] for r in records]
             assert len(set(ids)) == len(ids), "V4 record ids must be unique in a project"
             records.sort(key=lambda r: (-r["operated_time"], -r["id"]))
             self.records[project_id] = records
             self.issues[project_id] = sorted(built, key=lambda i: -i.id)
+            for issue in built:
+                assert issue.id not in self.by_id, "issue ids must be unique across projects"
+                self.by_id[issue.id] = issue
+
+    def listed(self, project_id):
+        """The project's issues in the order the V4 list serves them: updated
+        time descending, then id descending (as Feishu's filter orders items)."""
+        return sorted(self.issues[project_id], key=lambda i: (-i.updated_ms, -i.id))
+
+    def newest_updated_ms(self):
+        return max(issue.updated_ms for issue in self.by_id.values())
+
+    def edit(self, issue_ids, now_s):
+        """edit_during_listing: the k-th issue (from 1) gets the updated time
+        now_s + k seconds (V4 times have whole seconds); no history is added."""
+        for k, issue_id in enumerate(issue_ids, 1):
+            self.by_id[issue_id].updated_ms = (now_s + k) * 1000
+
+    def restore(self):
+        """Undo every edit (/_sim/reset)."""
+        for issue in self.by_id.values():
+            issue.updated_ms = issue.built_updated_ms
 
     @staticmethod
     def _v4_records(issue_id, entries):

@@ -461,7 +461,8 @@ def parse_filter_body(body, types, requires_types, now_ms):
 
 def simulated_now_ms(catalog):
     """"now" for an interval without end: the wall clock, but never before the
-    newest updated_at of the data (item 5000 has records into 2027)."""
+    newest updated_at of the data (item 5000 has records into 2027, and
+    edit_during_listing moves items past it)."""
     return max(int(time.time() * 1000), catalog.horizon_ms)
 
 
@@ -493,29 +494,36 @@ def filter_work_items(state, req):
     error, token_class = authenticate(state, req, "filter")
     if error:
         return error
+    catalog = state.feishu_data.catalog
+    # Under the lock: edit_during_listing moves updated_at between two answers,
+    # never during one.
     with state.lock:
         requires_types = state.config["feishu_filter_requires_types"]
         hides_terminated = state.config["feishu_filter_hides_terminated"]
         max_results = state.config["feishu_filter_max_results"]
-    catalog = state.feishu_data.catalog
-    try:
-        project_key = _project(state, req)
-        types = {t["type_key"] for t in catalog.types[project_key]}
-        now_ms = simulated_now_ms(catalog)
-        query = parse_filter_body(req.json, types, requires_types, now_ms)
-        page_num, page_size = query["page_num"], query["page_size"]
-        if max_results is not None and page_num * page_size > max_results:
-            raise InvalidParam(20055, f"search result exceeds {max_results}: page_num * page_size "
-                                      f"must be at most {max_results}")
-    except InvalidParam as exc:
-        return _error(200, exc.code, exc.msg, token_class)
-    items = [item for item in catalog.by_project[project_key]
-             if filter_matches(item, query, hides_terminated)]
-    items.sort(key=lambda item: (-item.updated_at, -item.id))
-    start = (page_num - 1) * page_size
-    data = [item.info() for item in items[start:start + page_size]]
-    return _ok_list(data, token_class, pagination={"page_num": page_num, "page_size": page_size,
+        try:
+            project_key = _project(state, req)
+            types = {t["type_key"] for t in catalog.types[project_key]}
+            now_ms = simulated_now_ms(catalog)
+            query = parse_filter_body(req.json, types, requires_types, now_ms)
+            page_num, page_size = query["page_num"], query["page_size"]
+            if max_results is not None and page_num * page_size > max_results:
+                raise InvalidParam(20055, f"search result exceeds {max_results}: page_num * "
+                                          f"page_size must be at most {max_results}")
+        except InvalidParam as exc:
+            return _error(200, exc.code, exc.msg, token_class)
+        items = [item for item in catalog.by_project[project_key]
+                 if filter_matches(item, query, hides_terminated)]
+        items.sort(key=lambda item: (-item.updated_at, -item.id))
+        start = (page_num - 1) * page_size
+        data = [item.info() for item in items[start:start + page_size]]
+        edited = state.listing_answered("feishu")
+        if edited:
+            catalog.edit(edited, simulated_now_ms(catalog))
+    resp = _ok_list(data, token_class, pagination={"page_num": page_num, "page_size": page_size,
                                                    "total": len(items)})
+    resp.log_edited = edited
+    return resp
 
 
 def all_types(state, req):

@@ -145,6 +145,8 @@ def close_log_entry(state, entry, api, resp):
     with state.lock:
         entry.update(status=status, err_code=err_code, records=records,
                      has_more=has_more)
+        if resp.log_edited:
+            entry["edited"] = list(resp.log_edited)   # only where an edit happened
         if resp.token is not None:
             entry["token"] = resp.token
 
@@ -250,7 +252,11 @@ def _answer_api(state, req, route, api, generation, entry):
 # --------------------------------------------------------------------------
 
 class TruthCache:
-    """The data never changes after start-up, so build the truth files once."""
+    """The data never changes after start-up, so build the truth files once;
+    except the update times of work items and issues (edit_during_listing),
+    whose truth is built on every request."""
+
+    LIVE = ("feishu_work_items", "huawei_issues")
 
     def __init__(self, state):
         self._state = state
@@ -275,7 +281,11 @@ class TruthCache:
             return self._huawei
 
     def enumeration(self, name):
-        """The truth of the enumeration calls (see README.md), built once."""
+        """The truth of the enumeration calls (see README.md), built once
+        (LIVE ones under the state lock, as the list calls read them)."""
+        if name in self.LIVE:
+            with self._state.lock:
+                return "".join(jsonl_line(obj) for obj in self._enumeration_lines(name)).encode("utf-8")
         with self._lock:
             if name not in self._other:
                 self._other[name] = "".join(
@@ -296,7 +306,8 @@ class TruthCache:
             return [{"project_id": p, "record": r} for p, records in huawei_catalog.records.items()
                     for r in records]
         if name == "huawei_issues":
-            return [issue.truth() for issues in huawei_catalog.issues.values() for issue in issues]
+            return [issue.truth() for project_id in huawei_catalog.issues
+                    for issue in huawei_catalog.listed(project_id)]
         raise KeyError(name)
 
 

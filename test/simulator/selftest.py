@@ -11,6 +11,7 @@ Exit status is non-zero when anything failed.
 import base64
 import calendar
 import collections
+import hashlib
 import http.client as http_client
 import json
 import os
@@ -37,6 +38,7 @@ FEISHU_STATIC = "p-static-sim-token"
 USER_KEY = "7491126018028090001"
 HW_STATIC = "MIIsim-static-huawei-token"
 HW_PROJECT = dataset.HUAWEI_PROJECT_MAIN
+HW_WIDE = dataset.HUAWEI_PROJECT_WIDE
 LIST = "/open_api/op_record/work_item/list"
 TOKEN = "/open_api/authen/plugin_token"
 RECORD = "/v2/issues/get-record"
@@ -298,7 +300,7 @@ def test_control():
         "feishu_token_value": None, "huawei_token_ttl": 86400,
         "feishu_filter_requires_types": True, "feishu_filter_hides_terminated": True,
         "feishu_filter_max_results": None, "feishu_qps_shared": False, "huawei_qps_shared": False,
-        "huawei_v4_max_offset": 10000}, cfg)
+        "huawei_v4_max_offset": 10000, "edit_during_listing": None}, cfg)
     check("reset clears the log", request_log() == [])
 
 
@@ -830,8 +832,8 @@ def test_huawei_data(start_s):
           and len(r.json["result"]["record"]) == 4)
 
     for key in sorted(by_issue, key=lambda k: (k[0], k[1])):
-        if key[1] == dataset.HUAWEI_HUGE_ISSUE:
-            continue
+        if key[1] == dataset.HUAWEI_HUGE_ISSUE or key[0] == HW_WIDE:
+            continue   # the wide project's 250 issues: one check in test_wide_data
         got, total = hw_all(*key)
         if not check(f"get-record == truth for {key[1]}", got == by_issue[key] and total == len(got)):
             break
@@ -2092,7 +2094,9 @@ def test_feishu_filter_data():
     items = jsonl("/_sim/truth/feishu_work_items")
     by_id = {x["id"]: x for x in items}
     ops = op_truth_by_item()
-    check("work items truth: one line per item, 146 items", len(items) == len(by_id) == 146, len(items))
+    check("work items truth: one line per item, 146 items + 450 of proj_wide",
+          len(items) == len(by_id) == 596
+          and sum(1 for x in items if x["project_key"] == dataset.FEISHU_WIDE_PROJECT) == 450, len(items))
     check("work items truth: line fields", all(set(x) == {
         "project_key", "id", "work_item_type_key", "name", "created_at", "updated_at", "state_key",
         "terminated", "deleted", "deleted_at", "created_by", "updated_by", "participants",
@@ -2577,13 +2581,15 @@ def test_huawei_v4_issues():
     check("V4 issues: default limit 10, answer shape", r.status == 200 and set(r.json) == {"issues", "total"}
           and len(r.json["issues"]) == 10, r)
 
-    # Data
-    for project in (HW_PROJECT, V4_SECOND):
+    # Data.  Order: updated time descending, then id descending (as Feishu's
+    # filter); it used to be id descending.
+    for project in (HW_PROJECT, V4_SECOND, HW_WIDE):
         mine = [x for x in truth if x["project_id"] == project]
         got, total = hw4_all_issues({"include_deleted": True}, project=project)
-        check(f"V4 issues {project[:6]}: include_deleted == truth, id desc",
-              got == [x["issue"] for x in mine] and [g["id"] for g in got] == sorted((g["id"] for g in got),
-                                                                                     reverse=True)
+        updated = {x["issue"]["id"]: x["updated_ms"] for x in mine}
+        check(f"V4 issues {project[:6]}: include_deleted == truth, updated desc then id desc",
+              got == [x["issue"] for x in mine] and [g["id"] for g in got] == sorted(
+                  (g["id"] for g in got), key=lambda i: (-updated[i], -i))
               and total == len(mine), (len(got), total))
         got, total = hw4_all_issues({}, project=project)
         check(f"V4 issues {project[:6]}: deleted left out by default",
@@ -2611,6 +2617,353 @@ def test_huawei_v4_issues():
                                for e in log[-2:]] == [
         ("huawei", v4_issues_path(), 200, "", 4), ("huawei", v4_issues_path(), 400, "PM.02174103", 0)]
           and log[-2]["body"] == {"limit": 4, "include_deleted": True}, log[-2:])
+
+
+# --------------------------------------------------------------------------
+# Wide spaces (listings of several pages), the data of the other projects
+# unchanged, and edit_during_listing (the list moves while it is read)
+# --------------------------------------------------------------------------
+
+FEISHU_WIDE = dataset.FEISHU_WIDE_PROJECT
+WIDE_FIRST_MS = 1735660800000          # 2025-01-01T00:00:00+08:00
+WIDE_LAST_MS = 1793462399000           # 2026-10-31T23:59:59+08:00
+# Items whose data follow the server start (Feishu 1300, Huawei 5555): left out
+# of the fingerprints below.
+START_DEPENDENT = (dataset.FEISHU_RECENT_ITEM, dataset.HUAWEI_RECENT_ISSUE)
+
+
+def truth_lines(name):
+    """(raw line, parsed) of a truth endpoint: the fingerprints hash the bytes as served."""
+    return [(line, json.loads(line)) for line in http("GET", "/_sim/truth/" + name).text.splitlines()]
+
+
+def existing_fingerprints():
+    """name -> (lines, sha256) of the data of every project but the wide ones,
+    without the start-dependent items.  EXISTING_FINGERPRINTS holds what the
+    simulator served before the wide projects were added."""
+    def digest(lines):
+        return len(lines), hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+    def kept(project, item):
+        return project not in (FEISHU_WIDE, HW_WIDE) and item not in START_DEPENDENT
+
+    out = {}
+    out["feishu"] = digest([line for line, r in truth_lines("feishu")
+                            if kept(r["project_key"], r["work_item_id"])])
+    out["feishu_work_items"] = digest([line for line, x in truth_lines("feishu_work_items")
+                                       if kept(x["project_key"], x["id"])])
+    out["feishu_types"] = digest([line for line, t in truth_lines("feishu_types")
+                                  if kept(t["project_key"], None)])
+    out["feishu_users"] = digest([line for line, _ in truth_lines("feishu_users")])
+    out["huawei"] = digest([line for line, x in truth_lines("huawei") if kept(x["project_id"], x["issue_id"])])
+    out["huawei_v4_records"] = digest([line for line, x in truth_lines("huawei_v4_records")
+                                       if kept(x["project_id"], x["record"]["issue_id"])])
+    # The V4 list's order changed (updated time first): the old order, by id.
+    issues = [(line, x) for line, x in truth_lines("huawei_issues") if kept(x["project_id"], x["issue"]["id"])]
+    projects = [HW_PROJECT, V4_SECOND]
+    issues.sort(key=lambda p: (projects.index(p[1]["project_id"]), -p[1]["issue"]["id"]))
+    out["huawei_issues"] = digest([line for line, _ in issues])
+    for project in ("proj_alpha", "proj_beta", "proj_edge"):
+        got, _ = filter_all({"work_item_type_keys": all_type_keys(project)}, project)
+        out["filter " + project] = digest([json.dumps(x, ensure_ascii=False, separators=(",", ":"))
+                                           for x in got if x["id"] not in START_DEPENDENT])
+    return out
+
+
+# Computed from the simulator as it was before proj_wide and the wide Huawei
+# project existed (and before the V4 list's order changed).
+EXISTING_FINGERPRINTS = {
+    "feishu": (4679, "7d35e3a9b14cc2bd560c673d39f673f64306b6f1a36a4c1931cd012e1ba4a1ba"),
+    "feishu_work_items": (145, "b170495ef99d8483bad93e62a8be48810ce99bb360b4ea6ca6f46908f4aafd4b"),
+    "feishu_types": (9, "4d9a0d47dfbcdea21067643f03499e5544efeacab515c417b79074c5b90a8be6"),
+    "feishu_users": (6, "c1f87aeb9a580dd568510c0a3ab01c1fb5f3555da637cd9bd3991b20cb7be465"),
+    "huawei": (10883, "2701b035eec460b5530319dfdbf9e8f58b7c1511338507dd6844ad42008a460c"),
+    "huawei_v4_records": (11566, "4d5804c78983bfdb75831d71fd681cd2db6292a40b71b584dc3689ad564a5ffa"),
+    "huawei_issues": (40, "14857f45102b1b12f770ba95d6d59d4c4cc7ccef857e1fe61741f41522d2a69c"),
+    "filter proj_alpha": (131, "9bbaada6b7dccef4362581a29e1decef54299e9a783df0659e2a56120c86b9fd"),
+    "filter proj_beta": (9, "9b82f0fde80b819b3aeda649924f87a6e30174360608af087dec034817fe4b3f"),
+    "filter proj_edge": (1, "2b3366916ee6e22f625ce4e843dae14e3c85fa2365267b6cfdb3b4bfe8f6f1ab"),
+}
+
+
+def test_existing_data_unchanged():
+    reset()
+    configure(feishu_qps=0)
+    got = existing_fingerprints()
+    for name, want in EXISTING_FINGERPRINTS.items():
+        check(f"existing data unchanged: {name} ({want[0]} lines)", got.get(name) == want, got.get(name))
+    r = ffilter({"work_item_type_keys": all_type_keys("proj_alpha"), "page_size": 200})
+    check("existing data: proj_alpha lists 132 items, on one filter page",
+          feishu_ok(r) and r.json["pagination"]["total"] == 132 and len(r.json["data"]) == 132, r)
+    counts = collections.Counter(x["project_key"] for x in jsonl("/_sim/truth/feishu_work_items"))
+    check("existing data: work item counts", counts == {"proj_alpha": 135, "proj_beta": 10, "proj_edge": 1,
+                                                        FEISHU_WIDE: 450}, counts)
+    counts = collections.Counter(x["project_id"] for x in jsonl("/_sim/truth/huawei_issues"))
+    check("existing data: issue counts", counts == {HW_PROJECT: 35, V4_SECOND: 6, HW_WIDE: 250}, counts)
+
+
+def wide_listing(page_size, pages=None, project=FEISHU_WIDE, between=None):
+    """The wide space listed by page_num: ids in the order read.  between(k) runs
+    after page k's answer (to look at the truth in the middle of a listing)."""
+    ids, page = [], 1
+    while True:
+        r = ffilter({"work_item_type_keys": ["story", "issue"], "page_num": page,
+                     "page_size": page_size}, project)
+        assert feishu_ok(r), r
+        ids.extend(x["id"] for x in r.json["data"])
+        if between:
+            between(page)
+        if page * page_size >= r.json["pagination"]["total"] or (pages and page == pages):
+            return ids
+        page += 1
+
+
+def test_wide_data():
+    reset()
+    configure(feishu_qps=0)
+    items = [x for x in jsonl("/_sim/truth/feishu_work_items") if x["project_key"] == FEISHU_WIDE]
+    ops = op_truth_by_item()
+    check("proj_wide: items 3001..3450", [x["id"] for x in items] == list(dataset.FEISHU_WIDE_ITEMS))
+    check("proj_wide: 1 to 4 records each, 2025-01-01..2026-10-31 (+08:00)", all(
+        1 <= len(ops[x["id"]]) <= 4 and x["served_records"] == len(ops[x["id"]])
+        and all(WIDE_FIRST_MS <= r["operation_time"] <= WIDE_LAST_MS and r["project_key"] == FEISHU_WIDE
+                for r in ops[x["id"]]) for x in items))
+    check("proj_wide: every record count 1..4 occurs",
+          {len(ops[x["id"]]) for x in items} == {1, 2, 3, 4})
+    check("proj_wide: story and issue items", {x["work_item_type_key"] for x in items} == {"story", "issue"})
+    check("proj_wide: none terminated, deleted or stale", not any(
+        x["terminated"] or x["deleted"] or x["violates_coverage"] for x in items))
+    check("proj_wide: updated_at >= latest record, created_at <= first", all(
+        x["latest_record_ms"] == ops[x["id"]][-1]["operation_time"] <= x["updated_at"]
+        and x["created_at"] <= ops[x["id"]][0]["operation_time"] for x in items))
+    recs = [r for x in items for r in ops[x["id"]]]
+    check("proj_wide: records look like the others (operators, modules, missing type keys, ms)",
+          {r["operator_type"] for r in recs} >= {"user", "auto", "system"}
+          and len({r["op_record_module"] for r in recs}) >= 5
+          and any("work_item_type_key" not in r for r in recs)
+          and any(r["operation_time"] % 1000 for r in recs)
+          and {r["operator"] for r in recs if r["operator_type"] == "user"} <= set(dataset.FEISHU_USER_KEYS))
+    types = [t for t in jsonl("/_sim/truth/feishu_types") if t["project_key"] == FEISHU_WIDE]
+    check("proj_wide: types story, issue and the disabled one",
+          [t["type_key"] for t in types] == ["story", "issue", dataset.FEISHU_DISABLED_TYPE], types)
+
+    # filter: three pages of 200, by project_key or simple_name "wide"
+    want = sorted(items, key=lambda x: (-x["updated_at"], -x["id"]))
+    sizes = []
+    for page in (1, 2, 3, 4):
+        r = ffilter({"work_item_type_keys": ["story", "issue"], "page_num": page, "page_size": 200}, "wide")
+        sizes.append((len(r.json["data"]), r.json["pagination"]["total"]) if feishu_ok(r) else r)
+    check("proj_wide filter: pages of 200, 200, 50, 0; total 450",
+          sizes == [(200, 450), (200, 450), (50, 450), (0, 450)], sizes)
+    got, _ = filter_all({"work_item_type_keys": ["story", "issue"]}, FEISHU_WIDE)
+    check("proj_wide filter == truth, updated_at desc then id desc",
+          [g["id"] for g in got] == [x["id"] for x in want] and all(
+              g["updated_at"] == x["updated_at"] and g["simple_name"] == "wide" for g, x in zip(got, want)))
+    # op_record list: every item in batches of 50 ids serves its truth
+    ids = [x["id"] for x in items]
+    served = []
+    for k in range(0, len(ids), 50):
+        served += feishu_all({"project_key": FEISHU_WIDE, "work_item_ids": ids[k:k + 50], "page_size": 200})
+    check("proj_wide op_record list == truth (9 batches of 50 ids)",
+          sorted(map(json.dumps, served)) == sorted(json.dumps(r) for r in recs), (len(served), len(recs)))
+    check("proj_wide: another space's ids are not found there",
+          feishu_error(flist({"project_key": "proj_alpha", "work_item_ids": [3001]}), 200, 30005))
+
+    # Huawei: 250 issues, get-record, V4 records and issue list
+    v2 = collections.defaultdict(list)
+    for x in jsonl("/_sim/truth/huawei"):
+        if x["project_id"] == HW_WIDE:
+            v2[x["issue_id"]].append(x["entry"])
+    check("wide project: issues 8000001..8000250 with 1 to 3 entries",
+          sorted(v2) == list(dataset.HUAWEI_WIDE_ISSUES) and all(1 <= len(e) <= 3 for e in v2.values())
+          and {len(e) for e in v2.values()} == {1, 2, 3})
+    entries = [e for es in v2.values() for e in es]
+    check("wide project: every entry has details, 2025-01-01..2026-10-31 (+08:00)", all(
+        e["details"] and WIDE_FIRST_MS <= int(e["created_on"]) <= WIDE_LAST_MS for e in entries))
+    check("wide project: entries newest first, created by a 新建 subject detail", all(
+        [int(e["created_on"]) for e in es] == sorted((int(e["created_on"]) for e in es), reverse=True)
+        and es[-1]["details"][0]["name"] == "subject" and es[-1]["details"][0]["operation"] == "新建"
+        for es in v2.values()))
+    mismatched = []
+    for issue_id in sorted(v2):
+        got, total = hw_all(HW_WIDE, issue_id)
+        if got != v2[issue_id] or total != len(got):
+            mismatched.append(issue_id)
+    check("wide project: get-record == truth for all 250 issues", not mismatched, mismatched[:5])
+    truth = [x["record"] for x in jsonl("/_sim/truth/huawei_v4_records") if x["project_id"] == HW_WIDE]
+    got, total = hw4_all_records(HW_WIDE)
+    check("wide project: V4 records == truth, one per detail",
+          got == truth and total == len(truth) == sum(len(e["details"]) for e in entries), (len(got), total))
+    issues = [x for x in jsonl("/_sim/truth/huawei_issues") if x["project_id"] == HW_WIDE]
+    check("wide project: issues not deleted, updated >= last entry, in V4 order", all(
+        not x["issue"]["deleted"] and x["updated_ms"] >= x["latest_entry_ms"] >= x["created_ms"]
+        and x["issue"]["project"]["project_id"] == HW_WIDE for x in issues)
+          and [x["issue"]["id"] for x in issues] == [x["issue"]["id"] for x in sorted(
+              issues, key=lambda x: (-x["updated_ms"], -x["issue"]["id"]))])
+    sizes = [len(hw4_issues({"offset": o, "limit": 100}, project=HW_WIDE).json["issues"]) for o in (0, 100, 200)]
+    check("wide project: V4 issue list pages of 100, 100, 50", sizes == [100, 100, 50], sizes)
+
+
+def edit_plan(**values):
+    plan = {"feishu_after": None, "feishu_items": [], "huawei_after": None, "huawei_issues": []}
+    plan.update(values)
+    return plan
+
+
+def test_edit_during_listing_config():
+    reset()
+    for name, value in (
+            ("a number", 5), ("a list", [3001]), ("unknown key", {"feishu_after": 1, "feishu_items": [3001], "x": 1}),
+            ("feishu_after 0", {"feishu_after": 0, "feishu_items": [3001]}),
+            ("feishu_after a string", {"feishu_after": "1", "feishu_items": [3001]}),
+            ("feishu_after true", {"feishu_after": True, "feishu_items": [3001]}),
+            ("feishu_after 1.5", {"feishu_after": 1.5, "feishu_items": [3001]}),
+            ("feishu_items without feishu_after", {"feishu_items": [3001]}),
+            ("feishu_after without items", {"feishu_after": 1}),
+            ("feishu_after with []", {"feishu_after": 1, "feishu_items": []}),
+            ("feishu_items strings", {"feishu_after": 1, "feishu_items": ["3001"]}),
+            ("feishu_items not a list", {"feishu_after": 1, "feishu_items": 3001}),
+            ("feishu_items twice the same", {"feishu_after": 1, "feishu_items": [3001, 3001]}),
+            ("unknown Feishu item", {"feishu_after": 1, "feishu_items": [424242]}),
+            ("a Huawei id as Feishu item", {"feishu_after": 1, "feishu_items": [8000001]}),
+            ("huawei_after -1", {"huawei_after": -1, "huawei_issues": [8000001]}),
+            ("unknown Huawei issue", {"huawei_after": 1, "huawei_issues": [8000251]}),
+            ("huawei_issues without huawei_after", {"huawei_issues": [100]})):
+        check(f"config: edit_during_listing {name} refused",
+              config_rejected({"edit_during_listing": value, "feishu_qps": 3}))
+    cfg = http("GET", "/_sim/config").json
+    check("config: a refused edit_during_listing changes nothing",
+          cfg["edit_during_listing"] is None and cfg["feishu_qps"] == 15, cfg)
+    plan = edit_plan(feishu_after=3, feishu_items=[3002, 1001], huawei_after=1, huawei_issues=[8000250, 100])
+    r = configure(edit_during_listing=plan)
+    check("config: edit_during_listing echoed", r.json["config"]["edit_during_listing"] == plan, r)
+    r = configure(edit_during_listing={"huawei_after": 2, "huawei_issues": [204]})
+    check("config: edit_during_listing keys optional, shown in full",
+          r.json["config"]["edit_during_listing"] == edit_plan(huawei_after=2, huawei_issues=[204]), r)
+    r = configure(edit_during_listing={})
+    check("config: edit_during_listing {} = no edit", r.json["config"]["edit_during_listing"] == edit_plan(), r)
+    configure(edit_during_listing=None)
+    reset()
+    check("config: reset clears edit_during_listing", http("GET", "/_sim/config").json["edit_during_listing"] is None)
+
+
+def test_edit_during_listing_feishu():
+    reset()
+    configure(feishu_qps=0)
+    before_text = http("GET", "/_sim/truth/feishu_work_items").text
+    before = {x["id"]: x for x in jsonl("/_sim/truth/feishu_work_items")}
+    order = wide_listing(200)
+    edited = [order[300], order[420]]          # read on pages 7 and 9 of 50
+    ops_before = {i: recs for i, recs in op_truth_by_item().items() if i in edited}
+    reset()
+    configure(feishu_qps=0, edit_during_listing=edit_plan(feishu_after=3, feishu_items=edited))
+    check("edit: a refused filter request does not count",
+          feishu_error(ffilter({"work_item_type_keys": []}, FEISHU_WIDE), 200, 20003))
+    seen_updates = {}
+
+    def look(page):
+        now = {x["id"]: x["updated_at"] for x in jsonl("/_sim/truth/feishu_work_items") if x["id"] in edited}
+        seen_updates[page] = [now[i] for i in edited]
+
+    wall_ms = int(time.time() * 1000)
+    got = wide_listing(50, between=look)
+    original = [before[i]["updated_at"] for i in edited]
+    check("edit: Feishu items unchanged after 2 listing answers, moved after the 3rd",
+          seen_updates[1] == seen_updates[2] == original and seen_updates[3] != original, seen_updates)
+    after = {x["id"]: x for x in jsonl("/_sim/truth/feishu_work_items")}
+    others = max(x["updated_at"] for i, x in after.items() if i not in edited)
+    t1, t2 = (after[i]["updated_at"] for i in edited)
+    check("edit: updated_at = simulated now + 1 ms, + 2 ms (wall clock or newest item): newer than every other",
+          t2 == t1 + 1 and t1 > others and t1 - 1 >= max(wall_ms, others), (t1, t2, others))
+    moved = [edited[1], edited[0]] + [i for i in order if i not in edited]
+    check("edit: pages after the edit come from the moved list", got == order[:150] + moved[150:],
+          (len(got), got[145:155]))
+    twice = sorted(i for i, n in collections.Counter(got).items() if n == 2)
+    check("edit: page_num paging shows two items twice and the edited ones never",
+          twice == sorted(order[148:150]) and not set(edited) & set(got) and len(got) == 450
+          and set(got) == set(order) - set(edited), (twice, sorted(order[148:150])))
+    log = [e for e in request_log() if e["path"].endswith("/work_item/filter")]
+    check("edit: logged as edited on the 3rd listing answer only",
+          [e.get("edited") for e in log] == [None, None, None, edited] + [None] * 6
+          and all("edited" not in e for e in log if e is not log[3]), [e.get("edited") for e in log])
+    r = ffilter({"work_item_type_keys": ["story", "issue"], "page_size": 5}, FEISHU_WIDE)
+    check("edit: the edited items now lead the listing, the last named first",
+          [x["id"] for x in r.json["data"][:2]] == [edited[1], edited[0]]
+          and [x["updated_at"] for x in r.json["data"][:2]] == [t2, t1], r.json["data"][:2])
+    check("edit: the state's own time does not move",
+          [x["work_item_status"]["updated_at"] for x in r.json["data"][:2]] == [original[1], original[0]])
+    r = ffilter({"work_item_type_keys": ["story", "issue"], "updated_at": {"start": t1}}, FEISHU_WIDE)
+    check("edit: an updated_at filter without end reaches the edited items",
+          feishu_ok(r) and [x["id"] for x in r.json["data"]] == [edited[1], edited[0]], r)
+    check("edit: no record added", {i: recs for i, recs in op_truth_by_item().items() if i in edited}
+          == ops_before and all(feishu_all({"project_key": FEISHU_WIDE, "work_item_ids": [i]}) == ops_before[i]
+                                for i in edited))
+    check("edit: only the update time changed in the truth", all(
+        dict(after[i], updated_at=0) == dict(before[i], updated_at=0) for i in edited)
+          and all(after[i] == before[i] for i in after if i not in edited))
+    check("edit: made once", wide_listing(200)[:2] == [edited[1], edited[0]]
+          and len([e for e in request_log() if "edited" in e]) == 1)
+
+    # Set again: the counter restarts; the new edit is newer still; any space counts.
+    configure(edit_during_listing=edit_plan(feishu_after=1, feishu_items=[order[0]]))
+    ffilter({"work_item_type_keys": ["bug"]}, "proj_beta")
+    check("edit: a listing of another space counts",
+          request_log()[-1].get("edited") == [order[0]]
+          and wide_listing(200, pages=1)[:3] == [order[0], edited[1], edited[0]])
+    reset()
+    check("edit: reset restores every update time", http("GET", "/_sim/truth/feishu_work_items").text == before_text)
+    configure(feishu_qps=0)
+    check("edit: reset restores the listing", wide_listing(200) == order)
+    check("edit: reset clears the key: nothing moves any more", wide_listing(200) == order
+          and not any("edited" in e for e in request_log()))
+
+
+def test_edit_during_listing_huawei():
+    reset()
+    before_text = http("GET", "/_sim/truth/huawei_issues").text
+    v4_before = http("GET", "/_sim/truth/huawei_v4_records").text
+    before = {x["issue"]["id"]: x for x in jsonl("/_sim/truth/huawei_issues")}
+    order = [i["id"] for i in hw4_all_issues({}, project=HW_WIDE, limit=100)[0]]
+    edited = [order[150], order[210]]
+    history = {i: hw_all(HW_WIDE, i)[0] for i in edited}
+    configure(edit_during_listing=edit_plan(huawei_after=1, huawei_issues=edited))
+    check("edit: a refused V4 issue request does not count",
+          hw_error(hw4_issues({"limit": 0}, project=HW_WIDE), 400, "PM.02174103"))
+    wall_s = int(time.time())
+    got, seen = [], []
+    for offset in (0, 100, 200):
+        got += [i["id"] for i in hw4_issues({"offset": offset, "limit": 100}, project=HW_WIDE).json["issues"]]
+        seen.append([x["updated_ms"] for x in jsonl("/_sim/truth/huawei_issues") if x["issue"]["id"] in edited])
+    original = sorted(before[i]["updated_ms"] for i in edited)
+    check("edit: Huawei issues moved right after the 1st listing answer",
+          sorted(seen[0]) != original and seen[0] == seen[1] == seen[2], seen)
+    after = {x["issue"]["id"]: x for x in jsonl("/_sim/truth/huawei_issues")}
+    others = max(x["updated_ms"] for i, x in after.items() if i not in edited)
+    t1, t2 = (after[i]["updated_ms"] for i in edited)
+    check("edit: updated time = simulated now + 1 s, + 2 s (whole seconds, wall clock or later)",
+          t2 == t1 + 1000 and t1 > others and t1 % 1000 == 0 and t1 >= (wall_s + 1) * 1000, (t1, t2, others))
+    check("edit: updated_time text follows", all(
+        after[i]["issue"]["updated_time"] == dataset.beijing_text(after[i]["updated_ms"]) for i in edited))
+    moved = [edited[1], edited[0]] + [i for i in order if i not in edited]
+    check("edit: V4 pages after the edit come from the moved list", got == order[:100] + moved[100:])
+    twice = sorted(i for i, n in collections.Counter(got).items() if n == 2)
+    check("edit: offset paging shows two issues twice and the edited ones never",
+          twice == sorted(order[98:100]) and not set(edited) & set(got) and len(got) == 250, twice)
+    log = [e for e in request_log() if e["path"] == v4_issues_path(HW_WIDE)][-4:]   # since the config
+    check("edit: logged as edited on the 1st listing answer",
+          [e.get("edited") for e in log] == [None, edited, None, None], [e.get("edited") for e in log])
+    r = hw4_issues({"updated_time_interval": f"{t1},"}, project=HW_WIDE)
+    check("edit: updated_time_interval finds the edited issues, newest first",
+          [i["id"] for i in r.json["issues"]] == [edited[1], edited[0]], r)
+    check("edit: no history added", all(hw_all(HW_WIDE, i)[0] == history[i] for i in edited)
+          and http("GET", "/_sim/truth/huawei_v4_records").text == v4_before)
+    check("edit: only the update time changed", all(
+        after[i]["latest_entry_ms"] == before[i]["latest_entry_ms"]
+        and dict(after[i]["issue"], updated_time="") == dict(before[i]["issue"], updated_time="") for i in edited)
+          and all(after[i] == before[i] for i in after if i not in edited))
+    reset()
+    check("edit: reset restores the issues", http("GET", "/_sim/truth/huawei_issues").text == before_text
+          and [i["id"] for i in hw4_all_issues({}, project=HW_WIDE, limit=100)[0]] == order)
 
 # --------------------------------------------------------------------------
 
@@ -2643,7 +2996,9 @@ def main():
                      test_fault_reset, test_fault_paging_loop, test_fault_template, test_fault_endless,
                      test_token_keys, test_proj_edge, test_feishu_filter_validation,
                      test_feishu_filter_data, test_feishu_types_and_users,
-                     test_enumeration_quota_and_faults, test_huawei_v4_records, test_huawei_v4_issues):
+                     test_enumeration_quota_and_faults, test_huawei_v4_records, test_huawei_v4_issues,
+                     test_existing_data_unchanged, test_wide_data, test_edit_during_listing_config,
+                     test_edit_during_listing_feishu, test_edit_during_listing_huawei):
             try:
                 test()
             except Exception as exc:  # a crashed section is one failure, not the end
