@@ -271,16 +271,31 @@ typedef struct OprecPage
 } OprecPage;
 
 /*
- * One page of the keys an API lists when a query names none (list_keys):
- * the keys that may have history in the scan's time range, or every key
- * of the scope.
+ * A slice of the keys an API lists when a query names none (list_keys):
+ * the items of the scope updated within [updated_from, updated_to] (an end
+ * not set is open) and, if set, created no later than created_to, read
+ * page by page (page counts from 0).  The engine (listing.c) chooses the
+ * slices so that each is read in one page wherever it can.
  */
+typedef struct OprecKeySlice
+{
+	bool		has_updated_from;
+	int64		updated_from_ms;
+	bool		has_updated_to;
+	int64		updated_to_ms;
+	bool		has_created_to;
+	int64		created_to_ms;
+	int			page;
+} OprecKeySlice;
+
+/* One page of a slice of keys, as an API unit reads it. */
 typedef struct OprecKeyPage
 {
 	int64	   *keys;
 	int			nkeys;
-	bool		has_more;
-	char	   *next_cursor;	/* opaque continuation when has_more */
+	bool		has_more;		/* the slice holds more than the pages so far */
+	bool		has_total;		/* the answer says how many the slice holds */
+	int64		total;
 } OprecKeyPage;
 
 /* ----------------------------------------------------------------
@@ -394,15 +409,13 @@ typedef struct OprecApi
 								 const char *name);
 
 	/*
-	 * Optional: list one page of the scope's keys, for a query that names
-	 * none.  With every_key false, the keys whose history may hold records
-	 * of the filters' time range (from its lower end on); else every key.
-	 * Sends its requests through oprec_http_send.  list_call names the call
-	 * for EXPLAIN.
+	 * Optional: list one page of a slice of the scope's keys (by update
+	 * time), for a query that names none.  Sends its requests through
+	 * oprec_send_with_token.  list_call names the call for EXPLAIN.
 	 */
 	const char *list_call;
 	int			list_page_size; /* keys a listing request returns at most */
-	void		(*list_keys) (OprecScan *scan, const char *cursor, bool every_key,
+	void		(*list_keys) (OprecScan *scan, const OprecKeySlice *slice,
 							  OprecKeyPage *page);
 	const char *import_schema;	/* IMPORT FOREIGN SCHEMA name... */
 	const char *import_table;	/* ...and the table it creates */

@@ -55,6 +55,10 @@ typedef enum OprecCondOp
 
 /* One request from its first attempt to its answer (http.c). */
 typedef struct OprecCall OprecCall;
+
+/* The listing of a scan that names no keys (listing.c). */
+typedef struct OprecListing OprecListing;
+
 typedef struct OprecScanCounters
 {
 	int64		http_requests;	/* every request sent, tokens included */
@@ -135,10 +139,9 @@ typedef struct OprecScanEngine
 	int			row_in_record;
 	int			rows_in_record;
 
-	/* a scan that names no keys lists them page by page (list_keys) */
-	bool		listing;
+	/* a scan that names no keys lists them (listing.c); else NULL */
+	OprecListing *listing;
 	bool		listing_done;
-	char	   *listing_cursor;
 
 	int64	   *missing_keys;	/* keys the API said do not exist */
 	int			nmissing;
@@ -314,6 +317,13 @@ extern OprecChain *oprec_window_chains(const OprecApi *api, const OprecChain *wa
 extern int64 oprec_timestamptz_to_ms_floor(TimestampTz ts);
 extern int64 oprec_timestamptz_to_ms_ceil(TimestampTz ts);
 extern bool oprec_ms_to_timestamptz(int64 ms, TimestampTz *result);
+
+/* in listing.c */
+extern OprecListing *oprec_listing_begin(MemoryContext cxt, const OprecFilters *filters,
+										 bool every_key);
+extern bool oprec_listing_next(OprecScan *scan, OprecListing *listing, int64 **keys,
+							   int *nkeys);
+extern int64 oprec_listing_count(const OprecListing *listing);
 
 /* in scan.c */
 

@@ -122,10 +122,12 @@ oprec_scan_start(OprecScan *scan, OprecFilters *filters)
 	scan->scope = oprec_scope_value(scan->options, filters);
 	scan->scope_json = scan->scope ? oprec_json_owned(json_string(scan->scope)) : NULL;
 	scan->chain_key_json = NULL;
-	engine->listing = scan->api->list_keys != NULL && !filters->empty &&
-		!filters->columns[scan->api->key_column].active;
+	engine->listing = NULL;
+	if (scan->api->list_keys != NULL && !filters->empty &&
+		!filters->columns[scan->api->key_column].active)
+		engine->listing = oprec_listing_begin(engine->run_cxt, filters,
+											  scan->options->list_every_key);
 	engine->listing_done = false;
-	engine->listing_cursor = NULL;
 	engine->counters.listed_keys = 0;
 	engine->chains = oprec_build_chains(scan->api, filters, engine->history_start,
 										scan->options->page_size,
@@ -226,8 +228,8 @@ skip_missing_keys(OprecScan *scan, OprecChain *chain)
 }
 
 /*
- * A scan that names no keys: list the next page of the scope's keys, and
- * make their chains the ones to start, as if the query had named them.
+ * A scan that names no keys: list the next keys of the scope (listing.c),
+ * and make their chains the ones to start, as if the query had named them.
  * The listing request is waited for here; requests in flight go on.
  */
 static void
@@ -235,23 +237,15 @@ list_more_keys(OprecScan *scan)
 {
 	OprecScanEngine *engine = scan->engine;
 	MemoryContext oldcxt = MemoryContextSwitchTo(engine->run_cxt);
-	OprecKeyPage page;
 	OprecFilters *filters;
 	OprecColumnFilter *keys;
+	int64	   *listed;
+	int			nlisted;
 	int			nbatches,
 				nwindows;
 
-	memset(&page, 0, sizeof(page));
-	scan->api->list_keys(scan, engine->listing_cursor, scan->options->list_every_key, &page);
-	engine->listing_done = !page.has_more;
-	engine->listing_cursor = page.has_more ? page.next_cursor : NULL;
-	if (page.has_more && (page.next_cursor == NULL || page.nkeys == 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("the %s API is listing %s values without progress",
-						scan->api->title, scan->api->columns[scan->api->key_column].name),
-				 errhint("Retry later; name the ids in the query to avoid the listing.")));
-	engine->counters.listed_keys += page.nkeys;
+	engine->listing_done = !oprec_listing_next(scan, engine->listing, &listed, &nlisted);
+	engine->counters.listed_keys = oprec_listing_count(engine->listing);
 
 	/* the listed keys, sorted and distinct, as the key filter */
 	filters = palloc(sizeof(OprecFilters));
@@ -261,8 +255,8 @@ list_more_keys(OprecScan *scan)
 		   sizeof(OprecColumnFilter) * scan->api->ncolumns);
 	keys = &filters->columns[scan->api->key_column];
 	keys->active = true;
-	keys->ints = page.keys;
-	keys->nvalues = oprec_sort_unique_keys(page.keys, page.nkeys);
+	keys->ints = listed;
+	keys->nvalues = oprec_sort_unique_keys(listed, nlisted);
 
 	engine->chains = oprec_build_chains(scan->api, filters, engine->history_start,
 										scan->options->page_size,

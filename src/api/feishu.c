@@ -36,6 +36,8 @@
 
 /* Work items listed per request (the filter call's largest page). */
 #define FILTER_PAGE_SIZE 200
+/* The filter's intervals take 13-digit ms: none starts before 2001-09-09. */
+#define FILTER_FLOOR_MS INT64CONST(1000000000000)
 #define TOKEN_PATH "/open_api/authen/plugin_token"
 
 /* Renew a plugin token this long before it lapses, as the SDKs do. */
@@ -555,14 +557,26 @@ space_type_keys(OprecScan *scan)
 	return st->type_keys;
 }
 
+/* A {"start", "end"} interval of the filter call; start is required. */
+static json_t *
+filter_interval(bool has_start, int64 start_ms, bool has_end, int64 end_ms)
+{
+	json_t	   *interval = oprec_json_new_object();
+
+	/* the API wants a 13-digit start: the engine never lists before 2001 */
+	json_object_set_new(interval, "start", json_integer(has_start ? start_ms : FILTER_FLOOR_MS));
+	if (has_end)
+		json_object_set_new(interval, "end", json_integer(end_ms));
+	return interval;
+}
+
 /*
- * One page of the space's work items (POST .../work_item/filter): those
- * updated since the time range's lower end, unless every_key.  An item
- * with a record at time t is taken to have updated_at >= t.  The cursor is
- * the page number.
+ * One page of a slice of the space's work items (POST .../work_item/filter),
+ * by update time and creation time as the slice says; the page number
+ * counts from 1.
  */
 static void
-feishu_list_keys(OprecScan *scan, const char *cursor, bool every_key, OprecKeyPage *page)
+feishu_list_keys(OprecScan *scan, const OprecKeySlice *slice, OprecKeyPage *page)
 {
 	OprecRequest req;
 	OprecResponse resp;
@@ -573,18 +587,17 @@ feishu_list_keys(OprecScan *scan, const char *cursor, bool every_key, OprecKeyPa
 	json_t	   *pagination;
 	json_t	   *total;
 	json_t	   *item;
-	int64		page_num = cursor ? strtoll(cursor, NULL, 10) : 1;
 	size_t		i;
 
 	json_object_set(body, "work_item_type_keys", types);
-	if (!every_key && scan->filters->has_lower)
-	{
-		json_t	   *updated = oprec_json_new_object();
-
-		json_object_set_new(updated, "start", json_integer(scan->filters->lower_ms));
-		json_object_set_new(body, "updated_at", updated);
-	}
-	json_object_set_new(body, "page_num", json_integer(page_num));
+	if (slice->has_updated_from || slice->has_updated_to)
+		json_object_set_new(body, "updated_at",
+							filter_interval(slice->has_updated_from, slice->updated_from_ms,
+											slice->has_updated_to, slice->updated_to_ms));
+	if (slice->has_created_to)
+		json_object_set_new(body, "created_at",
+							filter_interval(false, 0, true, slice->created_to_ms));
+	json_object_set_new(body, "page_num", json_integer(slice->page + 1));
 	json_object_set_new(body, "page_size", json_integer(FILTER_PAGE_SIZE));
 	root = send_listing_request(scan, &req, &resp, "POST",
 								psprintf(FILTER_PATH, oprec_url_escape(scan->scope)), body);
@@ -605,12 +618,14 @@ feishu_list_keys(OprecScan *scan, const char *cursor, bool every_key, OprecKeyPa
 		page->keys[page->nkeys++] = json_integer_value(id);
 	}
 
-	/* until the total is reached, or a page comes back short */
+	/* more: up to the total if the answer says it, else while pages are full */
 	pagination = json_object_get(root, "pagination");
 	total = json_object_get(pagination, "total");
-	page->has_more = json_array_size(data) == FILTER_PAGE_SIZE &&
-		(!json_is_integer(total) || page_num * FILTER_PAGE_SIZE < json_integer_value(total));
-	page->next_cursor = page->has_more ? psprintf(INT64_FORMAT, page_num + 1) : NULL;
+	page->has_total = json_is_integer(total);
+	page->total = page->has_total ? json_integer_value(total) : 0;
+	page->has_more = page->has_total
+		? (int64) slice->page * FILTER_PAGE_SIZE + page->nkeys < page->total
+		: page->nkeys == FILTER_PAGE_SIZE;
 }
 
 static int

@@ -634,17 +634,25 @@ huawei_token_refused(OprecScan *scan, json_t *root)
 	return huawei_error_of(root, &code, &msg) && strcmp(code, HUAWEI_INVALID_TOKEN) == 0;
 }
 
+/* A "startMs,endMs" interval of the issue listing; either side may be empty. */
+static char *
+issues_interval(bool has_start, int64 start_ms, bool has_end, int64 end_ms)
+{
+	return psprintf("%s,%s",
+					has_start ? psprintf(INT64_FORMAT, Max(start_ms, 1)) : "",
+					has_end ? psprintf(INT64_FORMAT, Max(end_ms, 1)) : "");
+}
+
 /*
- * One page of the project's issues (POST /v4/projects/{id}/issues): those
- * updated since the time range's lower end, unless every_key.  An issue
- * with a history entry at time t is taken to have updated_time >= t.  The
- * cursor is the offset.  Their history is then read with get-record, so
- * that rows keep the shape of the table (entries with their details).
+ * One page of a slice of the project's issues (POST /v4/projects/{id}/issues),
+ * by update time and creation time as the slice says.  Their history is
+ * then read with get-record, so that rows keep the shape of the table
+ * (entries with their details).
  */
 static void
-huawei_list_keys(OprecScan *scan, const char *cursor, bool every_key, OprecKeyPage *page)
+huawei_list_keys(OprecScan *scan, const OprecKeySlice *slice, OprecKeyPage *page)
 {
-	int64		offset = offset_of_cursor(cursor);
+	int64		offset = (int64) slice->page * ISSUES_PAGE_SIZE;
 	json_t	   *body = oprec_json_owned(oprec_json_new_object());
 	OprecRequest req;
 	OprecResponse resp;
@@ -658,10 +666,15 @@ huawei_list_keys(OprecScan *scan, const char *cursor, bool every_key, OprecKeyPa
 
 	json_object_set_new(body, "offset", json_integer(offset));
 	json_object_set_new(body, "limit", json_integer(ISSUES_PAGE_SIZE));
-	if (!every_key && scan->filters->has_lower)
+	if (slice->has_updated_from || slice->has_updated_to)
 		json_object_set_new(body, "updated_time_interval",
-							json_string(psprintf(INT64_FORMAT ",",
-												 Max(scan->filters->lower_ms, 1))));
+							json_string(issues_interval(slice->has_updated_from,
+														slice->updated_from_ms,
+														slice->has_updated_to,
+														slice->updated_to_ms)));
+	if (slice->has_created_to)
+		json_object_set_new(body, "created_time_interval",
+							json_string(issues_interval(false, 0, true, slice->created_to_ms)));
 	root = oprec_send_with_token(scan, &req, &resp, build_issues_request, body);
 	if (huawei_error_of(root, &code, &msg))
 		raise_huawei_error(scan, &req, &resp, code, msg);
@@ -684,9 +697,10 @@ huawei_list_keys(OprecScan *scan, const char *cursor, bool every_key, OprecKeyPa
 		page->keys[page->nkeys++] = json_integer_value(id);
 	}
 	total = json_object_get(root, "total");
-	page->has_more = json_array_size(issues) == ISSUES_PAGE_SIZE &&
-		(!json_is_integer(total) || offset + ISSUES_PAGE_SIZE < json_integer_value(total));
-	page->next_cursor = page->has_more ? psprintf(INT64_FORMAT, offset + ISSUES_PAGE_SIZE) : NULL;
+	page->has_total = json_is_integer(total);
+	page->total = page->has_total ? json_integer_value(total) : 0;
+	page->has_more = page->has_total ? offset + page->nkeys < page->total
+		: page->nkeys == ISSUES_PAGE_SIZE;
 }
 
 static json_t *
