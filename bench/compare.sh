@@ -27,13 +27,13 @@ LATENCIES=("$@")
 [ "${#LATENCIES[@]}" -gt 0 ] || LATENCIES=(0 30 150)
 
 install_dependencies
-if ! dpkg-query -W -f='${Status}' postgresql-plpython3-15 2>/dev/null | grep -q "install ok installed"; then
-    echo "== installing: postgresql-plpython3-15"
+if ! dpkg-query -W -f='${Status}' "postgresql-plpython3-$OPREC_PG_VERSION" 2>/dev/null | grep -q "install ok installed"; then
+    echo "== installing: postgresql-plpython3-$OPREC_PG_VERSION"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        postgresql-plpython3-15 >/dev/null
+        "postgresql-plpython3-$OPREC_PG_VERSION" >/dev/null
 fi
 build_and_install
 start_simulator
 
 export BENCH_LATENCIES="${LATENCIES[*]}" BENCH_SIM_PID="$SIM_PID"
-pg_virtualenv -v 15 "$PYTHON" "$OPREC_ROOT/bench/compare.py"
+pg_virtualenv -v "$OPREC_PG_VERSION" "$PYTHON" "$OPREC_ROOT/bench/compare.py"

@@ -90,6 +90,6 @@ FROM generate_series(1, :iterations) i \gexec
 SQL
 
 echo "== backend memory, $ITERATIONS iterations per batch"
-pg_virtualenv -v 15 \
+pg_virtualenv -v "$OPREC_PG_VERSION" \
     psql -X -q -v sim_url="$OPREC_SIM_URL" -v iterations="$ITERATIONS" -f "$script" 2>&1 \
     | grep -v '^$' | grep -v 'ERROR\|CONTEXT\|DETAIL\|HINT\|LINE\|\^' || true

@@ -60,7 +60,7 @@ SELECT bench('huawei: 1 issue, 10100 entries, AK/SK signed',
 SQL
 
 echo "== scan throughput, $REPETITIONS repetitions each"
-pg_virtualenv -v 15 \
+pg_virtualenv -v "$OPREC_PG_VERSION" \
     psql -X -q -v sim_url="$OPREC_SIM_URL" -v reps="$REPETITIONS" \
         -v objects="$OPREC_ROOT/bench/objects.sql" -f "$script" 2>&1 \
     | grep -v '^$' | grep -v 'WARNING\|DETAIL\|HINT' || true

@@ -38,18 +38,18 @@ WHERE work_item_id = ANY (ARRAY(SELECT generate_series(1001::bigint, 1060)));
 
 -- EXPLAIN ANALYZE counts requests (the token included) and pages
 SELECT sim.reset();
-EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF, BUFFERS OFF)
 SELECT count(*) FROM feishu_op_records
 WHERE work_item_id = ANY (ARRAY(SELECT generate_series(1001::bigint, 1060)))
   AND operation_time >= '2025-01-01' AND operation_time < '2025-01-20';
 SELECT count(*) AS requests_logged FROM sim.feishu_requests;
 
 -- LIMIT: one request for the first rows of a long history
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, BUFFERS OFF)
 SELECT * FROM feishu_op_records WHERE work_item_id = 5000 LIMIT 5;
 
 -- a query that asks for nothing makes no request
-EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF, BUFFERS OFF)
 SELECT * FROM feishu_op_records WHERE work_item_id = 1001 AND operator_type = 'a' AND operator_type = 'b';
 
 ALTER SERVER feishu OPTIONS (DROP time_windows);

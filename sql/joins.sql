@@ -102,7 +102,7 @@ DROP TABLE got;
 -- repeated outer values are asked for once: the scan keeps the rows of
 -- each id it has fetched for the rest of the query
 SELECT sim.reset();
-EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF, BUFFERS OFF)
 SELECT count(*) FROM unnest('{1001,1002,1001,1001,1002,1003,1001}'::bigint[]) u(id)
 JOIN feishu_op_records r ON r.work_item_id = u.id;
 SELECT ids FROM sim.feishu_requests WHERE api = 'feishu' ORDER BY seq;

@@ -84,7 +84,7 @@ ALTER SERVER feishu OPTIONS (DROP list_items);
 
 -- what it costs is shown before it runs
 EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM feishu_op_records WHERE operation_time >= '2026-08-10';
-EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF, BUFFERS OFF)
 SELECT * FROM feishu_op_records WHERE operation_time >= '2026-08-10' AND operation_time < '2026-08-20';
 
 -- a cap on the requests of one scan: passing it is an error naming it,
@@ -135,7 +135,7 @@ FROM sim.requests() r WHERE r->>'api' = 'huawei' GROUP BY 1, 2, 3 ORDER BY 2;
 DROP TABLE got;
 EXPLAIN (VERBOSE, COSTS OFF)
 SELECT * FROM huawei_issue_records WHERE created_on >= '2025-08-01' AND created_on < '2025-10-01';
-EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF, BUFFERS OFF)
 SELECT * FROM huawei_issue_records WHERE created_on >= '2025-08-01' AND created_on < '2025-10-01';
 -- a first look with LIMIT, and the refusal without a time bound
 SELECT sim.reset();

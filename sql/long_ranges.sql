@@ -43,7 +43,7 @@ DROP TABLE got;
 
 -- EXPLAIN ANALYZE shows the windows the walk turned into
 SELECT sim.reset();
-EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF, BUFFERS OFF)
 SELECT count(*) FROM feishu_op_records
 WHERE work_item_id = 5000 AND operation_time >= '2025-03-01' AND operation_time < '2025-03-15';
 

@@ -33,7 +33,7 @@ SELECT status, err_code, fault FROM sim.feishu_requests WHERE api = 'feishu' ORD
 -- EXPLAIN ANALYZE counts the retries
 SELECT sim.reset();
 SELECT sim.configure('{"faults": [{"path": "/op_record/", "kind": "error", "status": 500, "count": 2}]}');
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, BUFFERS OFF)
 SELECT * FROM feishu_op_records WHERE work_item_id = 1001;
 
 -- past max_retries the error says how many were made

@@ -61,7 +61,7 @@ SQL
 # about 20 s here, the query with its cancel must not.
 out="$(timeout 90 unshare --mount bash -c "
     mount --bind '$work/resolv.conf' /etc/resolv.conf &&
-    pg_virtualenv -v 15 psql -X -f '$work/query.sql'" 2>&1)"
+    pg_virtualenv -v ${OPREC_PG_VERSION:-15} psql -X -f '$work/query.sql'" 2>&1)"
 took=$(grep -o 'query seconds: [0-9]*' <<<"$out" | grep -o '[0-9]*$')
 
 passed=0

@@ -2,13 +2,13 @@
 # The transfer-lifetime sequences of sql/transfer_lifetime.sql, on several
 # postmaster starts: whether a callback that follows a dangling pointer
 # crashes depends on the address layout of the postmaster, so one start
-# proves little.  Runs inside pg_virtualenv (test/run-tests.sh calls it)
+# proves little.  Runs inside pg_virtualenv (test/suite.sh calls it)
 # with OPREC_SIM_URL set.  Prints "restarts: N passed, M failed".
 #
 #   pg_virtualenv -v 15 test/restarts.sh [starts]
 
 set -uo pipefail
-: "${OPREC_SIM_URL:?run through test/run-tests.sh, which starts the simulator}"
+: "${OPREC_SIM_URL:?run through test/suite.sh, which starts the simulator}"
 STARTS="${1:-5}"
 
 sim() { curl -sf -X POST "$OPREC_SIM_URL/_sim/$1" ${2:+-H 'Content-Type: application/json' --data-binary "$2"} >/dev/null; }

@@ -14,5 +14,5 @@ build_and_install
 start_simulator
 
 echo "== demo queries"
-pg_virtualenv -v 15 \
+pg_virtualenv -v "$OPREC_PG_VERSION" \
     psql -X -v ON_ERROR_STOP=1 -v sim_url="$OPREC_SIM_URL" -f "$OPREC_ROOT/test/demo.sql"

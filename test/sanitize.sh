@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole pg_regress suite with the extension built with AddressSanitizer
-# and UndefinedBehaviorSanitizer, run as test/run-tests.sh runs it (API
+# and UndefinedBehaviorSanitizer, run as test/suite.sh runs it (API
 # simulator, pg_virtualenv, make installcheck), then a report of every
 # sanitizer finding.  Exits non-zero on a sanitizer report or a failed test.
 #
@@ -17,9 +17,9 @@
 #   replaced.  The throw-away cluster loads it from there through Debian's
 #   extension_destdir setting (pg_virtualenv -o extension_destdir=...).
 # - pg_virtualenv -t keeps the cluster in a temporary directory, so that a
-#   test/run-tests.sh running meanwhile (its cluster 15/regress lives in
+#   test/suite.sh running meanwhile (its cluster N/regress lives in
 #   /etc/postgresql) is not refused or disturbed; the other server options
-#   are read from test/run-tests.sh.
+#   are read from test/suite.sh.
 # - The server runs with the ASan runtime preloaded: pg_virtualenv creates
 #   the cluster with an environment file (pg_createcluster --environment)
 #   holding LD_PRELOAD (the ASan runtime, then test/fuzz/asan_first.c, which
@@ -108,7 +108,7 @@ rm -rf "$TREE/test/results"
 mkdir -p "$TREE/test/results"
 echo "== regression tests, server under ASan"
 status=0
-# the server options test/run-tests.sh gives pg_virtualenv; a preloaded
+# the server options test/suite.sh gives pg_virtualenv; a preloaded
 # library is named by its $libdir path, which extension_destdir redirects
 PGOPTS=()
 while read -r opt; do
@@ -124,10 +124,10 @@ while read -r opt; do
             opt="shared_preload_libraries=$mapped" ;;
     esac
     PGOPTS+=(-o "$opt")
-done < <(grep -E '^\s*pg_virtualenv' -A3 "$TREE/test/run-tests.sh" | grep -oE -- '-o "[^"]*"' | sed -E 's/^-o "(.*)"$/\1/')
+done < <(grep -m1 -E '^\s*pg_virtualenv' -A3 "$TREE/test/suite.sh" | grep -oE -- '-o "[^"]*"' | sed -E 's/^-o "(.*)"$/\1/')
 [ "${#PGOPTS[@]}" -gt 0 ] || PGOPTS=(-o "max_connections=20")
 echo "== server options: ${PGOPTS[*]} -o extension_destdir=$WORK/destdir"
-pg_virtualenv -t -v 15 -c "--environment=$WORK/environment" \
+pg_virtualenv -t -v "$OPREC_PG_VERSION" -c "--environment=$WORK/environment" \
     "${PGOPTS[@]}" -o "extension_destdir=$WORK/destdir" \
     bash -c '
         set -e

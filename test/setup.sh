@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Shared set-up for test/run-tests.sh and test/run-demo.sh: install what is
-# missing (Debian 12 packages), build and install the extension, and start
-# the API simulator on a free loopback port.  Meant to be sourced.
+# Shared set-up for the suite, the demo and the benchmarks: install what is
+# missing (Debian packages), build and install the extension, and start the
+# API simulator on a free loopback port.  Meant to be sourced.
+#
+# OPREC_PG_VERSION chooses the PostgreSQL major version (default: the one
+# this Debian release ships: 15 on Debian 12, 17 on 13, 18 on unstable);
+# PG_CONFIG is set to its pg_config for make.
 
 set -euo pipefail
 
@@ -11,6 +15,27 @@ PYTHON=/usr/bin/python3
 # The APIs speak UTF-8 and the expected test output is UTF-8: make the
 # throw-away cluster and psql use it whatever the caller's locale.
 export LANG=C.UTF-8 LC_ALL=C.UTF-8
+
+# The PostgreSQL version a Debian release ships (test/matrix.sh has the
+# reverse table: which release to build a chroot of for a version).
+release_pg_version() {
+    case "$1" in
+        bookworm) echo 15 ;;
+        trixie) echo 17 ;;
+        forky | sid) echo 18 ;;
+        *) echo "" ;;
+    esac
+}
+
+if [ -z "${OPREC_PG_VERSION:-}" ]; then
+    OPREC_PG_VERSION="$(release_pg_version "$(. /etc/os-release && echo "${VERSION_CODENAME:-}")")"
+    if [ -z "$OPREC_PG_VERSION" ]; then
+        echo "this Debian release is not one the suite knows: set OPREC_PG_VERSION" >&2
+        exit 1
+    fi
+fi
+export OPREC_PG_VERSION
+export PG_CONFIG="/usr/lib/postgresql/$OPREC_PG_VERSION/bin/pg_config"
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then
@@ -23,7 +48,7 @@ as_root() {
 # Packages the build, the cluster and the tests need.
 install_dependencies() {
     local packages=(make gcc pkg-config python3 curl ca-certificates
-        postgresql-15 postgresql-server-dev-15 postgresql-common
+        "postgresql-$OPREC_PG_VERSION" "postgresql-server-dev-$OPREC_PG_VERSION" postgresql-common
         libcurl4-openssl-dev libjansson-dev libssl-dev
         python3-psycopg2 libpostgresql-jdbc-java default-jdk-headless   # test/drivers/
         odbc-postgresql python3-pyodbc)
@@ -45,11 +70,19 @@ install_dependencies() {
     fi
 }
 
+# Build (a warning is a failure: every version must build cleanly) and
+# install the extension for $OPREC_PG_VERSION.
 build_and_install() {
-    echo "== building and installing oprec_fdw"
+    local log
+    echo "== building and installing oprec_fdw for PostgreSQL $OPREC_PG_VERSION"
     make -C "$OPREC_ROOT" -s clean >/dev/null
-    make -C "$OPREC_ROOT" -s
-    as_root make -C "$OPREC_ROOT" -s install >/dev/null
+    log="$(make -C "$OPREC_ROOT" -s 2>&1)" || { echo "$log"; return 1; }
+    if grep -qE 'warning:|error:' <<<"$log"; then
+        echo "$log"
+        echo "the build printed warnings" >&2
+        return 1
+    fi
+    as_root make -C "$OPREC_ROOT" -s install PG_CONFIG="$PG_CONFIG" >/dev/null
 }
 
 # What to undo when the shell exits: the simulator, and temporary files.

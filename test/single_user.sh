@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # A scan from a single-user backend (postgres --single), which has no
 # postmaster to watch while it waits on the API.  Needs the extension
-# installed and OPREC_SIM_URL set (test/run-tests.sh runs it).  Prints
+# installed and OPREC_SIM_URL set (test/suite.sh runs it).  Prints
 # "single-user: N passed, M failed".
 #
 #   test/single_user.sh
 
 set -euo pipefail
-: "${OPREC_SIM_URL:?run through test/run-tests.sh, which starts the simulator}"
+: "${OPREC_SIM_URL:?run through test/suite.sh, which starts the simulator}"
 
-bindir="$(pg_config --bindir)"
+bindir="$("${PG_CONFIG:-pg_config}" --bindir)"
 dir="$(mktemp -d /tmp/oprec-single.XXXXXX)"
 trap 'rm -rf "$dir"' EXIT
 chown postgres "$dir"

@@ -3,14 +3,14 @@
 # BI tools reach them: psycopg2 (psycopg2_test.py), pgJDBC (JdbcTest.java,
 # compiled here into a temporary directory) and psqlODBC through pyodbc
 # (odbc_test.py), each against the API simulator.  Runs inside pg_virtualenv
-# (test/run-tests.sh calls it) with OPREC_SIM_URL set; creates its own
+# (test/suite.sh calls it) with OPREC_SIM_URL set; creates its own
 # objects.  Each check prints "ok - NAME" or "not ok - NAME: WHY"; the last
 # line is "drivers: N passed, M failed".
 #
 #   pg_virtualenv -v 15 -o shared_preload_libraries=oprec_fdw test/drivers/run.sh
 
 set -uo pipefail
-: "${OPREC_SIM_URL:?run through test/run-tests.sh, which starts the simulator}"
+: "${OPREC_SIM_URL:?run through test/suite.sh, which starts the simulator}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 work="$(mktemp -d /tmp/oprec-drivers.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
