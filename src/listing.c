@@ -163,7 +163,13 @@ static void
 slice_overflows(OprecScan *scan, OprecListing *listing, PendingSlice *p,
 				const OprecKeyPage *page, int64 sent_ms)
 {
-	if (!p->slice.has_updated_to)
+	/*
+	 * Close an open slice at the time it was asked for; one that starts
+	 * later than that (an API clock ahead of ours, a range in the future)
+	 * cannot be closed, and is read in pages.
+	 */
+	if (!p->slice.has_updated_to &&
+		!(p->slice.has_updated_from && p->slice.updated_from_ms >= sent_ms))
 	{
 		OprecKeySlice followup = {0};
 
@@ -185,7 +191,7 @@ slice_overflows(OprecScan *scan, OprecListing *listing, PendingSlice *p,
 		listing->pending = lappend(listing->pending, new_slice(listing, &followup, true));
 	}
 	/* split into parts at least a millisecond apart */
-	if (p->slice.page == 0 &&
+	if (p->slice.page == 0 && p->slice.has_updated_to &&
 		p->slice.updated_to_ms - (p->slice.has_updated_from ? p->slice.updated_from_ms
 								  : LISTING_FLOOR_MS) >= 2)
 	{
@@ -193,7 +199,7 @@ slice_overflows(OprecScan *scan, OprecListing *listing, PendingSlice *p,
 		return;
 	}
 
-	/* too narrow to split: its next page, or its first again if it shrank */
+	/* too narrow to split (or open): its next page, or its first again if it shrank */
 	if (!p->has_first_total)
 	{
 		p->has_first_total = page->has_total;
