@@ -162,6 +162,18 @@ FROM sim.requests() AS r
 WHERE r->>'api' LIKE 'huawei%';
 
 --
+-- A libpq connection string back to this cluster, for tests that run
+-- several backends through dblink: the socket directory, with Debian's
+-- default peer authentication for the postgres user.
+--
+CREATE FUNCTION sim.connstr() RETURNS text LANGUAGE sql STABLE
+    RETURN format('dbname=%s port=%s host=%s user=%s', current_database(),
+                  current_setting('port'),
+                  coalesce(nullif(split_part(current_setting('unix_socket_directories'), ',', 1), ''),
+                           'localhost'),
+                  current_user);
+
+--
 -- Run a query and return its error, if any, one row per field, so that a
 -- test can show the DETAIL and HINT of an error or look for secrets in it.
 -- libcurl's own words (after "libcurl: " in a DETAIL) carry timings that

@@ -5,8 +5,7 @@
 -- where each pacing itself would send three times the quota.  Whether
 -- pacing is shared shows in pg_shmem_allocations ("oprec_fdw pacing").
 --
--- dblink connects back to this cluster through its socket directory, with
--- Debian's default peer authentication for the postgres user.
+-- dblink connects back to this cluster (sim.connstr()).
 --
 SET timezone = 'UTC';
 SET client_min_messages = warning;
@@ -32,11 +31,7 @@ CREATE FOREIGN TABLE feishu_paced_records (
 
 \if :shared_pacing
 CREATE EXTENSION dblink;
-SELECT format('dbname=%s port=%s host=%s user=%s', current_database(),
-              current_setting('port'),
-              coalesce(nullif(split_part(current_setting('unix_socket_directories'), ',', 1), ''),
-                       'localhost'),
-              current_user) AS connstr \gset
+SELECT sim.connstr() AS connstr \gset
 
 -- the simulator's quota equals the servers' pace: 15 requests per second
 SELECT sim.reset();

@@ -19,12 +19,8 @@ CREATE SERVER feishu_shared FOREIGN DATA WRAPPER oprec_fdw
              requests_per_second '1');
 CREATE USER MAPPING FOR CURRENT_USER SERVER feishu_shared
     OPTIONS (plugin_token 'p-static-sim-token', user_key '7491126018028090001');
-CREATE FOREIGN TABLE shared_records (
-    project_key text, work_item_id bigint, work_item_type_key text,
-    operation_time timestamptz, operator text, operator_type text,
-    operation_type text, op_record_module text, source_type text,
-    source text, record_contents jsonb
-) SERVER feishu_shared;
+CREATE FOREIGN TABLE shared_records (project_key text, work_item_id bigint,
+    operation_time timestamptz, operator text, operation_type text) SERVER feishu_shared;
 
 SELECT shared, requests_per_second, current_rate, in_flight
 FROM oprec_fdw_pace('shared_records');
@@ -94,11 +90,7 @@ SELECT sim.configure('{"faults": []}');
 \if :shared_pacing
 -- another backend on the credential is not held back by the idle cursors
 CREATE EXTENSION dblink;
-SELECT format('dbname=%s port=%s host=%s user=%s', current_database(),
-              current_setting('port'),
-              coalesce(nullif(split_part(current_setting('unix_socket_directories'), ',', 1), ''),
-                       'localhost'),
-              current_user) AS connstr \gset
+SELECT sim.connstr() AS connstr \gset
 SELECT n = (SELECT count(*) FROM sim.feishu_truth WHERE work_item_id = 1003) AS other_backend_all_rows
 FROM dblink(:'connstr', $$SET statement_timeout = '60s';
     SELECT count(*) FROM shared_records WHERE work_item_id = 1003$$) AS r(n bigint);
