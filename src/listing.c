@@ -44,9 +44,6 @@
 
 #include "oprec_fdw.h"
 
-/* No item was updated before 2001-09-09 (the first 13-digit ms time). */
-#define LISTING_FLOOR_MS INT64CONST(1000000000000)
-
 /*
  * How far the API's clock may be behind the database host's: a follow-up
  * lists the items updated since this long before the slices were closed.
@@ -74,13 +71,19 @@ struct OprecListing
 	HTAB	   *listed;			/* every key handed out */
 	List	   *pending;		/* PendingSlice *, the next first */
 	int			followups;
-	int64		nlisted;
 };
 
 static int64
 now_ms(void)
 {
 	return oprec_timestamptz_to_ms_floor(GetCurrentTimestamp());
+}
+
+/* Where a slice starts: its lower end, or the floor of every listing. */
+static int64
+slice_from(const OprecKeySlice *slice)
+{
+	return slice->has_updated_from ? slice->updated_from_ms : OPREC_LISTING_FLOOR_MS;
 }
 
 static PendingSlice *
@@ -114,7 +117,7 @@ oprec_listing_begin(MemoryContext cxt, const OprecFilters *filters, bool every_k
 	if (!every_key && filters->has_lower)
 	{
 		first.has_updated_from = true;
-		first.updated_from_ms = Max(filters->lower_ms, LISTING_FLOOR_MS);
+		first.updated_from_ms = Max(filters->lower_ms, OPREC_LISTING_FLOOR_MS);
 	}
 	listing->pending = list_make1(new_slice(listing, &first, false));
 	return listing;
@@ -129,8 +132,7 @@ oprec_listing_begin(MemoryContext cxt, const OprecFilters *filters, bool every_k
 static void
 split_slice(OprecListing *listing, const PendingSlice *whole, const OprecKeyPage *page)
 {
-	int64		from = whole->slice.has_updated_from ? whole->slice.updated_from_ms
-		: LISTING_FLOOR_MS;
+	int64		from = slice_from(&whole->slice);
 	int64		to = whole->slice.updated_to_ms;
 	int64		width = to - from;
 	int			n = 2;
@@ -184,7 +186,7 @@ slice_overflows(OprecScan *scan, OprecListing *listing, PendingSlice *p,
 		p->slice.has_updated_to = true;
 		p->slice.updated_to_ms = sent_ms;
 		followup.has_updated_from = true;
-		followup.updated_from_ms = Max(sent_ms - LISTING_CLOCK_MARGIN_MS, LISTING_FLOOR_MS);
+		followup.updated_from_ms = Max(sent_ms - LISTING_CLOCK_MARGIN_MS, OPREC_LISTING_FLOOR_MS);
 		followup.has_created_to = true;
 		followup.created_to_ms = p->slice.has_created_to ? p->slice.created_to_ms
 			: sent_ms + LISTING_CLOCK_MARGIN_MS;
@@ -192,8 +194,7 @@ slice_overflows(OprecScan *scan, OprecListing *listing, PendingSlice *p,
 	}
 	/* split into parts at least a millisecond apart */
 	if (p->slice.page == 0 && p->slice.has_updated_to &&
-		p->slice.updated_to_ms - (p->slice.has_updated_from ? p->slice.updated_from_ms
-								  : LISTING_FLOOR_MS) >= 2)
+		p->slice.updated_to_ms - slice_from(&p->slice) >= 2)
 	{
 		split_slice(listing, p, page);
 		return;
@@ -226,6 +227,7 @@ oprec_listing_next(OprecScan *scan, OprecListing *listing, int64 **keys, int *nk
 	PendingSlice *p;
 	OprecKeyPage page;
 	int64		sent_ms;
+	bool		has_more;
 
 	*keys = NULL;
 	*nkeys = 0;
@@ -237,7 +239,11 @@ oprec_listing_next(OprecScan *scan, OprecListing *listing, int64 **keys, int *nk
 	memset(&page, 0, sizeof(page));
 	sent_ms = now_ms();
 	scan->api->list_keys(scan, &p->slice, &page);
-	if (page.has_more && page.nkeys == 0)
+	/* more: up to the total if the answer says it, else while pages are full */
+	has_more = page.has_total
+		? (int64) p->slice.page * scan->api->list_page_size + page.nkeys < page.total
+		: page.nkeys >= scan->api->list_page_size;
+	if (has_more && page.nkeys == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("the %s API is listing %s values without progress",
@@ -254,8 +260,7 @@ oprec_listing_next(OprecScan *scan, OprecListing *listing, int64 **keys, int *nk
 		if (!found)
 			(*keys)[(*nkeys)++] = page.keys[i];
 	}
-	listing->nlisted += *nkeys;
-	if (page.has_more)
+	if (has_more)
 		slice_overflows(scan, listing, p, &page, sent_ms);
 	return true;
 }
@@ -264,5 +269,5 @@ oprec_listing_next(OprecScan *scan, OprecListing *listing, int64 **keys, int *nk
 int64
 oprec_listing_count(const OprecListing *listing)
 {
-	return listing->nlisted;
+	return (int64) hash_get_num_entries(listing->listed);
 }

@@ -270,6 +270,9 @@ typedef struct OprecPage
 	int			nlater_cursors;
 } OprecPage;
 
+/* No item was updated or created before 2001-09-09 (the first 13-digit ms). */
+#define OPREC_LISTING_FLOOR_MS INT64CONST(1000000000000)
+
 /*
  * A slice of the keys an API lists when a query names none (list_keys):
  * the items of the scope updated within [updated_from, updated_to] (an end
@@ -288,12 +291,14 @@ typedef struct OprecKeySlice
 	int			page;
 } OprecKeySlice;
 
-/* One page of a slice of keys, as an API unit reads it. */
+/*
+ * One page of a slice of keys, as an API unit reads it.  Whether the slice
+ * holds more is the engine's to tell, from the total or a full page.
+ */
 typedef struct OprecKeyPage
 {
 	int64	   *keys;
 	int			nkeys;
-	bool		has_more;		/* the slice holds more than the pages so far */
 	bool		has_total;		/* the answer says how many the slice holds */
 	int64		total;
 } OprecKeyPage;
@@ -414,7 +419,8 @@ typedef struct OprecApi
 	 * oprec_send_with_token.  list_call names the call for EXPLAIN.
 	 */
 	const char *list_call;
-	int			list_page_size; /* keys a listing request returns at most */
+	int			list_page_size; /* keys a listing request asks for: a page that
+								 * full may have more after it */
 	void		(*list_keys) (OprecScan *scan, const OprecKeySlice *slice,
 							  OprecKeyPage *page);
 	const char *import_schema;	/* IMPORT FOREIGN SCHEMA name... */

@@ -36,8 +36,6 @@
 
 /* Work items listed per request (the filter call's largest page). */
 #define FILTER_PAGE_SIZE 200
-/* The filter's intervals take 13-digit ms: none starts before 2001-09-09. */
-#define FILTER_FLOOR_MS INT64CONST(1000000000000)
 #define TOKEN_PATH "/open_api/authen/plugin_token"
 
 /* Renew a plugin token this long before it lapses, as the SDKs do. */
@@ -563,8 +561,9 @@ filter_interval(bool has_start, int64 start_ms, bool has_end, int64 end_ms)
 {
 	json_t	   *interval = oprec_json_new_object();
 
-	/* the API wants a 13-digit start: the engine never lists before 2001 */
-	json_object_set_new(interval, "start", json_integer(has_start ? start_ms : FILTER_FLOOR_MS));
+	/* the API wants a 13-digit start */
+	json_object_set_new(interval, "start",
+						json_integer(has_start ? start_ms : OPREC_LISTING_FLOOR_MS));
 	if (has_end)
 		json_object_set_new(interval, "end", json_integer(end_ms));
 	return interval;
@@ -618,14 +617,10 @@ feishu_list_keys(OprecScan *scan, const OprecKeySlice *slice, OprecKeyPage *page
 		page->keys[page->nkeys++] = json_integer_value(id);
 	}
 
-	/* more: up to the total if the answer says it, else while pages are full */
 	pagination = json_object_get(root, "pagination");
 	total = json_object_get(pagination, "total");
 	page->has_total = json_is_integer(total);
 	page->total = page->has_total ? json_integer_value(total) : 0;
-	page->has_more = page->has_total
-		? (int64) slice->page * FILTER_PAGE_SIZE + page->nkeys < page->total
-		: page->nkeys == FILTER_PAGE_SIZE;
 }
 
 static int

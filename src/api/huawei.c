@@ -699,8 +699,6 @@ huawei_list_keys(OprecScan *scan, const OprecKeySlice *slice, OprecKeyPage *page
 	total = json_object_get(root, "total");
 	page->has_total = json_is_integer(total);
 	page->total = page->has_total ? json_integer_value(total) : 0;
-	page->has_more = page->has_total ? offset + page->nkeys < page->total
-		: page->nkeys == ISSUES_PAGE_SIZE;
 }
 
 static json_t *
