@@ -346,12 +346,58 @@ is_host_label(const char *value)
 	return strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789-") == len;
 }
 
+/* Whether a value is one of the choices of a choice option. */
+static bool
+is_choice(const OprecOptionDef *def, const char *value)
+{
+	for (const char *const *c = def->choices; *c; c++)
+		if (strcmp(*c, value) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * What a value of an option's kind looks like, for the hint when one is
+ * refused.
+ */
+static const char *
+value_hint(const OprecOptionDef *def, int max_value)
+{
+	StringInfoData choices;
+
+	switch (def->type)
+	{
+		case OPREC_OPT_URL:
+			return "Give an http:// or https:// URL with a host, optional port and optional path prefix, such as 'https://api.example.com', without user name, spaces, query or fragment.";
+		case OPREC_OPT_INT:
+			return psprintf("Give an integer from %d to %d.", def->min_value, max_value);
+		case OPREC_OPT_REAL:
+			return psprintf("Give a number from %d to %d.", def->min_value, max_value);
+		case OPREC_OPT_CHOICE:
+			initStringInfo(&choices);
+			for (const char *const *c = def->choices; *c; c++)
+				appendStringInfo(&choices, "%s'%s'", c == def->choices ? "" : ", ", *c);
+			return psprintf("Give one of %s.", choices.data);
+		case OPREC_OPT_FIELD_PATH:
+			return "Give the name of a field of the API, or a path of names separated by dots, such as 'user.nick_name' or 'record_contents.0.new'.";
+		case OPREC_OPT_HOST_LABEL:
+			return "Give lowercase letters, digits and hyphens only, such as 'cn-north-4'.";
+		case OPREC_OPT_FILE:
+			return "Give an absolute path.";
+		case OPREC_OPT_STRING:
+		case OPREC_OPT_TIMESTAMPTZ:
+			break;				/* refused with messages of their own */
+	}
+	return NULL;
+}
+
 static void
 check_option_value(const OprecOptionDef *def, const char *value, const OprecApi *api)
 {
 	int			ival;
 	double		rval;
 	int			max_value = def->max_value;
+	bool		valid = true;
 
 	if (strcmp(def->name, "page_size") == 0 && api)
 		max_value = api->max_page_size;
@@ -372,60 +418,27 @@ check_option_value(const OprecOptionDef *def, const char *value, const OprecApi 
 						 errmsg("option \"%s\" must not be empty", def->name)));
 			break;
 		case OPREC_OPT_URL:
-			if (!url_is_plain(value))
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-						 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
-						 errhint("Give an http:// or https:// URL with a host, optional port and optional path prefix, such as 'https://api.example.com', without user name, spaces, query or fragment.")));
+			valid = url_is_plain(value);
 			break;
 		case OPREC_OPT_INT:
-			if (!parse_int_option(value, &ival) || ival < def->min_value || ival > max_value)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-						 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
-						 errhint("Give an integer from %d to %d.", def->min_value, max_value)));
+			valid = parse_int_option(value, &ival) &&
+				ival >= def->min_value && ival <= max_value;
 			break;
 		case OPREC_OPT_REAL:
-			if (!parse_real_option(value, &rval) || rval < def->min_value || rval > max_value)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-						 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
-						 errhint("Give a number from %d to %d.", def->min_value, max_value)));
+			valid = parse_real_option(value, &rval) &&
+				rval >= def->min_value && rval <= max_value;
 			break;
 		case OPREC_OPT_CHOICE:
-			{
-				bool		known = false;
-				StringInfoData valid;
-
-				initStringInfo(&valid);
-				for (const char *const *c = def->choices; *c; c++)
-				{
-					known = known || strcmp(*c, value) == 0;
-					appendStringInfo(&valid, "%s'%s'", c == def->choices ? "" : ", ", *c);
-				}
-				if (!known)
-					ereport(ERROR,
-							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-							 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
-							 errhint("Give one of %s.", valid.data)));
-			}
+			valid = is_choice(def, value);
 			break;
 		case OPREC_OPT_FIELD_PATH:
-			if (!oprec_field_path_valid(value))
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-						 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
-						 errhint("Give the name of a field of the API, or a path of names separated by dots, such as 'user.nick_name' or 'record_contents.0.new'.")));
+			valid = oprec_field_path_valid(value);
 			break;
 		case OPREC_OPT_TIMESTAMPTZ:
 			(void) oprec_parse_timestamptz(value, def->name);
 			break;
 		case OPREC_OPT_HOST_LABEL:
-			if (!is_host_label(value))
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-						 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
-						 errhint("Give lowercase letters, digits and hyphens only, such as 'cn-north-4'.")));
+			valid = is_host_label(value);
 			break;
 		case OPREC_OPT_FILE:
 			/* like file_fdw's filename: it makes the server read a file */
@@ -434,13 +447,14 @@ check_option_value(const OprecOptionDef *def, const char *value, const OprecApi 
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("only superusers may set option \"%s\"", def->name),
 						 errdetail("The option names a file on the database server.")));
-			if (!is_absolute_path(value))
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-						 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
-						 errhint("Give an absolute path.")));
+			valid = is_absolute_path(value);
 			break;
 	}
+	if (!valid)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\": %s", def->name, shown_value(def, value)),
+				 errhint("%s", value_hint(def, max_value))));
 }
 
 /* The scheme://host[:port] of a URL, lowercased. */
