@@ -737,53 +737,30 @@ option_real(const OprecOptions *options, const char *name, double fallback)
 	return result;
 }
 
-/*
- * Resolve the options of a foreign table.  The user mapping is read only
- * for a scan (userid valid): planning must not need credentials.
- */
-OprecOptions *
-oprec_get_options(Oid foreigntableid, Oid userid)
+/* The API a table's server names; an error if it names none we know. */
+static const OprecApi *
+server_api(const OprecOptions *opts, const ForeignServer *server)
 {
-	ForeignTable *table = GetForeignTable(foreigntableid);
-	ForeignServer *server = GetForeignServer(table->serverid);
-	OprecOptions *opts = palloc0(sizeof(OprecOptions));
-	const char *api_name;
-	const char *base_url;
-	const char *time_windows;
-	ListCell   *lc;
+	const char *api_name = oprec_option_value(opts, "api");
+	const OprecApi *api = api_name ? oprec_find_api(api_name) : NULL;
 
-	opts->server_options = server->options;
-	opts->table_options = table->options;
-
-	api_name = oprec_option_value(opts, "api");
-	opts->api = api_name ? oprec_find_api(api_name) : NULL;
-	if (!opts->api)
+	if (!api)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("server \"%s\" has no valid \"api\" option", server->servername),
 				 errhint("Set it with ALTER SERVER %s OPTIONS (ADD api 'feishu').",
 						 quote_identifier(server->servername))));
+	return api;
+}
 
-	check_options_for_api(opts->api, table->options, ForeignTableRelationId,
-						  server->servername);
-	opts->api = oprec_table_api(opts->api, oprec_defelem_value(table->options, "resource"));
-
-	if (OidIsValid(userid))
-	{
-		UserMapping *mapping = GetUserMapping(userid, server->serverid);
-
-		opts->user_mapping_id = mapping->umid;
-		opts->user_options = mapping->options;
-		check_options_for_api(opts->api, mapping->options, UserMappingRelationId,
-							  server->servername);
-	}
-
-	base_url = oprec_option_value(opts, "base_url");
-	if (base_url == NULL)
-		base_url = opts->api->default_base_url_for
-			? opts->api->default_base_url_for(opts)
-			: opts->api->default_base_url;
-	opts->base_url = oprec_url_base(base_url);
+/*
+ * The engine's settings of a table: sizes, timeouts, pacing and limits,
+ * each from its option or its default.
+ */
+static void
+read_engine_settings(OprecOptions *opts)
+{
+	const char *time_windows;
 
 	opts->page_size = oprec_option_int(opts, "page_size", opts->api->default_page_size);
 	opts->connect_timeout_ms =
@@ -809,19 +786,77 @@ oprec_get_options(Oid foreigntableid, Oid userid)
 		strcmp(oprec_option_value(opts, "whole_history"), "allow") == 0;
 	time_windows = oprec_option_value(opts, "time_windows");
 	opts->always_windows = time_windows != NULL && strcmp(time_windows, "always") == 0;
+}
+
+/* The cost model's numbers (estimate.c), each from its option or default. */
+static void
+read_cost_settings(OprecOptions *opts)
+{
 	opts->fdw_startup_cost = option_real(opts, "fdw_startup_cost", DEFAULT_FDW_STARTUP_COST);
 	opts->fdw_tuple_cost = option_real(opts, "fdw_tuple_cost", DEFAULT_FDW_TUPLE_COST);
 	opts->request_cost = option_real(opts, "request_cost", DEFAULT_REQUEST_COST);
 	opts->records_per_id = option_real(opts, "records_per_id", DEFAULT_RECORDS_PER_ID);
+}
+
+/*
+ * Check again where the server's URL options send requests: its owner or
+ * oprec_fdw.allowed_hosts may have changed since they were set.
+ */
+static void
+check_server_destinations(const OprecApi *api, const ForeignServer *server)
+{
+	ListCell   *lc;
 
 	foreach(lc, server->options)
 	{
 		DefElem    *opt = lfirst(lc);
-		const OprecOptionDef *def = find_option(opts->api, opt->defname,
+		const OprecOptionDef *def = find_option(api, opt->defname,
 												ForeignServerRelationId);
 
 		if (def)
 			check_destination(def, defGetString(opt), server->owner, server->servername);
 	}
+}
+
+/*
+ * Resolve the options of a foreign table.  The user mapping is read only
+ * for a scan (userid valid): planning must not need credentials.
+ */
+OprecOptions *
+oprec_get_options(Oid foreigntableid, Oid userid)
+{
+	ForeignTable *table = GetForeignTable(foreigntableid);
+	ForeignServer *server = GetForeignServer(table->serverid);
+	OprecOptions *opts = palloc0(sizeof(OprecOptions));
+	const char *base_url;
+
+	opts->server_options = server->options;
+	opts->table_options = table->options;
+
+	opts->api = server_api(opts, server);
+	check_options_for_api(opts->api, table->options, ForeignTableRelationId,
+						  server->servername);
+	opts->api = oprec_table_api(opts->api, oprec_defelem_value(table->options, "resource"));
+
+	if (OidIsValid(userid))
+	{
+		UserMapping *mapping = GetUserMapping(userid, server->serverid);
+
+		opts->user_mapping_id = mapping->umid;
+		opts->user_options = mapping->options;
+		check_options_for_api(opts->api, mapping->options, UserMappingRelationId,
+							  server->servername);
+	}
+
+	base_url = oprec_option_value(opts, "base_url");
+	if (base_url == NULL)
+		base_url = opts->api->default_base_url_for
+			? opts->api->default_base_url_for(opts)
+			: opts->api->default_base_url;
+	opts->base_url = oprec_url_base(base_url);
+
+	read_engine_settings(opts);
+	read_cost_settings(opts);
+	check_server_destinations(opts->api, server);
 	return opts;
 }
