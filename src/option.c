@@ -715,26 +715,35 @@ oprec_option_value(const OprecOptions *options, const char *name)
 	return NULL;
 }
 
+/*
+ * The value of a number option for this table, read as an integer or as a
+ * real; fallback when no object sets it or it does not read as one.
+ */
+static double
+option_number(const OprecOptions *options, const char *name, bool integer,
+			  double fallback)
+{
+	const char *value = oprec_option_value(options, name);
+	int			ival;
+	double		rval;
+
+	if (value == NULL)
+		return fallback;
+	if (integer)
+		return parse_int_option(value, &ival) ? ival : fallback;
+	return parse_real_option(value, &rval) ? rval : fallback;
+}
+
 int
 oprec_option_int(const OprecOptions *options, const char *name, int fallback)
 {
-	const char *value = oprec_option_value(options, name);
-	int			result;
-
-	if (value == NULL || !parse_int_option(value, &result))
-		return fallback;
-	return result;
+	return (int) option_number(options, name, true, fallback);
 }
 
 static double
 option_real(const OprecOptions *options, const char *name, double fallback)
 {
-	const char *value = oprec_option_value(options, name);
-	double		result;
-
-	if (value == NULL || !parse_real_option(value, &result))
-		return fallback;
-	return result;
+	return option_number(options, name, false, fallback);
 }
 
 /* The API a table's server names; an error if it names none we know. */
