@@ -147,73 +147,79 @@ is_key_or_time_clause(RelOptInfo *baserel, const OprecPlanState *plan, Expr *cla
 	return false;
 }
 
-/*
- * Estimate what the relation's own conditions ask for, into plan, and set
- * baserel->rows for a scan that asks for them.
- */
-void
-oprec_estimate_relation(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *plan)
+/* What the pushed conditions on the key and on the time bound. */
+typedef struct KeyTimeBounds
 {
-	const OprecApi *api = plan->options->api;
-	const OprecOptions *options = plan->options;
-	double		keys = -1;
-	int64		key_lower = PG_INT64_MIN,
-				key_upper = PG_INT64_MAX;
-	bool		has_key_lower = false,
-				has_key_upper = false;
-	double		time_lower = -1,
-				time_upper = -1;
-	List	   *other_clauses = NIL;
-	ListCell   *lc_col,
-			   *lc_op,
-			   *lc_expr,
-			   *lc;
+	double		keys;			/* keys named; -1: none named */
+	int64		key_lower;		/* a range of keys, where has_key_lower */
+	int64		key_upper;		/* and has_key_upper */
+	bool		has_key_lower;
+	bool		has_key_upper;
+	double		time_lower;		/* epoch ms; -1: unbounded */
+	double		time_upper;
+} KeyTimeBounds;
 
-	forthree(lc_col, plan->pushed_columns, lc_op, plan->pushed_ops, lc_expr, plan->pushed_exprs)
+/* Narrow the bounds by one pushed condition, if it bounds the key or time. */
+static void
+add_pushed_condition(PlannerInfo *root, const OprecApi *api, int column,
+					 OprecCondOp op, Expr *expr, KeyTimeBounds *b)
+{
+	int64		bound;
+	double		ms;
+
+	if (column == api->key_column && (op == OPREC_COND_EQ || op == OPREC_COND_ANY))
 	{
-		int			column = lfirst_int(lc_col);
-		OprecCondOp op = (OprecCondOp) lfirst_int(lc_op);
-		Expr	   *expr = lfirst(lc_expr);
-		int64		bound;
-		double		ms;
+		double		n = keys_of_condition(root, op, expr);
 
-		if (column == api->key_column && (op == OPREC_COND_EQ || op == OPREC_COND_ANY))
+		b->keys = b->keys < 0 ? n : Min(b->keys, n);
+	}
+	else if (column == api->key_column && int8_bound(root, expr, &bound))
+	{
+		if (op == OPREC_COND_GE || op == OPREC_COND_GT)
 		{
-			double		n = keys_of_condition(root, op, expr);
-
-			keys = keys < 0 ? n : Min(keys, n);
+			b->has_key_lower = true;
+			b->key_lower = Max(b->key_lower, bound);
 		}
-		else if (column == api->key_column && int8_bound(root, expr, &bound))
+		else
 		{
-			if (op == OPREC_COND_GE || op == OPREC_COND_GT)
-			{
-				has_key_lower = true;
-				key_lower = Max(key_lower, bound);
-			}
-			else
-			{
-				has_key_upper = true;
-				key_upper = Min(key_upper, bound);
-			}
-		}
-		else if (column == api->time_column && time_bound(root, expr, &ms))
-		{
-			if (op == OPREC_COND_GE || op == OPREC_COND_GT || op == OPREC_COND_EQ)
-				time_lower = Max(time_lower, ms);
-			if (op == OPREC_COND_LE || op == OPREC_COND_LT || op == OPREC_COND_EQ)
-				time_upper = time_upper < 0 ? ms : Min(time_upper, ms);
+			b->has_key_upper = true;
+			b->key_upper = Min(b->key_upper, bound);
 		}
 	}
-	if (has_key_lower && has_key_upper)
+	else if (column == api->time_column && time_bound(root, expr, &ms))
 	{
-		double		span = Max((double) key_upper - (double) key_lower + 1, 0);
+		if (op == OPREC_COND_GE || op == OPREC_COND_GT || op == OPREC_COND_EQ)
+			b->time_lower = Max(b->time_lower, ms);
+		if (op == OPREC_COND_LE || op == OPREC_COND_LT || op == OPREC_COND_EQ)
+			b->time_upper = b->time_upper < 0 ? ms : Min(b->time_upper, ms);
+	}
+}
+
+/*
+ * The keys a scan asks for: those named, or fewer when a range of keys
+ * (at most max_id_range of them) is bounded on both sides.
+ */
+static double
+keys_estimate(const KeyTimeBounds *b, const OprecOptions *options)
+{
+	double		keys = b->keys;
+
+	if (b->has_key_lower && b->has_key_upper)
+	{
+		double		span = Max((double) b->key_upper - (double) b->key_lower + 1, 0);
 
 		span = Min(span, options->max_id_range);
 		keys = keys < 0 ? span : Min(keys, span);
 	}
-	plan->keys_estimate = keys < 0 ? KEYS_ESTIMATE_UNKNOWN : Max(keys, 1);
+	return keys < 0 ? KEYS_ESTIMATE_UNKNOWN : Max(keys, 1);
+}
 
-	/* the time range: its share of a key's history, and its windows */
+/* The time range: its share of a key's history, and its windows. */
+static void
+estimate_time_range(OprecPlanState *plan, double time_lower, double time_upper)
+{
+	const OprecApi *api = plan->options->api;
+
 	plan->time_fraction = 1.0;
 	plan->windows_estimate = 1.0;
 	if (time_lower >= 0 || time_upper >= 0)
@@ -228,8 +234,15 @@ oprec_estimate_relation(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *
 		if (api->max_window_ms > 0)
 			plan->windows_estimate = Max(1.0, ceil(span / (double) api->max_window_ms));
 	}
+}
 
-	/* the other conditions, pushed as list filters or checked here */
+/* The other conditions, pushed as list filters or checked here. */
+static void
+estimate_other_conditions(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *plan)
+{
+	List	   *other_clauses = NIL;
+	ListCell   *lc;
+
 	foreach(lc, baserel->baserestrictinfo)
 	{
 		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
@@ -240,6 +253,34 @@ oprec_estimate_relation(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *
 	plan->local_selectivity = clauselist_selectivity(root, other_clauses, baserel->relid,
 													 JOIN_INNER, NULL);
 	cost_qual_eval(&plan->local_cost, baserel->baserestrictinfo, root);
+}
+
+/*
+ * Estimate what the relation's own conditions ask for, into plan, and set
+ * baserel->rows for a scan that asks for them.
+ */
+void
+oprec_estimate_relation(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *plan)
+{
+	KeyTimeBounds bounds;
+	ListCell   *lc_col,
+			   *lc_op,
+			   *lc_expr;
+
+	bounds.keys = -1;
+	bounds.key_lower = PG_INT64_MIN;
+	bounds.key_upper = PG_INT64_MAX;
+	bounds.has_key_lower = false;
+	bounds.has_key_upper = false;
+	bounds.time_lower = -1;
+	bounds.time_upper = -1;
+	forthree(lc_col, plan->pushed_columns, lc_op, plan->pushed_ops, lc_expr, plan->pushed_exprs)
+		add_pushed_condition(root, plan->options->api, lfirst_int(lc_col),
+							 (OprecCondOp) lfirst_int(lc_op), lfirst(lc_expr), &bounds);
+	plan->keys_estimate = keys_estimate(&bounds, plan->options);
+
+	estimate_time_range(plan, bounds.time_lower, bounds.time_upper);
+	estimate_other_conditions(root, baserel, plan);
 
 	baserel->rows = oprec_estimate_rows(plan, plan->keys_estimate);
 }
