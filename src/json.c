@@ -342,6 +342,66 @@ append_bytes(TextScan *ts, const char *data, size_t len)
 }
 
 /*
+ * Scan a string token from just after its opening quote; return where the
+ * scan goes on, after the closing quote.
+ */
+static const char *
+scan_string(const char *p, const char *end, TextScan *ts)
+{
+	const char *start = p;
+
+	for (; p < end && *p != '"'; p++)
+	{
+		if (*p != '\\' || p + 1 >= end)
+			continue;
+		/* \u0000 becomes U+FFFD: only markers hold a NUL */
+		if (end - p >= 6 && memcmp(p, "\\u0000", 6) == 0)
+		{
+			ts->nuls++;
+			if (ts->out)
+			{
+				append_bytes(ts, ts->copied, p - ts->copied);
+				append_bytes(ts, "\\ufffd", 6);
+				ts->copied = p + 6;
+			}
+			p += 5;
+		}
+		else
+			p++;
+	}
+	ts->strings++;
+	ts->string_bytes += p - start;
+	return p + 1;
+}
+
+/*
+ * Scan a number token; one that is not an int64 is copied as a marked
+ * string.  Return where the scan goes on.
+ */
+static const char *
+scan_number(const char *p, const char *end, TextScan *ts)
+{
+	size_t		toklen = number_token_length(p, end);
+
+	ts->numbers++;
+	ts->string_bytes += toklen;
+	if (is_json_number(p, toklen) && !number_fits_int64(p, toklen))
+	{
+		ts->inexact++;
+		if (ts->out)
+		{
+			append_bytes(ts, ts->copied, p - ts->copied);
+			append_bytes(ts, "\"" OPREC_JSON_NUMBER_MARK_JSON,
+						 1 + strlen(OPREC_JSON_NUMBER_MARK_JSON));
+			append_bytes(ts, p, toklen);
+			append_bytes(ts, "\"", 1);
+			ts->copied = p + toklen;
+		}
+	}
+	return p + Max(toklen, 1);
+}
+
+/*
  * Walk the JSON text, counting what the tree will hold and the number
  * tokens that are not an int64; when ts->out is set, also copy the text
  * with each of those turned into a marked string.  Malformed text is left
@@ -355,82 +415,19 @@ scan_text(const char *text, size_t len, TextScan *ts)
 
 	while (p < end)
 	{
-		switch (*p)
+		if (*p == '"')
+			p = scan_string(p + 1, end, ts);
+		else if (*p == '-' || (*p >= '0' && *p <= '9'))
+			p = scan_number(p, end, ts);
+		else
 		{
-			case '"':
-				{
-					const char *start = ++p;
-
-					for (; p < end && *p != '"'; p++)
-					{
-						if (*p != '\\' || p + 1 >= end)
-							continue;
-						/* \u0000 becomes U+FFFD: only markers hold a NUL */
-						if (end - p >= 6 && memcmp(p, "\\u0000", 6) == 0)
-						{
-							ts->nuls++;
-							if (ts->out)
-							{
-								append_bytes(ts, ts->copied, p - ts->copied);
-								append_bytes(ts, "\\ufffd", 6);
-								ts->copied = p + 6;
-							}
-							p += 5;
-						}
-						else
-							p++;
-					}
-					ts->strings++;
-					ts->string_bytes += p - start;
-					p++;
-					continue;
-				}
-			case '{':
-				ts->objects++;
-				break;
-			case '[':
-				ts->arrays++;
-				break;
-			case ':':
-				ts->members++;
-				break;
-			case ',':
-				ts->commas++;
-				break;
-			case '-':
-			case '0':
-			case '1':
-			case '2':
-			case '3':
-			case '4':
-			case '5':
-			case '6':
-			case '7':
-			case '8':
-			case '9':
-				{
-					size_t		toklen = number_token_length(p, end);
-
-					ts->numbers++;
-					ts->string_bytes += toklen;
-					if (is_json_number(p, toklen) && !number_fits_int64(p, toklen))
-					{
-						ts->inexact++;
-						if (ts->out)
-						{
-							append_bytes(ts, ts->copied, p - ts->copied);
-							append_bytes(ts, "\"" OPREC_JSON_NUMBER_MARK_JSON,
-										 1 + strlen(OPREC_JSON_NUMBER_MARK_JSON));
-							append_bytes(ts, p, toklen);
-							append_bytes(ts, "\"", 1);
-							ts->copied = p + toklen;
-						}
-					}
-					p += Max(toklen, 1);
-					continue;
-				}
+			/* outside strings and numbers, only these characters count */
+			ts->objects += (*p == '{');
+			ts->arrays += (*p == '[');
+			ts->members += (*p == ':');
+			ts->commas += (*p == ',');
+			p++;
 		}
-		p++;
 	}
 	if (ts->out)
 		append_bytes(ts, ts->copied, end - ts->copied);
