@@ -68,64 +68,66 @@ append_hex(StringInfo buf, const uint8 *bytes, size_t len)
 	}
 }
 
-/* Append the lowercase hex SHA-256 of data. */
-static bool
-append_sha256_hex(StringInfo buf, const char *data, size_t len, const char **error)
+/* The SHA-256 of data, into digest: NULL, or why it could not be computed. */
+static const char *
+sha256(const char *data, size_t len, uint8 *digest)
 {
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	bool		ok;
+	const char *failure = NULL;
 
 	if (ctx == NULL)
-	{
-		*error = "out of memory";
-		return false;
-	}
-	ok = pg_cryptohash_init(ctx) == 0 &&
-		pg_cryptohash_update(ctx, (const uint8 *) data, len) == 0 &&
-		pg_cryptohash_final(ctx, digest, sizeof(digest)) == 0;
-	if (!ok)
-		*error = pg_cryptohash_error(ctx);
+		return "out of memory";
+	if (pg_cryptohash_init(ctx) != 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) data, len) != 0 ||
+		pg_cryptohash_final(ctx, digest, PG_SHA256_DIGEST_LENGTH) != 0)
+		failure = pg_cryptohash_error(ctx);
 	pg_cryptohash_free(ctx);
-	if (ok)
-		append_hex(buf, digest, sizeof(digest));
-	return ok;
+	return failure;
 }
 
-static bool
-append_hmac_sha256_hex(StringInfo buf, const char *key, const char *data, const char **error)
+/* The HMAC-SHA256 of data with key, into digest: NULL, or why not. */
+static const char *
+hmac_sha256(const char *key, const char *data, size_t len, uint8 *digest)
 {
 	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	bool		ok;
+	const char *failure = NULL;
 
 	if (ctx == NULL)
+		return "out of memory";
+	if (pg_hmac_init(ctx, (const uint8 *) key, strlen(key)) != 0 ||
+		pg_hmac_update(ctx, (const uint8 *) data, len) != 0 ||
+		pg_hmac_final(ctx, digest, PG_SHA256_DIGEST_LENGTH) != 0)
+		failure = pg_hmac_error(ctx);
+	pg_hmac_free(ctx);
+	return failure;
+}
+
+/*
+ * Append the lowercase hex SHA-256 of data, or with a key its HMAC-SHA256;
+ * false, with why in *error, if it could not be computed.
+ */
+static bool
+append_digest_hex(StringInfo buf, const char *key, const char *data, size_t len,
+				  const char **error)
+{
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	const char *failure;
+
+	failure = key ? hmac_sha256(key, data, len, digest) : sha256(data, len, digest);
+	if (failure)
 	{
-		*error = "out of memory";
+		*error = failure;
 		return false;
 	}
-	ok = pg_hmac_init(ctx, (const uint8 *) key, strlen(key)) == 0 &&
-		pg_hmac_update(ctx, (const uint8 *) data, strlen(data)) == 0 &&
-		pg_hmac_final(ctx, digest, sizeof(digest)) == 0;
-	if (!ok)
-		*error = pg_hmac_error(ctx);
-	pg_hmac_free(ctx);
-	if (ok)
-		append_hex(buf, digest, sizeof(digest));
-	return ok;
+	append_hex(buf, digest, sizeof(digest));
+	return true;
 }
 
 #else							/* !HAVE_PG_HMAC */
 
 static bool
-append_sha256_hex(StringInfo buf, const char *data, size_t len, const char **error)
-{
-	*error = "AK/SK signing needs PostgreSQL 14 or later";
-	return false;
-}
-
-static bool
-append_hmac_sha256_hex(StringInfo buf, const char *key, const char *data, const char **error)
+append_digest_hex(StringInfo buf, const char *key, const char *data, size_t len,
+				  const char **error)
 {
 	*error = "AK/SK signing needs PostgreSQL 14 or later";
 	return false;
@@ -256,14 +258,14 @@ huawei_sign(const HuaweiSignRequest *req, StringInfo authorization, const char *
 		appendStringInfo(&signed_headers, "%s%s", i > 0 ? ";" : "", headers[i].name);
 	}
 	appendStringInfo(&canonical, "\n%s\n", signed_headers.data);
-	if (!append_sha256_hex(&canonical, req->body ? req->body : "", req->body_len, error))
+	if (!append_digest_hex(&canonical, NULL, req->body ? req->body : "", req->body_len, error))
 		return false;
 
 	appendStringInfo(&to_sign, "%s\n%s\n", SIGN_ALGORITHM, req->sdk_date);
-	if (!append_sha256_hex(&to_sign, canonical.data, canonical.len, error))
+	if (!append_digest_hex(&to_sign, NULL, canonical.data, canonical.len, error))
 		return false;
 
-	if (!append_hmac_sha256_hex(&signature, req->secret_key, to_sign.data, error))
+	if (!append_digest_hex(&signature, req->secret_key, to_sign.data, to_sign.len, error))
 		return false;
 
 	appendStringInfo(authorization, "%s Access=%s, SignedHeaders=%s, Signature=%s",
