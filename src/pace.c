@@ -175,10 +175,7 @@ effective_rate(const OprecPaceWindow *w, int requests_per_second, TimestampTz no
 static int
 compare_timestamps(const void *a, const void *b)
 {
-	TimestampTz ta = *(const TimestampTz *) a;
-	TimestampTz tb = *(const TimestampTz *) b;
-
-	return (ta > tb) - (ta < tb);
+	return timestamptz_cmp_internal(*(const TimestampTz *) a, *(const TimestampTz *) b);
 }
 
 /*
