@@ -164,29 +164,25 @@ key_comparison_type(Oid opno)
 	return InvalidOid;
 }
 
+/* A comparison clause taken apart: a column against another expression. */
+typedef struct ComparisonParts
+{
+	Var		   *var;			/* the column */
+	Expr	   *other;			/* what it is compared with */
+	Oid			opno;			/* the operator, the column on its left */
+	Oid			collid;
+	bool		is_array;		/* col op ANY (array) */
+} ComparisonParts;
+
 /*
- * Whether one comparison can be pushed down: a column the API filters on
- * against a value known before the scan.  Fills in the API column, the
- * operator and the value expression, in the column's type (or its array),
- * or numeric (or numeric[]) for a key compared in numeric: the scan keeps
- * its integral values (see key_from_numeric).
+ * Take a comparison apart: an operator with a Var of the scanned relation
+ * on one side (commuted if it is on the right), or col op ANY (array).
+ * False if the clause is neither, or its operator has no commutator.
  */
 static bool
-pushable_comparison(const PushContext *cxt, Expr *clause, int *column_out,
-					OprecCondOp *op_out, Expr **value_out)
+comparison_parts(const PushContext *cxt, Expr *clause, ComparisonParts *cmp)
 {
-	const OprecApi *api = cxt->plan->options->api;
-	Var		   *var = NULL;
-	Expr	   *other = NULL;
-	Oid			opno = InvalidOid;
-	Oid			collid = InvalidOid;
-	bool		is_array = false;
-	int			column;
-	const OprecColumnDef *def;
-	Oid			righttype;
-	int			strategy;
-	Oid			value_type;
-
+	memset(cmp, 0, sizeof(ComparisonParts));
 	if (IsA(clause, OpExpr))
 	{
 		OpExpr	   *opexpr = (OpExpr *) clause;
@@ -199,17 +195,17 @@ pushable_comparison(const PushContext *cxt, Expr *clause, int *column_out,
 		right = strip_implicit_coercions(lsecond(opexpr->args));
 		if (IsA(left, Var) && ((Var *) left)->varno == cxt->baserel->relid)
 		{
-			var = (Var *) left;
-			other = lsecond(opexpr->args);
-			opno = opexpr->opno;
+			cmp->var = (Var *) left;
+			cmp->other = lsecond(opexpr->args);
+			cmp->opno = opexpr->opno;
 		}
 		else if (IsA(right, Var) && ((Var *) right)->varno == cxt->baserel->relid)
 		{
-			var = (Var *) right;
-			other = linitial(opexpr->args);
-			opno = get_commutator(opexpr->opno);
+			cmp->var = (Var *) right;
+			cmp->other = linitial(opexpr->args);
+			cmp->opno = get_commutator(opexpr->opno);
 		}
-		collid = opexpr->inputcollid;
+		cmp->collid = opexpr->inputcollid;
 	}
 	else if (IsA(clause, ScalarArrayOpExpr))
 	{
@@ -221,44 +217,81 @@ pushable_comparison(const PushContext *cxt, Expr *clause, int *column_out,
 		left = strip_implicit_coercions(linitial(saop->args));
 		if (!IsA(left, Var))
 			return false;
-		var = (Var *) left;
-		other = lsecond(saop->args);
-		opno = saop->opno;
-		collid = saop->inputcollid;
-		is_array = true;
+		cmp->var = (Var *) left;
+		cmp->other = lsecond(saop->args);
+		cmp->opno = saop->opno;
+		cmp->collid = saop->inputcollid;
+		cmp->is_array = true;
 	}
+	return cmp->var != NULL && OidIsValid(cmp->opno);
+}
 
-	if (var == NULL || !OidIsValid(opno))
-		return false;
-	column = api_column_of_var(cxt->baserel, cxt->plan, var);
-	if (column < 0)
-		return false;
-	def = &api->columns[column];
-	if (def->push == OPREC_PUSH_NONE || var->vartype != def->push_type)
-		return false;
-	if (!is_scan_constant(cxt, (Node *) other) || !collation_is_pushable(collid))
-		return false;
+/*
+ * The btree strategy a comparison on a column is pushed with, and the type
+ * its value is compared in; 0 if it cannot be pushed.  A key compared with
+ * a numeric or float8 value is an equality in that type.
+ */
+static int
+pushable_strategy(const OprecColumnDef *def, const ComparisonParts *cmp, Oid *value_type)
+{
+	Oid			righttype;
+	int			strategy = comparison_strategy(cmp->opno, def->push_type, &righttype);
 
-	strategy = comparison_strategy(opno, def->push_type, &righttype);
-	value_type = def->push_type;
+	*value_type = def->push_type;
 	if (strategy == 0 && def->push == OPREC_PUSH_KEY &&
-		OidIsValid(key_comparison_type(opno)))
+		OidIsValid(key_comparison_type(cmp->opno)))
 	{
 		strategy = BTEqualStrategyNumber;
-		value_type = key_comparison_type(opno);
+		*value_type = key_comparison_type(cmp->opno);
 	}
 	if (strategy == 0)
-		return false;
+		return 0;
 	/* bounds: on the time, or on an integer key (a range of ids, see below) */
 	if (strategy != BTEqualStrategyNumber &&
 		(def->push != OPREC_PUSH_TIME &&
-		 (def->push != OPREC_PUSH_KEY || value_type != def->push_type ||
+		 (def->push != OPREC_PUSH_KEY || *value_type != def->push_type ||
 		  def->push_type != INT8OID)))
+		return 0;
+	if (cmp->is_array && (strategy != BTEqualStrategyNumber || def->push == OPREC_PUSH_SCOPE))
+		return 0;
+	return strategy;
+}
+
+/*
+ * Whether one comparison can be pushed down: a column the API filters on
+ * against a value known before the scan.  Fills in the API column, the
+ * operator and the value expression, in the column's type (or its array),
+ * or numeric (or numeric[]) for a key compared in numeric: the scan keeps
+ * its integral values (see key_from_numeric).
+ */
+static bool
+pushable_comparison(const PushContext *cxt, Expr *clause, int *column_out,
+					OprecCondOp *op_out, Expr **value_out)
+{
+	const OprecApi *api = cxt->plan->options->api;
+	ComparisonParts cmp;
+	Expr	   *other;
+	int			column;
+	const OprecColumnDef *def;
+	int			strategy;
+	Oid			value_type;
+
+	if (!comparison_parts(cxt, clause, &cmp))
 		return false;
-	if (is_array && (strategy != BTEqualStrategyNumber || def->push == OPREC_PUSH_SCOPE))
+	column = api_column_of_var(cxt->baserel, cxt->plan, cmp.var);
+	if (column < 0)
+		return false;
+	def = &api->columns[column];
+	if (def->push == OPREC_PUSH_NONE || cmp.var->vartype != def->push_type)
+		return false;
+	if (!is_scan_constant(cxt, (Node *) cmp.other) || !collation_is_pushable(cmp.collid))
+		return false;
+	strategy = pushable_strategy(def, &cmp, &value_type);
+	if (strategy == 0)
 		return false;
 
-	if (is_array)
+	other = cmp.other;
+	if (cmp.is_array)
 	{
 		Oid			array_type = get_array_type(value_type);
 
