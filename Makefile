@@ -3,9 +3,13 @@
 MODULE_big = oprec_fdw
 OBJS = \
 	src/oprec_fdw.o \
+	src/import.o \
 	src/option.o \
+	src/option_value.o \
 	src/column.o \
+	src/scan_plan.o \
 	src/pushdown.o \
+	src/filters.o \
 	src/estimate.o \
 	src/join.o \
 	src/chain.o \
@@ -14,9 +18,14 @@ OBJS = \
 	src/cache.o \
 	src/convert.o \
 	src/json.o \
+	src/json_memory.o \
+	src/service.o \
+	src/request.o \
+	src/report.o \
 	src/session.o \
 	src/pace.o \
 	src/http.o \
+	src/api/apis.o \
 	src/api/feishu.o \
 	src/api/huawei.o \
 	src/api/huawei_sign.o

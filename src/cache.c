@@ -74,14 +74,14 @@ oprec_cache_create(MemoryContext parent)
 
 /* What a scan asks for, as a string: equal filters ask for the same. */
 char *
-oprec_filters_signature(const OprecApi *api, const OprecFilters *filters)
+oprec_filters_signature(const OprecResource *res, const OprecFilters *filters)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
 	if (filters->empty)
 		return pstrdup("empty");
-	for (int c = 0; c < api->ncolumns; c++)
+	for (int c = 0; c < res->ncolumns; c++)
 	{
 		const OprecColumnFilter *f = &filters->columns[c];
 

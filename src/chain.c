@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "common/int.h"
 #include "datatype/timestamp.h"
 
@@ -29,14 +31,6 @@
  * disagree by this much when an upper bound is implied or clamped.
  */
 #define CLOCK_SKEW_ALLOWANCE_MS ((int64) 3600 * 1000)
-
-/*
- * When only one bound of the time range is given, the scan may either send
- * windows over the implied range or no time parameters at all.  The second
- * pages through the whole history of a batch of keys; we assume a work item
- * has about this many records when comparing the two.
- */
-#define ASSUMED_RECORDS_PER_KEY 50
 
 /* Floor division for a possibly negative dividend. */
 static int64
@@ -82,122 +76,147 @@ ceil_div(int64 a, int64 b)
 }
 
 /*
- * Build the chains for a scan, in scan_cxt-independent palloc'd memory.
- * Returns NULL with *nchains = 0 when nothing needs to be asked.
+ * The pages a batch of keys' whole history is expected to take: each key
+ * is assumed to have records_per_id records (the server option the
+ * planner's estimates use too, so that both choose alike).
+ */
+int64
+oprec_history_pages(const OprecOptions *options, double keys_per_batch)
+{
+	double		pages = ceil(keys_per_batch * options->records_per_id /
+							 Max(options->page_size, 1));
+
+	return (int64) Max(pages, 1.0);
+}
+
+/*
+ * The keys worth asking for, which are sorted: *first the first that may
+ * exist, and the count of those from there on.
+ */
+static int
+keys_in_range(const OprecResource *res, const OprecColumnFilter *keys, int *first)
+{
+	int			end = keys->nvalues;
+
+	*first = 0;
+	while (*first < end && keys->ints[*first] < res->min_key)
+		(*first)++;
+	while (end > *first && keys->ints[end - 1] > oprec_max_key(res))
+		end--;
+	return end - *first;
+}
+
+/*
+ * The time range to ask for, inclusive: the API serves nothing before its
+ * history starts nor after now.  False if it is empty.
+ */
+static bool
+time_range(const OprecFilters *filters, TimestampTz history_start, TimestampTz now,
+		   int64 *lower, int64 *upper)
+{
+	int64		now_ms = oprec_timestamptz_to_ms_floor(now) + CLOCK_SKEW_ALLOWANCE_MS;
+	int64		history_ms = history_start ? oprec_timestamptz_to_ms_ceil(history_start) : 0;
+
+	*lower = filters->has_lower ? Max(filters->lower_ms, history_ms) : history_ms;
+	*upper = filters->has_upper ? Min(filters->upper_ms, now_ms) : now_ms;
+	return *lower <= *upper;
+}
+
+/* Refuse a time range that would take more requests than can be counted. */
+static void
+check_window_count(int64 windows, int64 per_window)
+{
+	if (windows > INT_MAX / Max(per_window, 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the time range would need %lld requests", (long long) windows),
+				 errhint("Narrow the condition on the time column.")));
+}
+
+/*
+ * The windows of [lower, upper] for one batch (base gives its keys),
+ * written into out: consecutive, each at most the API's longest, the last
+ * ending just after the inclusive upper bound.
+ */
+static void
+fill_windows(const OprecResource *res, const OprecChain *base, int64 lower, int64 upper,
+			 int nwindows, OprecChain *out)
+{
+	for (int w = 0; w < nwindows; w++)
+	{
+		int64		start = lower + (int64) w * res->max_window_ms;
+
+		out[w] = *base;
+		out[w].probe = false;
+		out[w].windowed = true;
+		out[w].window_start_ms = start;
+		out[w].window_end_ms = Min(start + res->max_window_ms, upper + 1);
+	}
+}
+
+/*
+ * Build the chains for a scan, in the current memory context: for each
+ * batch of keys, its windows, or one chain without time parameters.
+ * Windows cost at least one request each; leaving the time out costs one
+ * request per page of the batch's whole history, with the bounds checked
+ * locally.  "The last 3 days" is one window.  When the range needs more
+ * windows than a batch's history is expected to have pages ("since 2024",
+ * "2024-07 to 2026-12"), the chain starts as a walk without time range
+ * whose first page tells how much history there is: a history longer
+ * than the windows turns the chain into its windows (scan.c).  Returns
+ * NULL with *nchains = 0 when nothing needs to be asked.
  */
 OprecChain *
-oprec_build_chains(const OprecApi *api, const OprecFilters *filters,
-				   TimestampTz history_start, int page_size, bool always_windows,
-				   TimestampTz now,
+oprec_build_chains(const OprecResource *res, const OprecOptions *options,
+				   const OprecFilters *filters, TimestampTz history_start, TimestampTz now,
 				   int *nchains, int *nbatches, int *nwindows)
 {
-	const OprecColumnFilter *keys = &filters->columns[api->key_column];
-	int			first_valid = 0;
+	const OprecColumnFilter *keys = &filters->columns[res->key_column];
+	int			first;
 	int			nvalid;
 	int			batches;
 	int			windows = 0;
 	int64		lower = 0,
 				upper = 0;
 	bool		use_windows = false;
-	bool		probe = false;
 	OprecChain *chains;
+	OprecChain	base = {0};
 	int			n = 0;
 
 	*nchains = *nbatches = *nwindows = 0;
-	if (filters->empty || !keys->active)
+	if (filters->empty || !keys->active || (nvalid = keys_in_range(res, keys, &first)) == 0)
 		return NULL;
+	batches = (nvalid + res->max_keys_per_request - 1) / res->max_keys_per_request;
 
-	/* keys are sorted: skip those that cannot exist at either end */
-	nvalid = keys->nvalues;
-	while (first_valid < nvalid && keys->ints[first_valid] < api->min_key)
-		first_valid++;
-	while (nvalid > first_valid && keys->ints[nvalid - 1] > api->max_key)
-		nvalid--;
-	nvalid -= first_valid;
-	if (nvalid == 0)
-		return NULL;
-
-	batches = (nvalid + api->max_keys_per_request - 1) / api->max_keys_per_request;
-
-	if (api->max_window_ms > 0 && (filters->has_lower || filters->has_upper))
+	if (res->max_window_ms > 0 && (filters->has_lower || filters->has_upper))
 	{
-		int64		now_ms = oprec_timestamptz_to_ms_floor(now) + CLOCK_SKEW_ALLOWANCE_MS;
-		int64		history_ms = history_start ? oprec_timestamptz_to_ms_ceil(history_start) : 0;
-		int64		span;
 		int64		needed;
 
-		/* The API serves nothing before its history starts nor after now. */
-		lower = filters->has_lower ? Max(filters->lower_ms, history_ms) : history_ms;
-		upper = filters->has_upper ? Min(filters->upper_ms, now_ms) : now_ms;
-		if (lower > upper)
+		if (!time_range(filters, history_start, now, &lower, &upper))
 			return NULL;
-
-		span = upper - lower + 1;
-		needed = ceil_div(span, api->max_window_ms);
-
-		{
-			/*
-			 * Windows cost at least one request each; leaving the time out
-			 * costs one request per page of the batch's whole history, with
-			 * the bounds checked locally.  "The last 3 days" is one window.
-			 * When the range needs more windows than a typical history has
-			 * pages ("since 2024", "2024-07 to 2026-12"), the chain starts
-			 * as a walk without time range whose first page tells how much
-			 * history there is: a history longer than the windows turns the
-			 * chain into its windows (see scan.c).
-			 */
-			int64		per_batch = Min(nvalid, api->max_keys_per_request);
-			int64		history_pages = ceil_div(per_batch * ASSUMED_RECORDS_PER_KEY,
-												 Max(page_size, 1));
-
-			use_windows = (always_windows && filters->has_lower && filters->has_upper) ||
-				needed <= Max(history_pages, 1);
-			probe = !use_windows;
-		}
+		needed = ceil_div(upper - lower + 1, res->max_window_ms);
+		use_windows = (options->always_windows && filters->has_lower && filters->has_upper) ||
+			needed <= oprec_history_pages(options, Min(nvalid, res->max_keys_per_request));
+		base.probe = !use_windows;
 		if (use_windows)
 		{
-			if (needed > INT_MAX / Max(batches, 1))
-				ereport(ERROR,
-						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						 errmsg("the time range would need %lld requests", (long long) needed),
-						 errhint("Narrow the condition on the time column.")));
+			check_window_count(needed, batches);
 			windows = (int) needed;
 		}
 	}
+	base.range_lower_ms = lower;
+	base.range_upper_ms = upper;
 
 	chains = palloc0(sizeof(OprecChain) * batches * Max(windows, 1));
 	for (int b = 0; b < batches; b++)
 	{
-		int			first = first_valid + b * api->max_keys_per_request;
-		int			count = Min(api->max_keys_per_request, first_valid + nvalid - first);
-
-		if (!use_windows)
-		{
-			chains[n].keys = &keys->ints[first];
-			chains[n].nkeys = count;
-			chains[n].windowed = false;
-			chains[n].window_start_ms = chains[n].window_end_ms = 0;
-			chains[n].probe = probe;
-			chains[n].range_lower_ms = lower;
-			chains[n].range_upper_ms = upper;
-			n++;
-			continue;
-		}
-		for (int w = 0; w < windows; w++)
-		{
-			int64		start = lower + (int64) w * api->max_window_ms;
-
-			chains[n].keys = &keys->ints[first];
-			chains[n].nkeys = count;
-			chains[n].windowed = true;
-			chains[n].window_start_ms = start;
-			/* the last window ends just after the inclusive upper bound */
-			chains[n].window_end_ms = Min(start + api->max_window_ms, upper + 1);
-			chains[n].probe = false;
-			chains[n].range_lower_ms = lower;
-			chains[n].range_upper_ms = upper;
-			n++;
-		}
+		base.keys = &keys->ints[first + b * res->max_keys_per_request];
+		base.nkeys = Min(res->max_keys_per_request, nvalid - b * res->max_keys_per_request);
+		if (use_windows)
+			fill_windows(res, &base, lower, upper, windows, &chains[n]);
+		else
+			chains[n] = base;
+		n += Max(windows, 1);
 	}
 	*nchains = n;
 	*nbatches = batches;
@@ -207,9 +226,9 @@ oprec_build_chains(const OprecApi *api, const OprecFilters *filters,
 
 /* How many windows the time range of a chain spans. */
 int64
-oprec_window_count(const OprecApi *api, const OprecChain *chain)
+oprec_window_count(const OprecResource *res, const OprecChain *chain)
 {
-	return ceil_div(chain->range_upper_ms - chain->range_lower_ms + 1, api->max_window_ms);
+	return ceil_div(chain->range_upper_ms - chain->range_lower_ms + 1, res->max_window_ms);
 }
 
 /*
@@ -217,27 +236,14 @@ oprec_window_count(const OprecApi *api, const OprecChain *chain)
  * turns into when its history is longer than they are (scan.c).
  */
 OprecChain *
-oprec_window_chains(const OprecApi *api, const OprecChain *walk, int *nwindows)
+oprec_window_chains(const OprecResource *res, const OprecChain *walk, int *nwindows)
 {
-	int64		needed = oprec_window_count(api, walk);
+	int64		needed = oprec_window_count(res, walk);
 	OprecChain *chains;
 
-	if (needed > INT_MAX / (int64) sizeof(OprecChain))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the time range would need %lld requests", (long long) needed),
-				 errhint("Narrow the condition on the time column.")));
+	check_window_count(needed, sizeof(OprecChain));
 	chains = palloc0(sizeof(OprecChain) * needed);
-	for (int w = 0; w < needed; w++)
-	{
-		int64		start = walk->range_lower_ms + (int64) w * api->max_window_ms;
-
-		chains[w] = *walk;
-		chains[w].probe = false;
-		chains[w].windowed = true;
-		chains[w].window_start_ms = start;
-		chains[w].window_end_ms = Min(start + api->max_window_ms, walk->range_upper_ms + 1);
-	}
+	fill_windows(res, walk, walk->range_lower_ms, walk->range_upper_ms, (int) needed, chains);
 	*nwindows = (int) needed;
 	return chains;
 }

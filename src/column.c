@@ -33,10 +33,10 @@
 
 /* The API column of a name; -1 if none. */
 int
-oprec_api_column(const OprecApi *api, const char *name)
+oprec_api_column(const OprecResource *res, const char *name)
 {
-	for (int i = 0; i < api->ncolumns; i++)
-		if (strcmp(api->columns[i].name, name) == 0)
+	for (int i = 0; i < res->ncolumns; i++)
+		if (strcmp(res->columns[i].name, name) == 0)
 			return i;
 	return -1;
 }
@@ -75,13 +75,13 @@ split_path(const char *path, int *nsteps)
 }
 
 static char *
-api_column_names(const OprecApi *api)
+api_column_names(const OprecResource *res)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	for (int i = 0; i < api->ncolumns; i++)
-		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "", api->columns[i].name);
+	for (int i = 0; i < res->ncolumns; i++)
+		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "", res->columns[i].name);
 	return buf.data;
 }
 
@@ -106,7 +106,7 @@ column_field_option(Oid relid, AttrNumber attnum)
  * A column with no field option must be named like an API column.
  */
 OprecColumnMap *
-oprec_map_columns(Relation rel, const OprecApi *api)
+oprec_map_columns(Relation rel, const OprecResource *res)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	OprecColumnMap *map = palloc0(sizeof(OprecColumnMap) * Max(tupdesc->natts, 1));
@@ -124,16 +124,16 @@ oprec_map_columns(Relation rel, const OprecApi *api)
 		}
 		field = column_field_option(RelationGetRelid(rel), attr->attnum);
 		map[i].field = field ? field : pstrdup(NameStr(attr->attname));
-		map[i].api_column = oprec_api_column(api, map[i].field);
+		map[i].api_column = oprec_api_column(res, map[i].field);
 		if (map[i].api_column >= 0)
 			continue;
 		if (field == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_COLUMN_NAME),
 					 errmsg("column \"%s\" of foreign table \"%s\" is not a field of the %s API",
-							NameStr(attr->attname), RelationGetRelationName(rel), api->title),
+							NameStr(attr->attname), RelationGetRelationName(rel), res->service->title),
 					 errhint("Columns of an api '%s' table may be: %s; or give the column OPTIONS (field '...') naming one of them or a path into the record.",
-							 api->name, api_column_names(api))));
+							 res->service->name, api_column_names(res))));
 		map[i].path = split_path(field, &map[i].npath);
 	}
 	return map;
@@ -159,20 +159,19 @@ step_on_each(json_t *array, const char *step)
 	return result;
 }
 
+/* Whether a step of a path is an array index (digits only), and which. */
 static bool
 is_index_step(const char *step, size_t *index)
 {
-	char	   *end;
+	size_t		digits = strspn(step, "0123456789");
 	unsigned long long v;
 
-	if (step[0] < '0' || step[0] > '9')
+	if (digits == 0 || step[digits] != '\0')
 		return false;
 	errno = 0;
-	v = strtoull(step, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return false;
+	v = strtoull(step, NULL, 10);
 	*index = (size_t) v;
-	return true;
+	return errno == 0;
 }
 
 /* Follow a path from the value of its first step; NULL if it leads nowhere. */
@@ -204,13 +203,13 @@ json_t *
 oprec_column_json(OprecScan *scan, const OprecChain *chain, json_t *record, int row,
 				  const OprecColumnMap *map)
 {
-	const OprecApi *api = scan->api;
+	const OprecResource *res = scan->resource;
 	json_t	   *first;
 
 	if (map->api_column >= 0)
-		return api->column_value(scan, chain, record, row, map->api_column);
-	first = api->record_field
-		? api->record_field(scan, record, row, map->path[0])
+		return res->column_value(scan, chain, record, row, map->api_column);
+	first = res->record_field
+		? res->record_field(scan, record, row, map->path[0])
 		: json_object_get(record, map->path[0]);
 	return follow_path(first, map->path, map->npath);
 }

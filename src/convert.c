@@ -34,23 +34,15 @@
 #include "oprec_fdw.h"
 #include "json_read.h"
 
-/*
- * Reading one answer may take this much memory (an upper bound computed
- * before parsing, about three times what jansson really takes), or this
- * many bytes per byte of max_response_bytes if that is more.  A full page
- * of real records stays far below it.
- */
-#define JSON_MIN_MEMORY_BUDGET ((size_t) 128 * 1024 * 1024)
-#define JSON_MEMORY_PER_ANSWER_BYTE 8
 
 void
-oprec_prepare_converter(OprecColumnConverter *conv, const OprecApi *api,
+oprec_prepare_converter(OprecColumnConverter *conv, const OprecResource *res,
 						const OprecColumnMap *map, Oid typid, int32 typmod)
 {
 	Oid			input_func;
 
 	conv->map = map;
-	conv->kind = map->api_column >= 0 ? api->columns[map->api_column].kind : OPREC_VALUE_JSON;
+	conv->kind = map->api_column >= 0 ? res->columns[map->api_column].kind : OPREC_VALUE_JSON;
 	conv->typid = typid;
 	conv->typmod = typmod;
 	getTypeInputInfo(typid, &input_func, &conv->typioparam);
@@ -73,28 +65,6 @@ utf8_to_server(const char *text, size_t len)
 	return pg_any_to_server(text, (int) len, PG_UTF8);
 }
 
-/*
- * A palloc'd copy of text jansson wrote, which is freed here whether or
- * not the copy can be made.
- */
-static char *
-copy_jansson_text(char *text)
-{
-	size_t		len = strlen(text);
-	char	   *copy = MemoryContextAllocExtended(CurrentMemoryContext, len + 1,
-												  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
-
-	if (copy)
-		memcpy(copy, text, len + 1);
-	oprec_json_free(text);
-	if (copy == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory"),
-				 errdetail("Failed on request of size %zu.", len + 1)));
-	return copy;
-}
-
 /* The JSON text of any value (a string keeps its quotes). */
 static char *
 json_serialize(json_t *value)
@@ -107,7 +77,7 @@ json_serialize(json_t *value)
 				(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
 				 errmsg("could not serialize a JSON value from the API answer")));
 	oprec_json_unmark_numbers(dumped);
-	result = copy_jansson_text(dumped);
+	result = oprec_jansson_text(dumped);
 	return utf8_to_server(result, strlen(result));
 }
 
@@ -473,133 +443,4 @@ oprec_json_to_datum(OprecColumnConverter *conv, json_t *value, bool *isnull)
 
 	return InputFunctionCall(&conv->input, json_scalar_text(value), conv->typioparam,
 							 conv->typmod);
-}
-
-/*
- * A new empty JSON object.  jansson's json_object() cannot be called from
- * here: the postgres executable exports a function of the same name (the
- * SQL json_object) and the dynamic linker binds our reference to it.
- * jansson's own calls inside libjansson are not affected, so let json_pack
- * build the object.
- */
-json_t *
-oprec_json_new_object(void)
-{
-	return json_pack("{}");
-}
-
-/* Write a JSON value as the body of a request. */
-void
-oprec_request_set_json_body(OprecRequest *req, json_t *body)
-{
-	char	   *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-
-	if (text == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("could not build a request body")));
-	text = copy_jansson_text(text);
-	resetStringInfo(&req->body);
-	appendStringInfoString(&req->body, text);
-	pfree(text);
-}
-
-static void
-release_json(void *arg)
-{
-	json_decref((json_t *) arg);
-}
-
-/*
- * Make a jansson value (malloc'd by jansson) owned by the current memory
- * context: it is released when the context is reset or deleted, on error
- * too.  Call before anything can throw.
- */
-json_t *
-oprec_json_owned(json_t *value)
-{
-	MemoryContextCallback *cb;
-
-	if (value == NULL)
-		return NULL;
-	cb = MemoryContextAllocExtended(CurrentMemoryContext, sizeof(MemoryContextCallback),
-									MCXT_ALLOC_NO_OOM);
-	if (cb == NULL)
-	{
-		json_decref(value);
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	}
-	cb->func = release_json;
-	cb->arg = value;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
-	return value;
-}
-
-static void
-release_json_arena(void *arg)
-{
-	oprec_json_arena_free((OprecJsonArena *) arg);
-}
-
-/*
- * Parse an answer body into JSON owned by the current memory context,
- * within the memory budget of the scan's answers.  NULL if the body is not
- * JSON; an ERROR if it would take more memory than its budget.  The tree is
- * carved from an arena, freed after it (callbacks run newest first).
- */
-json_t *
-oprec_json_load_owned(OprecScan *scan, const StringInfo body)
-{
-	size_t		budget = Max(JSON_MIN_MEMORY_BUDGET,
-							 scan->options->max_response_bytes * JSON_MEMORY_PER_ANSWER_BYTE);
-	const char *error;
-	OprecJsonArena *arena;
-	MemoryContextCallback *cb = MemoryContextAllocExtended(CurrentMemoryContext,
-														   sizeof(MemoryContextCallback),
-														   MCXT_ALLOC_NO_OOM);
-	json_t	   *root;
-
-	if (cb == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	root = oprec_json_parse_arena(body->data, body->len, budget, &arena, &error);
-	if (arena)
-	{
-		cb->func = release_json_arena;
-		cb->arg = arena;
-		MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
-	}
-
-	if (root == NULL && error == oprec_json_over_budget)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
-				 errmsg("an answer of the %s API needs more than %zu MB of memory to read",
-						scan->api->title, budget / (1024 * 1024)),
-				 errdetail("The answer has %d bytes; reading one answer may take %zu MB, or %d times the server's max_response_bytes if that is more.",
-						   body->len, JSON_MIN_MEMORY_BUDGET / (1024 * 1024),
-						   JSON_MEMORY_PER_ANSWER_BYTE),
-				 errhint("Lower the server's page_size option; if the API's answers are this complex, raise max_response_bytes.")));
-	return oprec_json_owned(root);
-}
-
-/*
- * The JSON of a page answer, owned by the current memory context.  An
- * answer that is not JSON is an error: a failure of the API (or of a
- * gateway) if its HTTP status says so, else an answer we cannot read.
- */
-json_t *
-oprec_json_answer(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
-{
-	json_t	   *root = oprec_json_load_owned(scan, &resp->body);
-
-	if (root == NULL)
-	{
-		if (resp->status < 200 || resp->status > 299)
-			oprec_api_error(scan, req, resp, NULL, "the request failed", NULL);
-		oprec_bad_answer(scan, req, resp, "the answer is not JSON");
-	}
-	return root;
 }

@@ -128,7 +128,7 @@ time_bound(PlannerInfo *root, Expr *expr, double *ms)
 static bool
 is_key_or_time_clause(RelOptInfo *baserel, const OprecPlanState *plan, Expr *clause)
 {
-	const OprecApi *api = plan->options->api;
+	const OprecResource *res = plan->options->resource;
 	Bitmapset  *attrs = NULL;
 	int			attno = -1;
 
@@ -141,7 +141,7 @@ is_key_or_time_clause(RelOptInfo *baserel, const OprecPlanState *plan, Expr *cla
 		if (att <= 0)
 			continue;
 		column = plan->columns[att - 1].api_column;
-		if (column >= 0 && (column == api->key_column || column == api->time_column))
+		if (column >= 0 && (column == res->key_column || column == res->time_column))
 			return true;
 	}
 	return false;
@@ -161,19 +161,19 @@ typedef struct KeyTimeBounds
 
 /* Narrow the bounds by one pushed condition, if it bounds the key or time. */
 static void
-add_pushed_condition(PlannerInfo *root, const OprecApi *api, int column,
+add_pushed_condition(PlannerInfo *root, const OprecResource *res, int column,
 					 OprecCondOp op, Expr *expr, KeyTimeBounds *b)
 {
 	int64		bound;
 	double		ms;
 
-	if (column == api->key_column && (op == OPREC_COND_EQ || op == OPREC_COND_ANY))
+	if (column == res->key_column && (op == OPREC_COND_EQ || op == OPREC_COND_ANY))
 	{
 		double		n = keys_of_condition(root, op, expr);
 
 		b->keys = b->keys < 0 ? n : Min(b->keys, n);
 	}
-	else if (column == api->key_column && int8_bound(root, expr, &bound))
+	else if (column == res->key_column && int8_bound(root, expr, &bound))
 	{
 		if (op == OPREC_COND_GE || op == OPREC_COND_GT)
 		{
@@ -186,7 +186,7 @@ add_pushed_condition(PlannerInfo *root, const OprecApi *api, int column,
 			b->key_upper = Min(b->key_upper, bound);
 		}
 	}
-	else if (column == api->time_column && time_bound(root, expr, &ms))
+	else if (column == res->time_column && time_bound(root, expr, &ms))
 	{
 		if (op == OPREC_COND_GE || op == OPREC_COND_GT || op == OPREC_COND_EQ)
 			b->time_lower = Max(b->time_lower, ms);
@@ -218,7 +218,7 @@ keys_estimate(const KeyTimeBounds *b, const OprecOptions *options)
 static void
 estimate_time_range(OprecPlanState *plan, double time_lower, double time_upper)
 {
-	const OprecApi *api = plan->options->api;
+	const OprecResource *res = plan->options->resource;
 
 	plan->time_fraction = 1.0;
 	plan->windows_estimate = 1.0;
@@ -231,8 +231,8 @@ estimate_time_range(OprecPlanState *plan, double time_lower, double time_upper)
 
 		plan->time_fraction = Min(1.0, span / (ASSUMED_HISTORY_DAYS * MS_PER_DAY));
 		plan->has_time_range = (time_lower >= 0 && time_upper >= 0);
-		if (api->max_window_ms > 0)
-			plan->windows_estimate = Max(1.0, ceil(span / (double) api->max_window_ms));
+		if (res->max_window_ms > 0)
+			plan->windows_estimate = Max(1.0, ceil(span / (double) res->max_window_ms));
 	}
 }
 
@@ -275,7 +275,7 @@ oprec_estimate_relation(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *
 	bounds.time_lower = -1;
 	bounds.time_upper = -1;
 	forthree(lc_col, plan->pushed_columns, lc_op, plan->pushed_ops, lc_expr, plan->pushed_exprs)
-		add_pushed_condition(root, plan->options->api, lfirst_int(lc_col),
+		add_pushed_condition(root, plan->options->resource, lfirst_int(lc_col),
 							 (OprecCondOp) lfirst_int(lc_op), lfirst(lc_expr), &bounds);
 	plan->keys_estimate = keys_estimate(&bounds, plan->options);
 
@@ -302,14 +302,14 @@ oprec_estimate_cost(const OprecPlanState *plan, double keys, Cost extra_startup,
 					double *rows, Cost *startup_cost, Cost *total_cost)
 {
 	const OprecOptions *options = plan->options;
-	const OprecApi *api = options->api;
+	const OprecResource *res = options->resource;
 	double		page_size = Max(options->page_size, 1);
-	double		batches = ceil(keys / api->max_keys_per_request);
+	double		batches = ceil(keys / res->max_keys_per_request);
 	double		records = keys * options->records_per_id * plan->time_fraction *
 		plan->local_selectivity;
 	double		received = records;
-	double		history_pages = Max(1.0, ceil(Min(keys, api->max_keys_per_request) *
-											  options->records_per_id / page_size));
+	double		history_pages = oprec_history_pages(options,
+													Min(keys, res->max_keys_per_request));
 	double		requests;
 
 	if (plan->windows_estimate > history_pages &&
@@ -331,4 +331,22 @@ oprec_estimate_cost(const OprecPlanState *plan, double keys, Cost extra_startup,
 		requests * options->request_cost +
 		received * (options->fdw_tuple_cost + cpu_tuple_cost + plan->local_cost.per_tuple) +
 		plan->local_cost.startup;
+}
+
+/* Add a foreign scan path of the relation (for every kind of path). */
+void
+oprec_add_path(PlannerInfo *root, RelOptInfo *baserel, double rows, Cost startup_cost,
+			   Cost total_cost, Relids required_outer, List *fdw_private)
+{
+	add_path(baserel, (Path *)
+			 create_foreignscan_path(root, baserel, NULL, rows,
+#if PG_VERSION_NUM >= 180000
+									 0, /* disabled_nodes: costs say it all */
+#endif
+									 startup_cost, total_cost,
+									 NIL, required_outer, NULL,
+#if PG_VERSION_NUM >= 170000
+									 NIL,
+#endif
+									 fdw_private));
 }

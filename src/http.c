@@ -24,21 +24,25 @@
  *
  * Hostile answers.  An answer is refused past the server's
  * max_response_bytes, counted after decompression; the body is kept once,
- * in the transfer's context, and handed to the caller.  Every string an
- * API sends that reaches a message goes through oprec_api_text.
+ * in the transfer's context, and handed to the caller.  Every string from
+ * the remote side that reaches a message goes through oprec_api_text.
  *
- * Retries.  Throttling, 5xx answers, the API units' transient error codes,
- * connection resets and timeouts are retried with exponential backoff and
- * jitter (or as Retry-After says), up to max_retries; a call waiting for
- * its next attempt is waited for like one in flight, so a cancel still ends
- * the wait at once, and the other calls go on meanwhile.
+ * Retries.  Throttling, 5xx answers, answers the caller calls transient
+ * (an API's error codes), connection resets and timeouts are retried with
+ * exponential backoff and jitter (or as Retry-After says), up to
+ * max_retries; a call waiting for its next attempt is waited for like one
+ * in flight, so a cancel still ends the wait at once, and the other calls
+ * go on meanwhile.
+ *
+ * This file knows HTTP and nothing of APIs or scans: what it needs of its
+ * caller (settings, pacing, counters, the request budget, which answers
+ * are transient) comes in an OprecTransport.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <curl/curl.h>
-#include <jansson.h>
 
 #if PG_VERSION_NUM >= 150000
 #include "common/pg_prng.h"
@@ -52,24 +56,12 @@
 #include "utils/timestamp.h"
 
 #include "oprec_fdw.h"
-#include "json_read.h"
 
 /* Cap on a single wait, so curl's timers are honoured even if it forgets. */
 #define MAX_WAIT_MS 1000
 
-/* How much of an answer body or of a string from the API a message shows. */
-#define API_TEXT_MAX_BYTES 300
-
 /* Captured header values (an IAM token is a few KB) are cut here. */
 #define MAX_CAPTURED_VALUE_BYTES 32768
-
-/*
- * The API unit is asked whether an answer is a transient error when it is
- * not a 2xx answer of up to ERROR_ANSWER_BYTES, or a 2xx answer of up to
- * SMALL_ANSWER_BYTES (an error in disguise is short; a page seldom is).
- */
-#define ERROR_ANSWER_BYTES 65536
-#define SMALL_ANSWER_BYTES 4096
 
 /* Backoff: first delay, first delay when throttled, and the longest. */
 #define RETRY_BASE_DELAY_MS 200
@@ -324,65 +316,6 @@ release_transfer(void *arg)
 		oprec_pace_withdraw(&t->ticket);
 }
 
-void
-oprec_request_init(OprecRequest *req, const char *method)
-{
-	memset(req, 0, sizeof(OprecRequest));
-	req->method = method;
-	initStringInfo(&req->url);
-	initStringInfo(&req->body);
-	initStringInfo(&req->summary);
-}
-
-/*
- * A value percent-encoded for a URL's path or query: every byte but the
- * unreserved characters, so that a value can never add a path step, a
- * query parameter or a fragment.
- */
-char *
-oprec_url_escape(const char *value)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	for (const unsigned char *p = (const unsigned char *) value; *p; p++)
-	{
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-			(*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~')
-			appendStringInfoChar(&buf, (char) *p);
-		else
-			appendStringInfo(&buf, "%%%02X", *p);
-	}
-	return buf.data;
-}
-
-/*
- * Add a header.  A value with a control character would let curl send
- * more headers, or a second request, than the caller wrote: refuse it,
- * without showing it (it may be a credential).
- */
-void
-oprec_request_add_header(OprecRequest *req, const char *name, const char *value)
-{
-	if (oprec_has_control_char(value))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("refusing to send header %s: its value contains a control character", name),
-				 errdetail("Control characters in a header would let the request carry headers or requests it was not meant to."),
-				 errhint("Check the user mapping's options; if the value came from the API (a token), the API answered with a malformed token.")));
-	req->headers = lappend(req->headers, psprintf("%s: %s", name, value));
-}
-
-/* Whether a string holds a character below 0x20 or DEL. */
-bool
-oprec_has_control_char(const char *value)
-{
-	for (const unsigned char *p = (const unsigned char *) value; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return true;
-	return false;
-}
-
 static void
 setopt_or_fail(CURL *easy, CURLcode rc, const char *what)
 {
@@ -394,14 +327,34 @@ setopt_or_fail(CURL *easy, CURLcode rc, const char *what)
 
 #define SETOPT(easy, opt, val) setopt_or_fail((easy), curl_easy_setopt((easy), (opt), (val)), #opt)
 
-/* A transfer for req in a new context under the current one. */
-static Transfer *
-prepare_transfer(MemoryContext cxt, const OprecOptions *options, const OprecRequest *req)
+/* Add a header line to the transfer's list; curl copies it. */
+static void
+append_header(Transfer *t, const char *line)
 {
+	struct curl_slist *grown = curl_slist_append(t->headers, line);
+
+	if (grown == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
+				 errmsg("out of memory while building request headers")));
+	t->headers = grown;
+}
+
+static void set_transfer_options(Transfer *t, const OprecOptions *options,
+								 const OprecRequest *req);
+
+/*
+ * A transfer for req in cxt, a new context: freeing it releases the
+ * transfer's curl objects (release_transfer).
+ */
+static Transfer *
+prepare_transfer(MemoryContext cxt, const OprecTransport *transport, const OprecRequest *req)
+{
+	const OprecOptions *options = transport->options;
 	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
 	Transfer   *t = palloc0(sizeof(Transfer));
 	MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
-	const char *const *names = options->api->log_id_headers;
+	const char *const *names = transport->log_id_headers;
 	ListCell   *lc;
 
 	t->cxt = cxt;
@@ -426,27 +379,23 @@ prepare_transfer(MemoryContext cxt, const OprecOptions *options, const OprecRequ
 				 errmsg("could not create a libcurl handle")));
 
 	foreach(lc, req->headers)
-	{
-		struct curl_slist *grown = curl_slist_append(t->headers, (char *) lfirst(lc));
-
-		if (grown == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
-					 errmsg("out of memory while building request headers")));
-		t->headers = grown;
-	}
+		append_header(t, (char *) lfirst(lc));
 	/* curl would add "Expect: 100-continue" to larger bodies: a round trip */
-	{
-		struct curl_slist *grown = curl_slist_append(t->headers, "Expect:");
+	append_header(t, "Expect:");
+	set_transfer_options(t, options, req);
 
-		if (grown == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
-					 errmsg("out of memory while building request headers")));
-		t->headers = grown;
-	}
+	MemoryContextSwitchTo(oldcxt);
+	return t;
+}
 
-	/* curl copies the URL and, with COPYPOSTFIELDS, the body */
+/*
+ * The transfer's curl options: what may be reached and how (HTTP(S) only,
+ * no redirects, TLS verified), its limits, and its callbacks.  curl copies
+ * the URL and, with COPYPOSTFIELDS, the body.
+ */
+static void
+set_transfer_options(Transfer *t, const OprecOptions *options, const OprecRequest *req)
+{
 	SETOPT(t->easy, CURLOPT_URL, req->url.data);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	SETOPT(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -483,9 +432,6 @@ prepare_transfer(MemoryContext cxt, const OprecOptions *options, const OprecRequ
 	}
 	else
 		SETOPT(t->easy, CURLOPT_HTTPGET, 1L);
-
-	MemoryContextSwitchTo(oldcxt);
-	return t;
 }
 
 /* ----------------------------------------------------------------
@@ -621,155 +567,13 @@ wait_for_activity(TimestampTz deadline, bool poll_only)
 }
 
 /* ----------------------------------------------------------------
- *		Errors
+ *		Failures
  * ----------------------------------------------------------------
  */
 
-/*
- * A string from the API (a message, a code, a log id, an excerpt of an
- * answer), made safe for a message: at most API_TEXT_MAX_BYTES of it,
- * invalid UTF-8 and characters the database encoding lacks shown as '?',
- * control characters as spaces.  Call it before ereport, never inside one:
- * conversion may fail.
- */
-char *
-oprec_api_text(const char *text, size_t len)
-{
-	StringInfoData buf;
-	size_t		shown = 0;
-	const unsigned char *p = (const unsigned char *) text;
-	bool		ascii = true;
-	char	   *result;
-
-	initStringInfo(&buf);
-	while (shown < len && buf.len < API_TEXT_MAX_BYTES)
-	{
-		int			charlen = pg_utf_mblen(p + shown);
-
-		if (p[shown] < 0x80)
-		{
-			appendStringInfoChar(&buf, (p[shown] < 0x20 || p[shown] == 0x7f) ? ' ' : p[shown]);
-			shown++;
-		}
-		else if (shown + charlen <= len && pg_utf8_islegal(p + shown, charlen))
-		{
-			appendBinaryStringInfo(&buf, (const char *) p + shown, charlen);
-			shown += charlen;
-			ascii = false;
-		}
-		else
-		{
-			appendStringInfoChar(&buf, '?');
-			shown++;
-		}
-	}
-
-	result = buf.data;
-	if (!ascii && GetDatabaseEncoding() != PG_UTF8)
-	{
-		MemoryContext oldcxt = CurrentMemoryContext;
-
-		PG_TRY();
-		{
-			result = pg_any_to_server(buf.data, buf.len, PG_UTF8);
-		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(oldcxt);
-			FlushErrorState();
-			for (char *c = buf.data; *c; c++)
-				if (IS_HIGHBIT_SET(*c))
-					*c = '?';
-			result = buf.data;
-		}
-		PG_END_TRY();
-	}
-	return shown < len ? psprintf("%s...", result) : result;
-}
-
-/* A short excerpt of an answer body, for messages. */
-static char *
-body_excerpt(const OprecRequest *req, const OprecResponse *resp)
-{
-	if (req->secret_answer)
-		return pstrdup("(not shown: the answer carries a credential)");
-	if (resp->body.len == 0)
-		return pstrdup("(empty)");
-	return oprec_api_text(resp->body.data, resp->body.len);
-}
-
-static const char *
-log_id_suffix(const OprecResponse *resp)
-{
-	return resp->log_id
-		? psprintf(", log id %s", oprec_api_text(resp->log_id, strlen(resp->log_id)))
-		: "";
-}
-
-static const char *
-retries_suffix(const OprecResponse *resp)
-{
-	return resp->retries > 0 ? psprintf(", after %d retries", resp->retries) : "";
-}
-
-/*
- * Report an error the API answered with.  code and message come from the
- * answer and are made safe here.  Without an API error code the answer
- * itself is quoted, as far as it may be shown.
- */
-void
-oprec_api_error(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
-				const char *code, const char *message, const char *hint)
-{
-	const char *suffix = psprintf("HTTP %ld%s%s", resp->status, log_id_suffix(resp),
-								  retries_suffix(resp));
-
-	if (hint == NULL && code == NULL && (resp->status < 200 || resp->status > 299))
-		hint = "The API or a gateway in front of it failed; retry later, and check the server's base_url option if it persists.";
-
-	if (code)
-	{
-		const char *shown_code = oprec_api_text(code, strlen(code));
-		const char *shown_message = oprec_api_text(message, strlen(message));
-
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("%s API error %s: \"%s\" (%s)",
-						scan->api->title, shown_code, shown_message, suffix),
-				 errdetail("Request: %s.", req->summary.data),
-				 hint ? errhint("%s", hint) : 0));
-	}
-	else
-	{
-		const char *excerpt = body_excerpt(req, resp);
-
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("%s API error: %s (%s)", scan->api->title, message, suffix),
-				 errdetail("Request: %s. Answer: %s", req->summary.data, excerpt),
-				 hint ? errhint("%s", hint) : 0));
-	}
-	pg_unreachable();
-}
-
-void
-oprec_bad_answer(OprecScan *scan, OprecRequest *req, OprecResponse *resp, const char *what)
-{
-	const char *suffix = log_id_suffix(resp);
-	const char *excerpt = body_excerpt(req, resp);
-
-	ereport(ERROR,
-			(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
-			 errmsg("unexpected answer from the %s API: %s (HTTP %ld%s)",
-					scan->api->title, what, resp->status, suffix),
-			 errdetail("Request: %s. Answer: %s", req->summary.data, excerpt),
-			 errhint("Check that the server's base_url option points at the %s API; if it does, the API has changed: report the answer above.",
-					 scan->api->title)));
-	pg_unreachable();
-}
-
 static void
-report_transport_failure(OprecScan *scan, const OprecRequest *req, Transfer *t, int retries)
+report_transport_failure(const OprecTransport *transport, const OprecRequest *req, Transfer *t,
+						 int retries)
 {
 	const char *what;
 	const char *hint;
@@ -795,13 +599,13 @@ report_transport_failure(OprecScan *scan, const OprecRequest *req, Transfer *t, 
 			if (new_connections > 0 && connect_time == 0)
 			{
 				what = psprintf("connection timed out after %d s",
-								scan->options->connect_timeout_ms / 1000);
+								transport->options->connect_timeout_ms / 1000);
 				hint = "Check the network path to the API, or raise the server's connect_timeout option.";
 			}
 			else
 			{
 				what = psprintf("request timed out after %d s",
-								scan->options->request_timeout_ms / 1000);
+								transport->options->request_timeout_ms / 1000);
 				hint = "The API did not answer in time; retry later, or raise the server's request_timeout option.";
 			}
 			break;
@@ -838,7 +642,7 @@ report_transport_failure(OprecScan *scan, const OprecRequest *req, Transfer *t, 
 
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-			 errmsg("request to the %s API failed: %s%s", scan->api->title, what,
+			 errmsg("request to the %s API failed: %s%s", transport->title, what,
 					retries > 0 ? psprintf(" (after %d retries)", retries) : ""),
 			 errdetail("Request: %s.%s%s", req->summary.data,
 					   libcurl_message ? " libcurl: " : "",
@@ -887,17 +691,14 @@ transport_failure_is_transient(CURLcode result)
 
 /*
  * Why an attempt may pass if sent again, or NULL if it may not: a
- * transient transport failure, throttling, a 5xx answer, or an error code
- * the API unit knows to be transient.  Every call of these APIs is a read,
- * so sending it again is harmless.
+ * transient transport failure, throttling, a 5xx answer, or an answer the
+ * caller knows to be transient.  Every call of these APIs is a read, so
+ * sending it again is harmless.
  */
 static const char *
-transient_failure(OprecScan *scan, Transfer *t, OprecResponse *resp, bool *throttled)
+transient_failure(const OprecTransport *transport, Transfer *t, OprecResponse *resp,
+				  bool *throttled)
 {
-	json_t	   *root;
-	const char *parse_error;
-	const char *reason;
-
 	*throttled = false;
 	if (t->result != CURLE_OK)
 		return transport_failure_is_transient(t->result) ? curl_easy_strerror(t->result) : NULL;
@@ -909,17 +710,9 @@ transient_failure(OprecScan *scan, Transfer *t, OprecResponse *resp, bool *throt
 	if (resp->status >= 500 && resp->status <= 599 && resp->status != 501 &&
 		resp->status != 505)
 		return psprintf("HTTP %ld", resp->status);
-	if (scan->api->transient_error == NULL ||
-		resp->body.len > ((resp->status >= 200 && resp->status <= 299)
-						  ? SMALL_ANSWER_BYTES : ERROR_ANSWER_BYTES))
+	if (transport->transient_answer == NULL)
 		return NULL;
-	root = oprec_json_parse_bounded(resp->body.data, resp->body.len,
-									OPREC_ERROR_ANSWER_BUDGET, &parse_error);
-	if (root == NULL)
-		return NULL;			/* read_page will say what is wrong */
-	reason = scan->api->transient_error(scan, root, throttled);
-	json_decref(root);
-	return reason;
+	return transport->transient_answer(transport->arg, resp, throttled);
 }
 
 /*
@@ -985,7 +778,7 @@ struct OprecCall
 {
 	MemoryContext cxt;
 	dlist_node	node;			/* in live_calls */
-	OprecScan  *scan;
+	const OprecTransport *transport;	/* the caller's: outlives the call */
 	OprecRequest *req;			/* the caller's: lives as long as the call */
 	CallState	state;
 	TimestampTz not_before;		/* CALL_WAITING: next attempt from then */
@@ -1009,22 +802,6 @@ release_call(void *arg)
 	oprec_pace_withdraw(&call->ticket);
 }
 
-/*
- * The scan's budget of requests (max_requests) allows one more.  Checked
- * before a place in the pace is reserved for it.
- */
-static void
-check_request_budget(OprecCall *call)
-{
-	if (call->scan->engine->counters.http_requests >= call->scan->options->max_requests)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("the scan would send more than max_requests (%d) requests to the %s API",
-						call->scan->options->max_requests, call->scan->api->title),
-				 errdetail("Next request: %s.", call->req->summary.data),
-				 errhint("Narrow the query (name ids, shorten the time range), or raise the table's or server's max_requests option.")));
-}
-
 /* Start an attempt: put its transfer on the multi handle. */
 static void
 start_transfer(OprecCall *call)
@@ -1035,7 +812,7 @@ start_transfer(OprecCall *call)
 	Transfer   *t;
 	CURLMcode	mc;
 
-	t = prepare_transfer(cxt, call->scan->options, call->req);
+	t = prepare_transfer(cxt, call->transport, call->req);
 	/* from here on, freeing the transfer settles its place in the pace */
 	t->ticket = call->ticket;
 	call->ticket.serial = 0;
@@ -1047,7 +824,7 @@ start_transfer(OprecCall *call)
 	t->attached = t->started = true;
 	call->transfer = t;
 	call->state = CALL_SENDING;
-	call->scan->engine->counters.http_requests++;
+	call->transport->counters->requests++;
 	socket_action(CURL_SOCKET_TIMEOUT, 0);
 }
 
@@ -1058,8 +835,8 @@ start_transfer(OprecCall *call)
 static void
 end_attempt(OprecCall *call)
 {
-	OprecScan  *scan = call->scan;
-	const OprecOptions *options = scan->options;
+	const OprecTransport *transport = call->transport;
+	const OprecOptions *options = transport->options;
 	Transfer   *t = call->transfer;
 	OprecResponse *resp = &call->resp;
 	const char *reason;
@@ -1072,15 +849,15 @@ end_attempt(OprecCall *call)
 	{
 		fill_response(t, call->req, resp);
 		release_transfer(t);
-		scan->engine->counters.bytes_received += resp->body.len;
+		transport->counters->bytes_received += resp->body.len;
 	}
 	else
 		memset(resp, 0, sizeof(OprecResponse));
 	resp->retries = call->attempt;
 
-	reason = transient_failure(scan, t, resp, &throttled);
+	reason = transient_failure(transport, t, resp, &throttled);
 	if (throttled)
-		oprec_pace_throttled(scan->session, scan->engine->pace_key, t->ticket.sent);
+		oprec_pace_throttled(transport->session, transport->pace_key, t->ticket.sent);
 	if (reason == NULL || call->attempt >= options->max_retries)
 	{
 		call->state = CALL_DONE;
@@ -1094,7 +871,7 @@ end_attempt(OprecCall *call)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("the %s API asked to be called again after \"%s\" (Retry-After), later than the %d s oprec_fdw waits",
-						scan->api->title, asked, RETRY_AFTER_MAX_MS / 1000),
+						transport->title, asked, RETRY_AFTER_MAX_MS / 1000),
 				 errdetail("Request: %s. Answer: HTTP %ld after %d retries.",
 						   call->req->summary.data, resp->status, call->attempt),
 				 errhint("Run the query again later%s.",
@@ -1103,9 +880,9 @@ end_attempt(OprecCall *call)
 
 	ereport(DEBUG1,
 			(errmsg_internal("oprec_fdw: retrying a %s request in %ld ms (attempt %d of %d): %s",
-							 scan->api->title, delay, call->attempt + 2, options->max_retries + 1,
+							 transport->title, delay, call->attempt + 2, options->max_retries + 1,
 							 reason)));
-	scan->engine->counters.retries++;
+	transport->counters->retries++;
 	MemoryContextDelete(t->cxt);
 	call->transfer = NULL;
 	call->attempt++;
@@ -1130,9 +907,11 @@ advance_call(OprecCall *call)
 
 		if (now < call->not_before)
 			return call->not_before;
-		check_request_budget(call);
-		wait_ms = oprec_pace_reserve(call->scan->session, call->scan->engine->pace_key,
-									 call->scan->options->requests_per_second,
+		/* before a place in the pace is reserved: it may refuse to send */
+		if (call->transport->before_attempt)
+			call->transport->before_attempt(call->transport->arg, call->req);
+		wait_ms = oprec_pace_reserve(call->transport->session, call->transport->pace_key,
+									 call->transport->options->requests_per_second,
 									 &call->ticket);
 		if (wait_ms > 0)
 		{
@@ -1153,7 +932,7 @@ advance_call(OprecCall *call)
  * child of the current memory context; req must live as long.
  */
 OprecCall *
-oprec_http_start(OprecScan *scan, OprecRequest *req)
+oprec_http_start(const OprecTransport *transport, OprecRequest *req)
 {
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "oprec_fdw call",
 											  ALLOCSET_SMALL_SIZES);
@@ -1161,7 +940,7 @@ oprec_http_start(OprecScan *scan, OprecRequest *req)
 	MemoryContextCallback *cb = MemoryContextAllocZero(cxt, sizeof(MemoryContextCallback));
 
 	call->cxt = cxt;
-	call->scan = scan;
+	call->transport = transport;
 	call->req = req;
 	call->state = CALL_WAITING;
 	dlist_push_tail(&live_calls, &call->node);
@@ -1185,7 +964,7 @@ oprec_http_done(OprecCall *call)
  * statement_timeout ends the wait at once, with an error.
  */
 int
-oprec_http_wait_any(OprecScan *scan, OprecCall *const *calls, int ncalls)
+oprec_http_wait_any(const OprecTransport *transport, OprecCall *const *calls, int ncalls)
 {
 	TimestampTz started = GetCurrentTimestamp();
 	int			found = -1;
@@ -1213,7 +992,7 @@ oprec_http_wait_any(OprecScan *scan, OprecCall *const *calls, int ncalls)
 			break;
 		wait_for_activity(deadline, false);
 	}
-	scan->engine->counters.wait_us += GetCurrentTimestamp() - started;
+	transport->counters->wait_us += GetCurrentTimestamp() - started;
 	return found;
 }
 
@@ -1227,7 +1006,7 @@ oprec_http_result(OprecCall *call, OprecResponse *resp)
 {
 	Assert(call->state == CALL_DONE);
 	if (call->transfer->result != CURLE_OK)
-		report_transport_failure(call->scan, call->req, call->transfer, call->attempt);
+		report_transport_failure(call->transport, call->req, call->transfer, call->attempt);
 	*resp = call->resp;
 }
 
@@ -1268,7 +1047,7 @@ oprec_http_suspend(void)
 		call->transfer = NULL;
 		call->state = CALL_WAITING;
 		call->not_before = 0;
-		call->scan->engine->counters.http_requests--;
+		call->transport->counters->requests--;
 	}
 }
 
@@ -1277,54 +1056,4 @@ void
 oprec_http_free(OprecCall *call)
 {
 	MemoryContextDelete(call->cxt);
-}
-
-/*
- * Send one request and wait for its answer, sending it again while it
- * fails in a way that may pass (see transient_failure).  The answer lives
- * in a child of the current memory context.  Transport failures raise an
- * ERROR; any HTTP status is returned to the caller.
- */
-void
-oprec_http_send(OprecScan *scan, OprecRequest *req, OprecResponse *resp)
-{
-	OprecCall  *call = oprec_http_start(scan, req);
-
-	(void) oprec_http_wait_any(scan, &call, 1);
-	oprec_http_result(call, resp);
-	/* the answer stays with the call; the request may be on the caller's stack */
-	call->req = NULL;
-}
-
-/*
- * Send a request that an API unit writes (build, with arg) with the
- * session's token, and return the answer's JSON, owned by the current
- * memory context.  If the API refuses the token, it is renewed and the
- * request written and sent once more.  The caller reads the answer for
- * errors.
- */
-json_t *
-oprec_send_with_token(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
-					  void (*build) (OprecScan *scan, OprecRequest *req, void *arg),
-					  void *arg)
-{
-	const OprecApi *api = scan->api;
-
-	for (int attempt = 0;; attempt++)
-	{
-		json_t	   *root;
-
-		api->ensure_token(scan, false);
-		oprec_request_init(req, "GET");
-		build(scan, req, arg);
-		oprec_http_send(scan, req, resp);
-		root = oprec_json_answer(scan, req, resp);
-		if (attempt == 0 && api->token_refused && api->can_renew_token(scan) &&
-			api->token_refused(scan, root))
-		{
-			oprec_session_forget_token(scan->session);
-			continue;
-		}
-		return root;
-	}
 }

@@ -47,13 +47,6 @@
 
 #include "oprec_fdw.h"
 
-/* Positions in the fdw_private list of a batched path. */
-enum KeySourcePathIndex
-{
-	KEY_SOURCE_VALUE,			/* Expr: the key, from the local table's row */
-	KEY_SOURCE_QUALS			/* List of Expr: the local table's conditions */
-};
-
 /* Whether an equivalence class member is a column mapped to the key. */
 static bool
 key_member_matches(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
@@ -65,7 +58,7 @@ key_member_matches(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
 	if (!IsA(var, Var) || var->varno != rel->relid || var->varlevelsup != 0 ||
 		var->varattno <= 0)
 		return false;
-	return plan->columns[var->varattno - 1].api_column == plan->options->api->key_column;
+	return plan->columns[var->varattno - 1].api_column == plan->options->resource->key_column;
 }
 
 /*
@@ -109,17 +102,6 @@ key_join_clauses(PlannerInfo *root, RelOptInfo *baserel, const OprecPlanState *p
 	return clauses;
 }
 
-/* Whether an expression contains a PARAM_EXEC (a value of another node). */
-static bool
-contains_exec_param(Node *node, void *context)
-{
-	if (node == NULL)
-		return false;
-	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC)
-		return true;
-	return expression_tree_walker(node, contains_exec_param, context);
-}
-
 /*
  * The conditions of a local table the scan can apply itself when it reads
  * the table's keys: those computed from the row alone.  Leaving one out
@@ -138,7 +120,7 @@ local_table_quals(RelOptInfo *rel)
 		if (rinfo->pseudoconstant ||
 			contain_volatile_functions((Node *) rinfo->clause) ||
 			contain_subplans((Node *) rinfo->clause) ||
-			contains_exec_param((Node *) rinfo->clause, NULL))
+			oprec_contains_exec_param((Node *) rinfo->clause))
 			continue;
 		quals = lappend(quals, rinfo->clause);
 	}
@@ -171,7 +153,7 @@ key_source_table(PlannerInfo *root, RelOptInfo *baserel, Expr *value)
 		(rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_MATVIEW))
 		return NULL;
 	if (contain_volatile_functions((Node *) value) ||
-		contains_exec_param((Node *) value, NULL))
+		oprec_contains_exec_param((Node *) value))
 		return NULL;
 	/* its Vars must be plain columns of this table (no placeholders) */
 	foreach(lc, pull_var_clause((Node *) value, PVC_INCLUDE_PLACEHOLDERS))
@@ -249,45 +231,38 @@ oprec_add_join_paths(PlannerInfo *root, RelOptInfo *baserel, OprecPlanState *pla
 		double		rows;
 		Cost		startup_cost,
 					total_cost;
-		List	   *quals = local_table_quals(best_source);
-		List	   *fdw_private;
+		OprecScanPlan source;
 		QualCost	qual_cost;
 
-		cost_qual_eval_node(&qual_cost, (Node *) quals, root);
+		oprec_scan_plan_init(&source);
+		source.key_source_value = best_value;
+		source.key_source_quals = local_table_quals(best_source);
+		cost_qual_eval_node(&qual_cost, (Node *) source.key_source_quals, root);
 		read_keys += qual_cost.startup + best_source->tuples * qual_cost.per_tuple;
 		if (plan->has_key_list)
 			keys = Min(keys, plan->keys_estimate);
 		oprec_estimate_cost(plan, keys, read_keys, &rows, &startup_cost, &total_cost);
 
-		fdw_private = list_make2(best_value, quals);
 		oprec_add_path(root, baserel, rows, startup_cost, total_cost,
-					   baserel->lateral_relids, fdw_private);
+					   baserel->lateral_relids, oprec_scan_plan_write(&source));
 	}
 }
 
 /*
- * Write the key source of a batched path into a plan: its expressions are
- * appended to fdw_exprs (so that they follow the plan's range table), and
- * fdw_private's entry says where they start.
+ * Move the key source of a batched path's plan into fdw_exprs, where
+ * PostgreSQL fixes its Vars as it finishes the plan: its value, then its
+ * quals, and key_source says where they stand.
  */
-List *
-oprec_key_source_private(ForeignPath *path, List **fdw_exprs)
+void
+oprec_key_source_to_exprs(OprecScanPlan *plan, List **fdw_exprs)
 {
-	List	   *source = path->fdw_private;
-	int			first = list_length(*fdw_exprs);
-
-	if (source == NIL)
-		return NIL;
-	*fdw_exprs = lappend(*fdw_exprs, list_nth(source, KEY_SOURCE_VALUE));
-	*fdw_exprs = lappend(*fdw_exprs, list_nth(source, KEY_SOURCE_QUALS));
-	return list_make1(makeInteger(first));
-}
-
-/* Where a plan's key source starts in fdw_exprs; -1: it has none. */
-int
-oprec_key_source_position(List *key_source)
-{
-	return key_source == NIL ? -1 : intVal(linitial(key_source));
+	if (plan->key_source_value == NULL)
+		return;
+	plan->key_source = list_length(*fdw_exprs);
+	*fdw_exprs = lappend(*fdw_exprs, plan->key_source_value);
+	*fdw_exprs = lappend(*fdw_exprs, plan->key_source_quals);
+	plan->key_source_value = NULL;
+	plan->key_source_quals = NIL;
 }
 
 /* The first Var of an expression, to learn its range table index. */

@@ -179,7 +179,7 @@ slice_overflows(OprecScan *scan, OprecListing *listing, PendingSlice *p,
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_ERROR),
 					 errmsg("the %s API's %s values changed faster than they could be listed",
-							scan->api->title, scan->api->columns[scan->api->key_column].name),
+							scan->service->title, scan->resource->columns[scan->resource->key_column].name),
 					 errdetail("More than a page of items was updated within a minute, %d times in a row, while the listing was read.",
 							   LISTING_MAX_FOLLOWUPS),
 					 errhint("Name the ids in the query, or run it again later.")));
@@ -238,16 +238,16 @@ oprec_listing_next(OprecScan *scan, OprecListing *listing, int64 **keys, int *nk
 
 	memset(&page, 0, sizeof(page));
 	sent_ms = now_ms();
-	scan->api->list_keys(scan, &p->slice, &page);
+	scan->resource->list_keys(scan, &p->slice, &page);
 	/* more: up to the total if the answer says it, else while pages are full */
 	has_more = page.has_total
-		? (int64) p->slice.page * scan->api->list_page_size + page.nkeys < page.total
-		: page.nkeys >= scan->api->list_page_size;
+		? (int64) p->slice.page * scan->resource->list_page_size + page.nkeys < page.total
+		: page.nkeys >= scan->resource->list_page_size;
 	if (has_more && page.nkeys == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("the %s API is listing %s values without progress",
-						scan->api->title, scan->api->columns[scan->api->key_column].name),
+						scan->service->title, scan->resource->columns[scan->resource->key_column].name),
 				 errdetail("An answer announced more items without any."),
 				 errhint("Retry later; name the ids in the query to avoid the listing.")));
 

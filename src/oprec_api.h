@@ -3,14 +3,33 @@
  * oprec_api.h
  *		  The contract between the engine and an API unit (src/api/).
  *
- * An API unit provides an OprecApi: its options, its columns and how each
- * can be pushed down, how a request is written, how an answer is read, and
- * how it authenticates.  It may use what this header declares and nothing
- * of the engine's internals (oprec_fdw.h): the scan's resolved options and
- * filters, the chain a request is for, requests and answers, errors that
- * quote the API safely, JSON owned by memory contexts, and the session's
- * cached token.  A new API is a new file in src/api/ and a line in the
- * list of APIs in option.c.
+ * An API unit describes one service and the tables (resources) it serves,
+ * and provides only what is specific to it.  It sees this header and
+ * nothing of the engine's internals (oprec_fdw.h).
+ *
+ * A service (OprecService) is how an API's server is reached: its name and
+ * title, base URL, default request rate, options and their checks,
+ * credentials and tokens, and what its answers say about errors.  A
+ * resource (OprecResource) is one table of it: its columns and how each is
+ * pushed down, how a page is asked for, how records and the cursor are
+ * taken out of an answer, how a record gives rows, and optionally how the
+ * keys are listed when a query names none.
+ *
+ * A new API unit must provide:
+ *	- an OprecService with name, title, default_base_url, options (those of
+ *	  its servers, user mappings and tables), resources, and error_of (is
+ *	  this answer an error, and which);
+ *	- for each table an OprecResource with service, table_name, call,
+ *	  page sizes, columns (one OPREC_PUSH_KEY column; time_column and
+ *	  scope_column, -1 if none), max_keys_per_request, build_page_request,
+ *	  read_page and column_value;
+ *	- one line in the table of APIs (src/api/apis.c), and a module of the
+ *	  API simulator (test/simulator/) for its tests.
+ * Everything else is optional: NULL (or 0) means "not needed".  Requests
+ * are written with the helpers at the end of this header; the engine
+ * sends them, paces and retries them, renews refused tokens, reads every
+ * answer's JSON once and raises the API's errors with the service's hints
+ * before read_page sees it.
  *
  *-------------------------------------------------------------------------
  */
@@ -41,7 +60,8 @@
  */
 typedef struct json_t json_t;
 
-struct OprecApi;
+struct OprecService;
+struct OprecResource;
 
 /* ----------------------------------------------------------------
  *		Column and option descriptions, supplied by API units
@@ -110,7 +130,7 @@ typedef struct OprecOptionDef
  */
 typedef struct OprecOptions
 {
-	const struct OprecApi *api;
+	const struct OprecResource *resource;	/* the table's */
 	char	   *base_url;		/* without a trailing slash */
 	int			page_size;
 	int			connect_timeout_ms;
@@ -187,7 +207,7 @@ typedef struct OprecChain
 } OprecChain;
 
 /* ----------------------------------------------------------------
- *		HTTP requests and answers (http.c)
+ *		Requests and answers
  * ----------------------------------------------------------------
  */
 #define OPREC_MAX_CAPTURED_HEADERS 4
@@ -214,17 +234,31 @@ typedef struct OprecResponse
 	int			retries;		/* attempts before this answer */
 } OprecResponse;
 
-/* Memory budget for reading a short (error) answer. */
-#define OPREC_ERROR_ANSWER_BUDGET (4 * 1024 * 1024)
+/* An answer to a request, its body read as JSON once. */
+typedef struct OprecAnswer
+{
+	const struct OprecService *service; /* whose: named in messages */
+	OprecRequest *req;
+	OprecResponse resp;
+	json_t	   *root;			/* owned by a memory context; NULL if the
+								 * body is not JSON */
+} OprecAnswer;
+
+/* An error an answer reports, as the service's error_of reads it. */
+typedef struct OprecApiError
+{
+	const char *code;			/* the API's error code, as text */
+	const char *message;		/* its message, or NULL */
+} OprecApiError;
 
 /* A token said to last longer than this is renewed after this. */
 #define OPREC_MAX_TOKEN_LIFETIME_SEC (30 * 24 * 3600)
 
 /* ----------------------------------------------------------------
- *		Per-backend sessions: cached tokens and request pacing
+ *		Per-backend sessions: cached tokens
  * ----------------------------------------------------------------
  */
-struct OprecPaceWindow;			/* pace.c's, kept in the engine */
+struct OprecPaceWindow;			/* pace.c's own */
 
 typedef struct OprecSession
 {
@@ -241,24 +275,14 @@ typedef struct OprecSession
 } OprecSession;
 
 /* ----------------------------------------------------------------
- *		One page of an answer, as an API unit reads it
+ *		One page of an answer, as a resource reads it
  * ----------------------------------------------------------------
  */
-typedef enum OprecPageOutcome
-{
-	OPREC_PAGE_OK,
-	OPREC_PAGE_TOKEN_REJECTED,	/* the token is expired or invalid */
-	OPREC_PAGE_KEY_NOT_FOUND	/* a key the chain names does not exist */
-} OprecPageOutcome;
-
 typedef struct OprecPage
 {
-	json_t	   *root;			/* owns everything below; freed per page */
 	json_t	   *records;		/* JSON array of records */
 	bool		has_more;
 	char	   *next_cursor;	/* opaque continuation when has_more */
-	bool		has_missing_key;	/* OPREC_PAGE_KEY_NOT_FOUND: the API */
-	int64		missing_key;	/* named the key that does not exist */
 	bool		has_total;		/* the answer says how many records the */
 	int64		total;			/* chain has in all (an estimate) */
 	/*
@@ -274,7 +298,7 @@ typedef struct OprecPage
 #define OPREC_LISTING_FLOOR_MS INT64CONST(1000000000000)
 
 /*
- * A slice of the keys an API lists when a query names none (list_keys):
+ * A slice of the keys a resource lists when a query names none (list_keys):
  * the items of the scope updated within [updated_from, updated_to] (an end
  * not set is open) and, if set, created no later than created_to, read
  * page by page (page counts from 0).  The engine (listing.c) chooses the
@@ -292,7 +316,7 @@ typedef struct OprecKeySlice
 } OprecKeySlice;
 
 /*
- * One page of a slice of keys, as an API unit reads it.  Whether the slice
+ * One page of a slice of keys, as a resource reads it.  Whether the slice
  * holds more is the engine's to tell, from the total or a full page.
  */
 typedef struct OprecKeyPage
@@ -309,9 +333,13 @@ typedef struct OprecKeyPage
  */
 typedef struct OprecScan
 {
-	const struct OprecApi *api;
+	const struct OprecService *service;
+	const struct OprecResource *resource;
 	OprecOptions *options;		/* the table's resolved options */
-	void	   *api_state;		/* the API unit's own, from begin_scan */
+	void	   *api_state;		/* the unit's own, from begin_scan */
+	bool		renews_token;	/* begin_scan: these credentials get tokens
+								 * from the service (ensure_token), and a
+								 * refused one is renewed once */
 	OprecSession *session;		/* the credential's cached token */
 
 	/* set when the scan (re)starts */
@@ -326,85 +354,105 @@ typedef struct OprecScan
 } OprecScan;
 
 /* ----------------------------------------------------------------
- *		The API unit contract
+ *		The service
  * ----------------------------------------------------------------
  */
-typedef struct OprecApi
+typedef struct OprecService
 {
 	const char *name;			/* value of the server's api option */
 	const char *title;			/* human name, e.g. "Feishu Project" */
 	const char *default_base_url;
-	/* optional: a default base URL that depends on other options */
+	int			default_requests_per_second;	/* 0: the engine's default */
+	const OprecOptionDef *options;	/* terminated by a NULL name */
+	/* its tables, the server's default first (NULL terminated) */
+	const struct OprecResource *const *resources;
+	const char *import_schema;	/* IMPORT FOREIGN SCHEMA name, or NULL */
+
+	/* Optional: a default base URL that depends on other options. */
 	const char *(*default_base_url_for) (const OprecOptions *options);
+	/* Optional: answer headers naming a request for the provider's support. */
+	const char *const *log_id_headers;
+	/* Optional: check a user mapping's option set as a whole (validator). */
+	void		(*check_user_mapping) (List *options);
+
+	/*
+	 * Optional: at scan start, the unit's own state (credentials, ...) for
+	 * scan->api_state; set scan->renews_token for credentials exchanged
+	 * for tokens.
+	 */
+	void	   *(*begin_scan) (OprecScan *scan);
+
+	/*
+	 * Optional, with renews_token: make sure the session holds a usable
+	 * token (oprec_session_token_usable), getting one with oprec_send.
+	 * token_refused tells an answer refusing the token; it is then
+	 * forgotten and the request sent again once with a new one.
+	 */
+	void		(*ensure_token) (OprecScan *scan);
+	bool		(*token_refused) (const OprecApiError *error);
+
+	/*
+	 * Whether an answer (JSON of any shape) reports an error, and which.
+	 * Errors raise, with hint(code) if given; codes in throttled_codes or
+	 * transient_codes (NULL terminated, optional) are retried, the first
+	 * also slowing the pace.
+	 */
+	bool		(*error_of) (json_t *root, OprecApiError *error);
+	const char *(*hint) (OprecScan *scan, const char *code);
+	const char *const *throttled_codes;
+	const char *const *transient_codes;
+} OprecService;
+
+/* ----------------------------------------------------------------
+ *		A resource: one table of a service
+ * ----------------------------------------------------------------
+ */
+typedef struct OprecResource
+{
+	const OprecService *service;
+	const char *name;			/* value of the table option resource */
+	const char *table_name;		/* the table IMPORT FOREIGN SCHEMA creates */
+	const char *call;			/* e.g. "POST /open_api/..." (EXPLAIN) */
 	int			max_page_size;
 	int			default_page_size;
-	int			default_requests_per_second;
-	const char *call;			/* e.g. "POST /open_api/..." (EXPLAIN) */
-	const char *const *log_id_headers;	/* answer headers naming a request
-										 * for the provider's support, NULL
-										 * terminated */
 
-	const OprecOptionDef *options;	/* terminated by a NULL name */
 	const OprecColumnDef *columns;
 	int			ncolumns;
 	int			key_column;		/* index of the OPREC_PUSH_KEY column */
-	int64		min_key;		/* keys outside [min_key, max_key] cannot */
-	int64		max_key;		/* exist: they are not asked for */
 	int			time_column;	/* OPREC_PUSH_TIME column, or -1 */
 	int			scope_column;	/* OPREC_PUSH_SCOPE column, or -1 */
+	int64		min_key;		/* keys outside [min_key, max_key] cannot */
+	int64		max_key;		/* exist (max_key 0: no upper end) */
 	int			max_keys_per_request;
 	int64		max_window_ms;	/* 0: the API takes no time range */
 	const char *history_start_option;	/* option naming earliest history */
 	const char *default_history_start;
 
-	/* Validator: check a user mapping's option set as a whole. */
-	void		(*check_user_mapping) (List *options);
-
-	/* Scan start: resolve API-specific options into api_state. */
-	void	   *(*begin_scan) (OprecScan *scan);
-
 	/*
-	 * Make sure the session holds a usable token; renew it when it is
-	 * missing, expiring or force_renew.  May send requests through
-	 * oprec_http_send.  APIs that sign each request do nothing here.
+	 * Optional: the error code of an answer refusing a whole request
+	 * because one of its keys does not exist.  The engine then asks
+	 * without it (the key named in the message, or found by halving).
 	 */
-	void		(*ensure_token) (OprecScan *scan, bool force_renew);
+	const char *key_not_found_code;
 
-	/*
-	 * Optional: why an answer (a non-2xx status, or a short body, parsed
-	 * by the engine) is a transient failure worth sending again, or NULL;
-	 * set *throttled for a quota error.  Called before read_page with JSON
-	 * of any shape.
-	 */
-	const char *(*transient_error) (OprecScan *scan, json_t *root,
-									bool *throttled);
-
-	/* Whether a rejected token may be renewed and the page asked again. */
-	bool		(*can_renew_token) (OprecScan *scan);
-	/* Whether an answer (of any shape) refuses the request's token. */
-	bool		(*token_refused) (OprecScan *scan, json_t *root);
-
-	/* Write the request for the next page of a chain (cursor may be NULL). */
+	/* Write the request for a page of a chain (cursor NULL: the first). */
 	void		(*build_page_request) (OprecScan *scan, const OprecChain *chain,
 									   const char *cursor, OprecRequest *req);
 
 	/*
-	 * Read an answer: fill page, or raise an error through oprec_api_error.
-	 * A refused token returns OPREC_PAGE_TOKEN_REJECTED when may_renew; an
-	 * answer refusing the whole request because one of its keys does not
-	 * exist returns OPREC_PAGE_KEY_NOT_FOUND.
+	 * Take the records and the paging out of an answer whose errors the
+	 * engine has already raised; an answer of the wrong shape raises with
+	 * oprec_bad_answer.
 	 */
-	OprecPageOutcome (*read_page) (OprecScan *scan, const OprecChain *chain,
-								   const char *cursor, bool may_renew,
-								   OprecRequest *req, OprecResponse *resp,
-								   OprecPage *page);
-
-	/* How many rows one record gives (at least 1). */
-	int			(*rows_in_record) (json_t *record);
+	void		(*read_page) (OprecScan *scan, const OprecChain *chain,
+							  const char *cursor, OprecAnswer *answer, OprecPage *page);
 
 	/* The JSON value of a column for one row of a record; NULL if absent. */
 	json_t	   *(*column_value) (OprecScan *scan, const OprecChain *chain,
 								 json_t *record, int row, int column);
+
+	/* Optional: how many rows one record gives (at least 1; default 1). */
+	int			(*rows_in_record) (json_t *record);
 
 	/*
 	 * Optional: the first step of a field path for one row of a record (by
@@ -415,25 +463,15 @@ typedef struct OprecApi
 
 	/*
 	 * Optional: list one page of a slice of the scope's keys (by update
-	 * time), for a query that names none.  Sends its requests through
-	 * oprec_send_with_token.  list_call names the call for EXPLAIN.
+	 * time), for a query that names none, sending with oprec_call.
+	 * list_call names the call for EXPLAIN; list_page_size is the keys a
+	 * listing request asks for (a page that full may have more after it).
 	 */
-	const char *list_call;
-	int			list_page_size; /* keys a listing request asks for: a page that
-								 * full may have more after it */
 	void		(*list_keys) (OprecScan *scan, const OprecKeySlice *slice,
 							  OprecKeyPage *page);
-	const char *import_schema;	/* IMPORT FOREIGN SCHEMA name... */
-	const char *import_table;	/* ...and the table it creates */
-
-	/*
-	 * Optional: other tables a server of this API serves, chosen by the
-	 * table option resource (NULL terminated); resource names this one.
-	 * IMPORT FOREIGN SCHEMA creates them all.
-	 */
-	const char *resource;
-	const struct OprecApi *const *resources;
-} OprecApi;
+	const char *list_call;
+	int			list_page_size;
+} OprecResource;
 
 /* Milliseconds from now until t, rounded up; 0 if t has passed. */
 static inline long
@@ -449,45 +487,42 @@ oprec_ms_until(TimestampTz t)
  * ----------------------------------------------------------------
  */
 
-/* options (option.c) */
+/* option values (option_value.c) */
 extern const char *oprec_option_value(const OprecOptions *options, const char *name);
 extern const char *oprec_defelem_value(List *options, const char *name);
 extern char *oprec_url_base(const char *url);
 extern bool oprec_try_parse_timestamptz(const char *text, TimestampTz *result);
 
-/* requests, answers and errors (http.c) */
+/* writing requests (request.c) */
 extern void oprec_request_init(OprecRequest *req, const char *method);
 extern char *oprec_url_escape(const char *value);
 extern void oprec_request_add_header(OprecRequest *req, const char *name,
 									 const char *value);
-extern char *oprec_api_text(const char *text, size_t len);
-extern void oprec_http_send(OprecScan *scan, OprecRequest *req, OprecResponse *resp);
-extern json_t *oprec_send_with_token(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
-									 void (*build) (OprecScan *scan, OprecRequest *req,
-													void *arg),
-									 void *arg);
-pg_noreturn extern void oprec_api_error(OprecScan *scan, OprecRequest *req,
-										OprecResponse *resp, const char *code,
-										const char *message, const char *hint);
-pg_noreturn extern void oprec_bad_answer(OprecScan *scan, OprecRequest *req,
-										 OprecResponse *resp, const char *what);
+extern void oprec_request_set_json_body(OprecRequest *req, json_t *body);
 
-/* JSON owned by memory contexts (convert.c) */
-extern json_t *oprec_json_load_owned(OprecScan *scan, const StringInfo body);
-extern json_t *oprec_json_answer(OprecScan *scan, OprecRequest *req, OprecResponse *resp);
+/* sending them (service.c) */
+extern void oprec_send(OprecScan *scan, OprecRequest *req, OprecAnswer *answer);
+extern void oprec_raise_error_of(OprecScan *scan, OprecAnswer *answer);
+extern json_t *oprec_call(OprecScan *scan, OprecAnswer *answer,
+						  void (*build) (OprecScan *scan, OprecRequest *req, void *arg),
+						  void *arg);
+extern void oprec_read_listed_keys(OprecAnswer *answer, json_t *items,
+								   const char *not_array, const char *without_id,
+								   OprecKeyPage *page);
+
+/* errors that quote the API safely (report.c) */
+extern char *oprec_api_text(const char *text, size_t len);
+pg_noreturn extern void oprec_api_error(const OprecAnswer *answer, const char *code,
+										const char *message, const char *hint);
+pg_noreturn extern void oprec_bad_answer(const OprecAnswer *answer, const char *what);
+
+/* JSON owned by memory contexts (json_memory.c) */
 extern json_t *oprec_json_owned(json_t *value);
 extern json_t *oprec_json_new_object(void);
-extern void oprec_request_set_json_body(OprecRequest *req, json_t *body);
 
 /* tokens (session.c) */
 extern void oprec_session_set_token(OprecSession *session, const char *token,
 									TimestampTz expires, int renew_margin_sec);
-extern void oprec_session_forget_token(OprecSession *session);
 extern bool oprec_session_token_usable(OprecSession *session);
-
-/* the API units */
-extern const OprecApi oprec_feishu_api;
-extern const OprecApi oprec_feishu_users_api;
-extern const OprecApi oprec_huawei_api;
 
 #endif							/* OPREC_API_H */

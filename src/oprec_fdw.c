@@ -16,11 +16,10 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
-
-#include <math.h>
-
+#include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "commands/explain.h"
 #if PG_VERSION_NUM >= 180000
@@ -29,6 +28,7 @@
 #endif
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
@@ -48,24 +48,15 @@
 PG_MODULE_MAGIC;
 
 
-/*
- * Cost model: a request costs far more than a row.  Without a statistic of
- * history sizes, assume a work item or issue has this many records.
- */
-#define REQUEST_COST 1000.0
-#define ROWS_PER_KEY_ESTIMATE 20.0
-#define KEYS_ESTIMATE_UNKNOWN 10.0
-
 /* Execution state of one foreign scan node. */
 typedef struct OprecExecState
 {
 	OprecScan  *scan;			/* NULL when only explaining */
 	OprecOptions *options;
-	List	   *fdw_private;
+	OprecScanPlan plan;			/* what the planner handed over */
 	List	   *expr_states;	/* pushed right-hand sides */
 	bool		need_execution; /* they depend on other plan nodes */
 	OprecKeySource *key_source; /* batched join: the local table of keys */
-	bool		has_key_source; /* a batched join's plan */
 	OprecColumnFilter *source_keys; /* its keys, once read */
 	bool		expect_rescans; /* parameterized, or asked to rewind */
 	int			scans_started;
@@ -160,7 +151,7 @@ oprecGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntablei
 
 	plan->options = oprec_get_options(foreigntableid, InvalidOid);
 	rel = table_open(foreigntableid, NoLock);
-	plan->columns = oprec_map_columns(rel, plan->options->api);
+	plan->columns = oprec_map_columns(rel, plan->options->resource);
 	table_close(rel, NoLock);
 	oprec_classify_conditions(root, baserel, plan);
 
@@ -203,27 +194,9 @@ oprecGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	oprec_add_join_paths(root, baserel, plan);
 }
 
-/* Add a foreign scan path of the relation (for every kind of path). */
-void
-oprec_add_path(PlannerInfo *root, RelOptInfo *baserel, double rows, Cost startup_cost,
-			   Cost total_cost, Relids required_outer, List *fdw_private)
-{
-	add_path(baserel, (Path *)
-			 create_foreignscan_path(root, baserel, NULL, rows,
-#if PG_VERSION_NUM >= 180000
-									 0, /* disabled_nodes: costs say it all */
-#endif
-									 startup_cost, total_cost,
-									 NIL, required_outer, NULL,
-#if PG_VERSION_NUM >= 170000
-									 NIL,
-#endif
-									 fdw_private));
-}
-
 /* The table's column that reads the API's key (for messages). */
 static const char *
-column_name_of(Relation rel, const OprecColumnMap *columns, const OprecApi *api,
+column_name_of(Relation rel, const OprecColumnMap *columns, const OprecResource *res,
 			   int api_column)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
@@ -231,7 +204,7 @@ column_name_of(Relation rel, const OprecColumnMap *columns, const OprecApi *api,
 	for (int i = 0; i < tupdesc->natts; i++)
 		if (!columns[i].dropped && columns[i].api_column == api_column)
 			return NameStr(TupleDescAttr(tupdesc, i)->attname);
-	return api->columns[api_column].name;
+	return res->columns[api_column].name;
 }
 
 /*
@@ -245,29 +218,27 @@ static void
 require_key_condition(OprecExecState *state, Relation rel)
 {
 	const OprecOptions *options = state->options;
-	const OprecApi *api = options->api;
-	List	   *pushed_columns = oprec_pushed_columns(state->fdw_private);
-	const char *key = column_name_of(rel, state->columns, api, api->key_column);
+	const OprecResource *res = options->resource;
+	const char *key = column_name_of(rel, state->columns, res, res->key_column);
 
-	if (!oprec_pushed_key_condition(api, state->fdw_private) && state->key_source == NULL &&
-		api->list_keys != NULL)
+	if (!state->plan.names_keys && state->key_source == NULL && res->list_keys != NULL)
 	{
 		/* the API lists the ids: a whole history needs a LIMIT or consent */
-		if (!oprec_pushed_time_lower(api, state->fdw_private) && !options->allow_whole_history &&
-			!intVal(list_nth(state->fdw_private, OPREC_PRIVATE_LIMITED)))
+		if (!state->plan.has_time_lower && !options->allow_whole_history &&
+			!state->plan.limited)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
 					 errmsg("scanning foreign table \"%s\" without a condition on %s or a lower bound on %s would read the whole history of every item",
 							RelationGetRelationName(rel), key,
-							column_name_of(rel, state->columns, api, api->time_column)),
+							column_name_of(rel, state->columns, res, res->time_column)),
 					 errdetail("Add WHERE %s >= ... (then only the items updated since are listed); or name the ids (%s = ..., IN, BETWEEN, or a join with a table of ids; %s declared bigint); or add a LIMIT; or set the server's option whole_history 'allow'. Without ids the %s API's items are listed first (%s).",
-							   column_name_of(rel, state->columns, api, api->time_column),
-							   key, key, api->title, api->list_call)));
+							   column_name_of(rel, state->columns, res, res->time_column),
+							   key, key, res->service->title, res->list_call)));
 	}
-	else if (!oprec_pushed_key_condition(api, state->fdw_private) && state->key_source == NULL)
+	else if (!state->plan.names_keys && state->key_source == NULL)
 	{
 		/* a range names ids only when they are integers */
-		bool		int_key = api->columns[api->key_column].push_type == INT8OID;
+		bool		int_key = res->columns[res->key_column].push_type == INT8OID;
 
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
@@ -275,14 +246,14 @@ require_key_condition(OprecExecState *state, Relation rel)
 						key, RelationGetRelationName(rel), key, key,
 						int_key ? " or BETWEEN ... AND ... on " : "", int_key ? key : "", key),
 				 errdetail("The %s API returns records only for listed %s values. A join such as JOIN my_items m ON m.id = %s works, as does %s = ANY (ARRAY(SELECT id FROM my_items)); %s must be declared %s.",
-						   api->title, api->columns[api->key_column].name, key, key, key,
-						   api->columns[api->key_column].sql_type)));
+						   res->service->title, res->columns[res->key_column].name, key, key, key,
+						   res->columns[res->key_column].sql_type)));
 	}
 
-	if (api->scope_column >= 0 && oprec_scope_value(options, NULL) == NULL &&
-		!list_member_int(pushed_columns, api->scope_column))
+	if (res->scope_column >= 0 && oprec_scope_value(options, NULL) == NULL &&
+		!list_member_int(state->plan.pushed_columns, res->scope_column))
 	{
-		const OprecColumnDef *scope = &api->columns[api->scope_column];
+		const OprecColumnDef *scope = &res->columns[res->scope_column];
 
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
@@ -316,9 +287,8 @@ oprecGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 {
 	OprecPlanState *plan = baserel->fdw_private;
 	OprecPlanState path_plan = *plan;
-	List	   *fdw_private;
+	OprecScanPlan scan_plan;
 	List	   *fdw_exprs;
-	List	   *retrieved = NIL;
 	int			attno = -1;
 
 	/* a parameterized path pushes its join clauses too */
@@ -335,18 +305,19 @@ oprecGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	/* every condition is checked locally too, pushed or not */
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
 
+	/* a batched join's path brings its key source */
+	oprec_scan_plan_read(best_path->fdw_private, &scan_plan);
+	oprec_pushdown_plan(&path_plan, scan_clauses, &scan_plan);
 	while ((attno = bms_next_member(plan->attrs_used, attno)) >= 0)
-		retrieved = lappend_int(retrieved, attno + FirstLowInvalidHeapAttributeNumber);
+		scan_plan.retrieved = lappend_int(scan_plan.retrieved,
+										  attno + FirstLowInvalidHeapAttributeNumber);
+	scan_plan.parameterized = best_path->path.param_info != NULL;
+	scan_plan.limited = limit_bounds_scan(root, baserel);
+	fdw_exprs = list_copy(path_plan.pushed_exprs);
+	oprec_key_source_to_exprs(&scan_plan, &fdw_exprs);
 
-	fdw_exprs = oprec_pushdown_exprs(&path_plan);
-	fdw_private = oprec_pushdown_private(&path_plan, scan_clauses);
-	fdw_private = lappend(fdw_private, retrieved);
-	fdw_private = lappend(fdw_private, oprec_key_source_private(best_path, &fdw_exprs));
-	fdw_private = lappend(fdw_private, makeInteger(best_path->path.param_info != NULL));
-	fdw_private = lappend(fdw_private, makeInteger(limit_bounds_scan(root, baserel)));
-
-	return make_foreignscan(tlist, scan_clauses, baserel->relid,
-							fdw_exprs, fdw_private, NIL, NIL, outer_plan);
+	return make_foreignscan(tlist, scan_clauses, baserel->relid, fdw_exprs,
+							oprec_scan_plan_write(&scan_plan), NIL, NIL, outer_plan);
 }
 
 /* Whether the query reads the column at attno (0: the whole row). */
@@ -365,32 +336,26 @@ oprecBeginForeignScan(ForeignScanState *node, int eflags)
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	Oid			relid = RelationGetRelid(rel);
 	OprecExecState *state = palloc0(sizeof(OprecExecState));
-	List	   *retrieved;
-	const OprecApi *api;
+	int			source = -1;
+	const OprecResource *res;
 	OprecOptions *options;
-
 	List	   *pushed_exprs = fsplan->fdw_exprs;
-	int			source_position;
 
 	node->fdw_state = state;
-	state->fdw_private = fsplan->fdw_private;
-	retrieved = (List *) list_nth(fsplan->fdw_private, OPREC_PRIVATE_RETRIEVED);
+	oprec_scan_plan_read(fsplan->fdw_private, &state->plan);
 
 	/* a batched join's key source follows the pushed values in fdw_exprs */
-	source_position = oprec_key_source_position(list_nth(fsplan->fdw_private,
-														 OPREC_PRIVATE_KEY_SOURCE));
-	state->has_key_source = source_position >= 0;
-	if (source_position >= 0)
+	source = state->plan.key_source;
+	if (source >= 0)
 	{
-		pushed_exprs = list_truncate(list_copy(fsplan->fdw_exprs), source_position);
+		pushed_exprs = list_truncate(list_copy(fsplan->fdw_exprs), source);
 		if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
 			state->key_source =
-				oprec_key_source_begin(estate, list_nth(fsplan->fdw_exprs, source_position),
-									   list_nth(fsplan->fdw_exprs, source_position + 1));
+				oprec_key_source_begin(estate, list_nth(fsplan->fdw_exprs, source),
+									   list_nth(fsplan->fdw_exprs, source + 1));
 	}
 	state->expr_states = ExecInitExprList(pushed_exprs, (PlanState *) node);
-	state->expect_rescans = (eflags & EXEC_FLAG_REWIND) ||
-		intVal(list_nth(fsplan->fdw_private, OPREC_PRIVATE_PARAMETERIZED));
+	state->expect_rescans = (eflags & EXEC_FLAG_REWIND) || state->plan.parameterized;
 
 	/* credentials are needed only to run the scan, not to explain it */
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
@@ -408,22 +373,21 @@ oprecBeginForeignScan(ForeignScanState *node, int eflags)
 		state->scan = oprec_scan_create(estate->es_query_cxt, options);
 	}
 	state->options = options;
-	api = options->api;
+	res = options->resource;
 
 	/* a range of keys is listed when the scan starts, or refused */
-	state->need_execution = source_position >= 0 ||
-		oprec_exprs_need_execution(pushed_exprs) ||
-		oprec_pushed_key_range(api, state->fdw_private);
+	state->need_execution = source >= 0 ||
+		oprec_contains_exec_param((Node *) pushed_exprs) || state->plan.has_key_range;
 
 	state->natts = tupdesc->natts;
-	state->columns = oprec_map_columns(rel, api);
+	state->columns = oprec_map_columns(rel, res);
 	state->converters = palloc0(sizeof(OprecColumnConverter) * tupdesc->natts);
 	for (int i = 0; i < tupdesc->natts; i++)
 	{
 		Form_pg_attribute attr = TupleDescAttr(tupdesc, i);
 
-		if (!attr->attisdropped && attribute_retrieved(retrieved, attr->attnum))
-			oprec_prepare_converter(&state->converters[i], api, &state->columns[i],
+		if (!attr->attisdropped && attribute_retrieved(state->plan.retrieved, attr->attnum))
+			oprec_prepare_converter(&state->converters[i], res, &state->columns[i],
 									attr->atttypid, attr->atttypmod);
 	}
 }
@@ -453,7 +417,7 @@ start_scan(ForeignScanState *node, OprecExecState *state)
 
 	MemoryContextReset(scan->engine->run_cxt);
 	oldcxt = MemoryContextSwitchTo(scan->engine->run_cxt);
-	filters = oprec_evaluate_filters(scan->api, state->fdw_private, state->expr_states,
+	filters = oprec_evaluate_filters(scan->resource, &state->plan, state->expr_states,
 									 econtext, state->options->max_id_range,
 									 state->source_keys);
 	MemoryContextSwitchTo(oldcxt);
@@ -469,7 +433,7 @@ start_scan(ForeignScanState *node, OprecExecState *state)
 		char	   *signature;
 
 		oldcxt = MemoryContextSwitchTo(scan->engine->run_cxt);
-		signature = oprec_filters_signature(scan->api, filters);
+		signature = oprec_filters_signature(scan->resource, filters);
 		MemoryContextSwitchTo(oldcxt);
 		if (oprec_cache_start(state->cache, signature))
 		{
@@ -492,18 +456,18 @@ conversion_error_callback(void *arg)
 	OprecExecState *state = node->fdw_state;
 	Relation	rel = node->ss.ss_currentRelation;
 	Form_pg_attribute attr = TupleDescAttr(RelationGetDescr(rel), state->converting);
-	const OprecApi *api = state->scan->api;
-	json_t	   *key = api->column_value(state->scan, state->converting_chain,
+	const OprecResource *res = state->scan->resource;
+	json_t	   *key = res->column_value(state->scan, state->converting_chain,
 										state->converting_record, state->converting_row,
-										api->key_column);
-	json_t	   *time = api->time_column < 0 ? NULL :
-		api->column_value(state->scan, state->converting_chain, state->converting_record,
-						  state->converting_row, api->time_column);
+										res->key_column);
+	json_t	   *time = res->time_column < 0 ? NULL :
+		res->column_value(state->scan, state->converting_chain, state->converting_record,
+						  state->converting_row, res->time_column);
 	char	   *record = psprintf("the record of %s %s%s%s%s",
-								  api->columns[api->key_column].name,
+								  res->columns[res->key_column].name,
 								  key ? oprec_json_shown(key) : "(none)",
 								  time ? " at " : "",
-								  time ? api->columns[api->time_column].name : "",
+								  time ? res->columns[res->time_column].name : "",
 								  time ? psprintf(" %s", oprec_json_shown(time)) : "");
 
 	if (state->converting_value == NULL)
@@ -611,23 +575,22 @@ explain_chains(ForeignScanState *node, OprecExecState *state, bool one_key,
 			   int *nchains, int *nbatches, int *nwindows)
 {
 	OprecOptions *options = state->options;
-	const OprecApi *api = options->api;
+	const OprecResource *res = options->resource;
 	MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "oprec_fdw explain",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext oldcxt = MemoryContextSwitchTo(tmp);
-	OprecFilters *filters = oprec_evaluate_filters(api, state->fdw_private, state->expr_states,
+	OprecFilters *filters = oprec_evaluate_filters(res, &state->plan, state->expr_states,
 												   node->ss.ps.ps_ExprContext,
 												   options->max_id_range, NULL);
 	int64		key = 1;
 
 	if (one_key)
 	{
-		filters->columns[api->key_column].active = true;
-		filters->columns[api->key_column].ints = &key;
-		filters->columns[api->key_column].nvalues = 1;
+		filters->columns[res->key_column].active = true;
+		filters->columns[res->key_column].ints = &key;
+		filters->columns[res->key_column].nvalues = 1;
 	}
-	(void) oprec_build_chains(api, filters, oprec_history_start(options),
-							  options->page_size, options->always_windows,
+	(void) oprec_build_chains(res, options, filters, oprec_history_start(options),
 							  GetCurrentTimestamp(), nchains, nbatches, nwindows);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(tmp);
@@ -641,9 +604,9 @@ explain_chains(ForeignScanState *node, OprecExecState *state, bool one_key,
 static void
 explain_listing_requests(ForeignScanState *node, OprecExecState *state, ExplainState *es)
 {
-	const OprecApi *api = state->options->api;
-	int			batches = (api->list_page_size + api->max_keys_per_request - 1) /
-		api->max_keys_per_request;
+	const OprecResource *res = state->options->resource;
+	int			batches = (res->list_page_size + res->max_keys_per_request - 1) /
+		res->max_keys_per_request;
 	int			nchains,
 				nbatches,
 				nwindows;
@@ -651,112 +614,122 @@ explain_listing_requests(ForeignScanState *node, OprecExecState *state, ExplainS
 	explain_chains(node, state, true, &nchains, &nbatches, &nwindows);
 	ExplainPropertyText("Requests",
 						psprintf("%d per %d ids listed (1 listing + %d batches x %d), more for busy ids",
-								 1 + batches * Max(nchains, 1), api->list_page_size, batches,
+								 1 + batches * Max(nchains, 1), res->list_page_size, batches,
 								 Max(nchains, 1)), es);
 }
 
 /*
- * Show what the scan asks for.  Without ANALYZE, the batches and windows
- * are computed from the pushed values when they can be known without
- * running anything (constants, parameters, now()).
+ * What a scan that lists its ids shows: the listing call, what it lists,
+ * and the budget of requests that bounds it.
+ */
+static void
+explain_listing(OprecExecState *state, ExplainState *es)
+{
+	const OprecResource *res = state->options->resource;
+
+	ExplainPropertyText("Ids Listed By", res->list_call, es);
+	ExplainPropertyText("Listing", state->options->list_every_key ? "every item"
+						: state->plan.has_time_lower
+						? "items updated since the time range starts" : "every item", es);
+	ExplainPropertyInteger("Max Requests", NULL, state->options->max_requests, es);
+}
+
+/*
+ * The batches of ids and the time windows: counted by ANALYZE, else
+ * computed from the pushed values when they can be known without running
+ * anything (constants, parameters, now()).
+ */
+static void
+explain_batches(ForeignScanState *node, OprecExecState *state, bool listing,
+				ExplainState *es)
+{
+	bool		windows = state->options->resource->max_window_ms > 0;
+	const char *when = listing ? "computed as ids are listed" : "computed when the scan starts";
+	int			nchains,
+				nbatches,
+				nwindows;
+
+	if (es->analyze && state->scan)
+	{
+		ExplainPropertyInteger("Id Batches", NULL, state->scan->engine->counters.key_batches, es);
+		if (windows)
+			ExplainPropertyInteger("Time Windows", NULL,
+								   state->scan->engine->counters.time_windows, es);
+		return;
+	}
+	if (listing || state->need_execution)
+	{
+		ExplainPropertyText("Id Batches", when, es);
+		if (windows)
+			ExplainPropertyText("Time Windows", when, es);
+		if (listing && !state->need_execution)
+			explain_listing_requests(node, state, es);
+		return;
+	}
+	explain_chains(node, state, false, &nchains, &nbatches, &nwindows);
+	ExplainPropertyInteger("Id Batches", NULL, nbatches, es);
+	if (windows)
+		ExplainPropertyInteger("Time Windows", NULL, nwindows, es);
+}
+
+/* What EXPLAIN ANALYZE counted: requests, pages, records, bytes, waits. */
+static void
+explain_counters(OprecExecState *state, ExplainState *es)
+{
+	const OprecScanCounters *counters = &state->scan->engine->counters;
+
+	ExplainPropertyInteger("HTTP Requests", NULL, counters->http.requests, es);
+	if (state->scan->engine->listing)
+		ExplainPropertyInteger("Ids Listed", NULL, counters->listed_keys, es);
+	if (counters->http.retries > 0 || es->format != EXPLAIN_FORMAT_TEXT)
+		ExplainPropertyInteger("HTTP Retries", NULL, counters->http.retries, es);
+	ExplainPropertyInteger("Pages", NULL, counters->pages, es);
+	ExplainPropertyInteger("Records", NULL, counters->records, es);
+	ExplainPropertyInteger("Bytes Received", "bytes", counters->http.bytes_received, es);
+	/* a time, like the node's own: shown only with TIMING */
+	if (es->timing)
+		ExplainPropertyFloat("API Wait Time", "ms", counters->http.wait_us / 1000.0, 3, es);
+	if (state->cache)
+		ExplainPropertyInteger("Rescans From Cache", NULL, oprec_cache_hits(state->cache), es);
+}
+
+/*
+ * Show what the scan asks for.  What was pushed is shown from the finished
+ * plan, deparsed in es->deparse_cxt: EXPLAIN has just shown this node's
+ * Filter (the pushed conditions are among its quals), which set that
+ * context to this plan and its ancestors, so that a Param is shown as the
+ * initplan or outer column it comes from.  ruleutils needs them:
+ * PostgreSQL 17 looks a PARAM_EXEC up in the plan tree.
  */
 static void
 oprecExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
 	OprecExecState *state = node->fdw_state;
-	OprecOptions *options = state->options;
-	const OprecApi *api = options->api;
+	const OprecResource *res = state->options->resource;
 	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
-
-	if (!es->verbose && !es->analyze)
-		return;
 
 	if (es->verbose)
 	{
-		bool		listing = api->list_keys != NULL && !state->has_key_source &&
-			!oprec_pushed_key_condition(api, state->fdw_private);
-		int			source_position;
+		bool		listing = res->list_keys != NULL && state->plan.key_source < 0 &&
+			!state->plan.names_keys;
 
-		/*
-		 * What was pushed is shown from the finished plan, deparsed in
-		 * es->deparse_cxt: EXPLAIN has just shown this node's Filter (the
-		 * pushed conditions are among its quals), which set that context to
-		 * this plan and its ancestors, so that a Param is shown as the
-		 * initplan or outer column it comes from.  ruleutils needs them:
-		 * PostgreSQL 17 looks a PARAM_EXEC up in the plan tree.
-		 */
-		ExplainPropertyText("API Call", api->call, es);
+		ExplainPropertyText("API Call", res->call, es);
 		ExplainPropertyList("Pushed Conditions",
-							oprec_pushed_descriptions(state->fdw_private, fsplan->scan.plan.qual,
+							oprec_pushed_descriptions(&state->plan, fsplan->scan.plan.qual,
 													  es->deparse_cxt), es);
-		source_position = oprec_key_source_position(list_nth(state->fdw_private,
-															 OPREC_PRIVATE_KEY_SOURCE));
-		if (source_position >= 0)
+		if (state->plan.key_source >= 0)
 			ExplainPropertyText("Ids From",
-								oprec_key_source_description(fsplan->fdw_exprs, source_position,
-															 node->ss.ps.state, es->deparse_cxt),
-								es);
+								oprec_key_source_description(fsplan->fdw_exprs,
+															 state->plan.key_source,
+															 node->ss.ps.state,
+															 es->deparse_cxt), es);
+		/* a scan without ids: the listing is the cost to see first */
 		if (listing)
-		{
-			/* a scan without ids: the listing is the cost to see first */
-			ExplainPropertyText("Ids Listed By", api->list_call, es);
-			ExplainPropertyText("Listing", options->list_every_key ? "every item"
-								: oprec_pushed_time_lower(api, state->fdw_private)
-								? "items updated since the time range starts" : "every item", es);
-			ExplainPropertyInteger("Max Requests", NULL, options->max_requests, es);
-		}
-
-		if (es->analyze && state->scan)
-		{
-			ExplainPropertyInteger("Id Batches", NULL, state->scan->engine->counters.key_batches, es);
-			if (api->max_window_ms > 0)
-				ExplainPropertyInteger("Time Windows", NULL, state->scan->engine->counters.time_windows, es);
-		}
-		else if (listing)
-		{
-			ExplainPropertyText("Id Batches", "computed as ids are listed", es);
-			if (api->max_window_ms > 0)
-				ExplainPropertyText("Time Windows", "computed as ids are listed", es);
-			if (!state->need_execution)
-				explain_listing_requests(node, state, es);
-		}
-		else if (!state->need_execution)
-		{
-			int			nchains,
-						nbatches,
-						nwindows;
-
-			explain_chains(node, state, false, &nchains, &nbatches, &nwindows);
-			ExplainPropertyInteger("Id Batches", NULL, nbatches, es);
-			if (api->max_window_ms > 0)
-				ExplainPropertyInteger("Time Windows", NULL, nwindows, es);
-		}
-		else
-		{
-			ExplainPropertyText("Id Batches", "computed when the scan starts", es);
-			if (api->max_window_ms > 0)
-				ExplainPropertyText("Time Windows", "computed when the scan starts", es);
-		}
+			explain_listing(state, es);
+		explain_batches(node, state, listing, es);
 	}
-
 	if (es->analyze && state->scan)
-	{
-		ExplainPropertyInteger("HTTP Requests", NULL, state->scan->engine->counters.http_requests, es);
-		if (state->scan->engine->listing)
-			ExplainPropertyInteger("Ids Listed", NULL, state->scan->engine->counters.listed_keys, es);
-		if (state->scan->engine->counters.retries > 0 || es->format != EXPLAIN_FORMAT_TEXT)
-			ExplainPropertyInteger("HTTP Retries", NULL, state->scan->engine->counters.retries, es);
-		ExplainPropertyInteger("Pages", NULL, state->scan->engine->counters.pages, es);
-		ExplainPropertyInteger("Records", NULL, state->scan->engine->counters.records, es);
-		ExplainPropertyInteger("Bytes Received", "bytes", state->scan->engine->counters.bytes_received, es);
-		/* a time, like the node's own: shown only with TIMING */
-		if (es->timing)
-			ExplainPropertyFloat("API Wait Time", "ms",
-								 state->scan->engine->counters.wait_us / 1000.0, 3, es);
-		if (state->cache)
-			ExplainPropertyInteger("Rescans From Cache", NULL,
-								   oprec_cache_hits(state->cache), es);
-	}
+		explain_counters(state, es);
 }
 
 /*
@@ -774,125 +747,47 @@ oprecAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
 	return false;
 }
 
-/* The names of the tables IMPORT FOREIGN SCHEMA creates, for messages. */
-static char *
-import_table_names(const OprecApi *api)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, api->import_table);
-	for (int i = 0; api->resources && api->resources[i]; i++)
-		appendStringInfo(&buf, ", %s", api->resources[i]->import_table);
-	return buf.data;
-}
-
-/* The table options IMPORT takes: all but resource, which it sets itself. */
-static char *
-import_option_names(const OprecApi *api)
-{
-	char	   *names = oprec_table_option_names(api);
-	StringInfoData buf;
-	char	   *name;
-	char	   *save = NULL;
-
-	initStringInfo(&buf);
-	for (name = strtok_r(names, ", ", &save); name; name = strtok_r(NULL, ", ", &save))
-		if (strcmp(name, "resource") != 0)
-			appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", name);
-	return buf.data;
-}
-
-/* CREATE FOREIGN TABLE for one table of an API, with the given options. */
-static char *
-import_command(const OprecApi *table_api, ForeignServer *server, List *options,
-			   bool name_resource)
-{
-	StringInfoData sql;
-	ListCell   *lc;
-	bool		first = true;
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE FOREIGN TABLE %s (", quote_identifier(table_api->import_table));
-	for (int i = 0; i < table_api->ncolumns; i++)
-		appendStringInfo(&sql, "%s%s %s", i > 0 ? ", " : "",
-						 quote_identifier(table_api->columns[i].name), table_api->columns[i].sql_type);
-	appendStringInfo(&sql, ") SERVER %s", quote_identifier(server->servername));
-	if (name_resource)
-	{
-		appendStringInfo(&sql, " OPTIONS (resource %s", quote_literal_cstr(table_api->resource));
-		first = false;
-	}
-	foreach(lc, options)
-	{
-		DefElem    *opt = lfirst(lc);
-
-		appendStringInfo(&sql, "%s%s %s", first ? " OPTIONS (" : ", ",
-						 quote_identifier(opt->defname), quote_literal_cstr(defGetString(opt)));
-		first = false;
-	}
-	if (!first)
-		appendStringInfoChar(&sql, ')');
-	return sql.data;
-}
+PG_FUNCTION_INFO_V1(oprec_fdw_pace);
 
 /*
- * IMPORT FOREIGN SCHEMA <api> FROM SERVER s INTO local_schema: the
- * documented tables of the server's API.  Its OPTIONS become the tables'.
- * PostgreSQL applies LIMIT TO and EXCEPT; a name that is no table of the
- * API is an error here.
+ * oprec_fdw_pace(foreign_table): the pace of the credential the current
+ * user's requests to that table count against -- whether it is shared by
+ * the cluster's backends, the rate asked for and the rate in effect, the
+ * requests in flight and those completed within the last second.  For
+ * DBAs (why does a query wait?) and for the tests.
  */
-static List *
-oprecImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
+Datum
+oprec_fdw_pace(PG_FUNCTION_ARGS)
 {
-	ForeignServer *server = GetForeignServer(serverOid);
-	const char *api_name = oprec_defelem_value(server->options, "api");
-	const OprecApi *api = api_name ? oprec_find_api(api_name) : NULL;
-	List	   *commands = NIL;
-	ListCell   *lc;
+	Oid			relid = PG_GETARG_OID(0);
+	OprecOptions *options;
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {false};
+	OprecPaceCounts counts;
 
-	if (api == NULL)
+	if (get_rel_name(relid) == NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-				 errmsg("server \"%s\" has no valid \"api\" option", server->servername)));
-	if (strcmp(stmt->remote_schema, api->import_schema) != 0)
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE)
 		ereport(ERROR,
-				(errcode(ERRCODE_FDW_SCHEMA_NOT_FOUND),
-				 errmsg("server \"%s\" (api '%s') has no schema \"%s\": its schema is \"%s\"",
-						server->servername, api->name, stmt->remote_schema, api->import_schema),
-				 errhint("IMPORT FOREIGN SCHEMA %s FROM SERVER %s INTO ...",
-						 api->import_schema, quote_identifier(server->servername))));
-	foreach(lc, stmt->table_list)
-	{
-		RangeVar   *rv = lfirst(lc);
-		bool		known = strcmp(rv->relname, api->import_table) == 0;
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a foreign table",
+						quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												   get_rel_name(relid))),
+				 errhint("Name a foreign table of an oprec_fdw server.")));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "oprec_fdw_pace must return a record");
+	options = oprec_get_options(relid, GetUserId());
+	oprec_pace_counts(options, &counts);
 
-		for (int i = 0; api->resources && api->resources[i] && !known; i++)
-			known = strcmp(rv->relname, api->resources[i]->import_table) == 0;
-		if (!known)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),
-					 errmsg("schema \"%s\" has no table \"%s\"", api->import_schema, rv->relname),
-					 errhint("Its tables: %s.", import_table_names(api))));
-	}
-	foreach(lc, stmt->options)
-	{
-		DefElem    *opt = lfirst(lc);
-
-		if (!oprec_is_table_option(api, opt->defname) || strcmp(opt->defname, "resource") == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-					 errmsg("invalid option \"%s\" for IMPORT FOREIGN SCHEMA %s",
-							opt->defname, api->import_schema),
-					 errhint("Its options become the options of the imported tables: %s.",
-							 import_option_names(api))));
-	}
-
-	/* the server's table, then the others it serves (LIMIT TO picks) */
-	commands = lappend(commands, import_command(api, server, stmt->options, false));
-	for (int i = 0; api->resources && api->resources[i]; i++)
-		commands = lappend(commands, import_command(api->resources[i], server, stmt->options, true));
-	return commands;
+	values[0] = BoolGetDatum(counts.shared);
+	values[1] = Int32GetDatum(options->requests_per_second);
+	values[2] = Int32GetDatum(counts.rate);
+	values[3] = Int32GetDatum(counts.in_flight);
+	values[4] = Int32GetDatum(counts.recent);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
 Datum
@@ -909,7 +804,7 @@ oprec_fdw_handler(PG_FUNCTION_ARGS)
 	routine->EndForeignScan = oprecEndForeignScan;
 	routine->ExplainForeignScan = oprecExplainForeignScan;
 	routine->AnalyzeForeignTable = oprecAnalyzeForeignTable;
-	routine->ImportForeignSchema = oprecImportForeignSchema;
+	routine->ImportForeignSchema = oprec_import_foreign_schema;
 
 	PG_RETURN_POINTER(routine);
 }

@@ -7,7 +7,7 @@
  * options, the classification of WHERE conditions, joins and estimates,
  * request chains (key batches x time windows), paging, HTTP and
  * JSON-to-tuple conversion.  An API unit (in src/api/) fills in an
- * OprecApi and sees only oprec_api.h; this header adds what the engine
+ * OprecResource and sees only oprec_api.h; this header adds what the engine
  * keeps to itself.
  *
  * Externs are grouped by the file that defines them.
@@ -32,6 +32,13 @@
 #define pull_varnos(root, node) pull_varnos(node)
 #endif
 
+/* The largest key a resource may have (max_key 0: no upper end). */
+static inline int64
+oprec_max_key(const OprecResource *res)
+{
+	return res->max_key > 0 ? res->max_key : PG_INT64_MAX;
+}
+
 /* ----------------------------------------------------------------
  *		Conditions pushed down (pushdown.c)
  * ----------------------------------------------------------------
@@ -49,74 +56,73 @@ typedef enum OprecCondOp
 } OprecCondOp;
 
 /* ----------------------------------------------------------------
- *		The engine's state of one scan (OprecScan.engine; scan.c)
+ *		HTTP transport (http.c), as a scan's service sets it up
  * ----------------------------------------------------------------
  */
 
 /* One request from its first attempt to its answer (http.c). */
 typedef struct OprecCall OprecCall;
 
-/* The listing of a scan that names no keys (listing.c). */
-typedef struct OprecListing OprecListing;
-
-typedef struct OprecScanCounters
+typedef struct OprecHttpCounters
 {
-	int64		http_requests;	/* every request sent, tokens included */
+	int64		requests;		/* every request sent, tokens included */
 	int64		retries;		/* requests sent again after a failure */
-	int64		pages;			/* answers with records read */
-	int64		records;		/* records received */
 	int64		bytes_received; /* answer bodies, after decompression */
 	int64		wait_us;		/* waiting for answers: transfers, pacing,
 								 * pauses between retries (overlapping
 								 * requests counted once) */
+} OprecHttpCounters;
+
+/*
+ * What the transport needs of its caller: settings, pacing, counters, and
+ * two callbacks, both optional: before_attempt may refuse to send (raise),
+ * and transient_answer says why an answer the transport would not send
+ * again is worth sending again (NULL if it is not).  It lives at least as
+ * long as the calls made with it.
+ */
+typedef struct OprecTransport
+{
+	const OprecOptions *options;	/* timeouts, limits, TLS, retries, rate */
+	const char *title;			/* the API's, for messages */
+	const char *const *log_id_headers;
+	OprecSession *session;		/* the credential's pace */
+	uint64		pace_key;
+	OprecHttpCounters *counters;
+	void		(*before_attempt) (void *arg, const OprecRequest *req);
+	const char *(*transient_answer) (void *arg, const OprecResponse *resp,
+									 bool *throttled);
+	void	   *arg;
+} OprecTransport;
+
+/* ----------------------------------------------------------------
+ *		The engine's state of one scan (OprecScan.engine; scan.c)
+ * ----------------------------------------------------------------
+ */
+
+/* The listing of a scan that names no keys (listing.c). */
+typedef struct OprecListing OprecListing;
+
+/* A chain being fetched, and a page received (scan.c's own). */
+struct OprecLane;
+struct OprecReadyPage;
+
+typedef struct OprecScanCounters
+{
+	OprecHttpCounters http;
+	int64		pages;			/* answers with records read */
+	int64		records;		/* records received */
 	int64		rows;			/* rows produced */
 	int64		listed_keys;	/* keys a scan naming none listed */
 	int			key_batches;	/* from the most recent (re)scan */
 	int			time_windows;
 } OprecScanCounters;
 
-/*
- * A request chain being fetched: its own cursor and progress checks, and
- * the request for its next page while one is in flight.
- */
-typedef struct OprecLane
-{
-	bool		active;			/* holds a chain with pages to come */
-	OprecChain	chain;
-	MemoryContext chain_cxt;	/* its cursors; reset per chain */
-	int			pages;			/* pages received */
-	char	   *cursor;			/* for the next page; NULL: the first */
-	struct HTAB *seen_cursors;	/* hashes of its cursors, or NULL */
-	int			empty_pages_in_a_row;
-	bool		renewed_token;	/* the request in flight is the second try */
-	uint64		token_generation;	/* of the session's token it was sent with */
-	bool		next_held;		/* the next page waits until the last one is
-								 * half read (a LIMIT may not need it) */
-	MemoryContext page_cxt;		/* the request in flight and its page */
-	OprecRequest *req;
-	OprecCall  *call;			/* NULL: nothing in flight */
-} OprecLane;
-
-/* A page received, waiting for the executor (or being read by it). */
-typedef struct OprecReadyPage
-{
-	MemoryContext cxt;			/* holds the page's JSON and this */
-	OprecPage	page;
-	OprecChain	chain;			/* the chain it came from */
-	json_t	   *key_json;		/* the key of a one-key chain, or NULL */
-	OprecLane  *holds;			/* a lane whose next page waits for this
-								 * one to be half read, or NULL */
-	OprecChain *later_chains;	/* its chain's later pages, waiting alike */
-	int			nlater_chains;
-	struct OprecReadyPage *next;
-} OprecReadyPage;
-
 typedef struct OprecScanEngine
 {
 	MemoryContext scan_cxt;		/* lives as long as the scan */
 	MemoryContext run_cxt;		/* filters, chains, lanes and pages; reset
 								 * per rescan */
-	uint64		pace_key;		/* the credential requests count against */
+	OprecTransport transport;	/* of every request of the scan */
 	TimestampTz history_start;	/* earliest time the API serves, or 0 */
 
 	/* chains, built when the scan starts, and those that replace some */
@@ -126,15 +132,15 @@ typedef struct OprecScanEngine
 	List	   *redo_chains;	/* OprecChain *, started before next_chain */
 
 	/* chains in progress: at most max_concurrency, each a lane */
-	OprecLane  *lanes;
+	struct OprecLane *lanes;
 	int			nlanes;
 	int			in_flight;		/* lanes with a request in flight */
 
 	/* pages received: a queue, and the one rows come from */
-	OprecReadyPage *ready_head;
-	OprecReadyPage *ready_tail;
+	struct OprecReadyPage *ready_head;
+	struct OprecReadyPage *ready_tail;
 	int			nready;
-	OprecReadyPage *current;
+	struct OprecReadyPage *current;
 	size_t		record_index;
 	int			row_in_record;
 	int			rows_in_record;
@@ -164,22 +170,30 @@ typedef struct OprecColumnMap
 } OprecColumnMap;
 
 /*
- * Positions in the fdw_private list of a ForeignScan plan: pushdown.c's
- * description of the pushed conditions, then what the handler adds.
+ * What the planner hands the executor of a foreign scan, kept in the plan's
+ * fdw_private (scan_plan.c writes and reads it).
  */
-enum OprecPrivateIndex
+typedef struct OprecScanPlan
 {
-	OPREC_PRIVATE_COLUMNS,		/* IntList: API column of each condition */
-	OPREC_PRIVATE_OPS,			/* IntList: OprecCondOp of each condition */
-	OPREC_PRIVATE_QUAL_POSITIONS,	/* IntList: each condition's place in
-									 * the plan's quals (for EXPLAIN) */
-	OPREC_PRIVATE_OWN_CONDITIONS,	/* Integer: conditions of the relation
-									 * itself; those after are a join's */
-	OPREC_PRIVATE_RETRIEVED,	/* IntList: attributes the query reads */
-	OPREC_PRIVATE_KEY_SOURCE,	/* NIL, or a batched join's key source (join.c) */
-	OPREC_PRIVATE_PARAMETERIZED,	/* Integer: a parameterized path's plan */
-	OPREC_PRIVATE_LIMITED		/* Integer: a LIMIT bounds the rows read */
-};
+	List	   *pushed_columns; /* IntList: API column of each pushed
+								 * condition */
+	List	   *pushed_ops;		/* IntList: OprecCondOp of each */
+	List	   *qual_positions; /* IntList: each condition's place in the
+								 * plan's quals (for EXPLAIN) */
+	int			own_conditions; /* conditions of the relation itself; those
+								 * after are a join's */
+	List	   *retrieved;		/* IntList: attributes the query reads */
+	int			key_source;		/* a batched join's key source: where its
+								 * value and quals stand in fdw_exprs; -1 */
+	Expr	   *key_source_value;	/* a batched path's, until the plan moves */
+	List	   *key_source_quals;	/* them into fdw_exprs (join.c) */
+	bool		parameterized;	/* a parameterized path's plan */
+	bool		limited;		/* a LIMIT bounds the rows read */
+	bool		names_keys;		/* the pushed conditions name the keys: a
+								 * list, or a range with both ends */
+	bool		has_key_range;	/* a pushed condition bounds the key */
+	bool		has_time_lower; /* one gives the time range a lower end */
+} OprecScanPlan;
 
 /* ----------------------------------------------------------------
  *		Plan-time state, kept in baserel->fdw_private
@@ -199,6 +213,7 @@ typedef struct OprecPlanState
 	bool		has_key_list;	/* key = ..., IN, = ANY */
 	bool		has_key_lower;	/* key >= ..., key > ... */
 	bool		has_key_upper;	/* key <= ..., key < ... */
+	bool		has_time_lower; /* time >= ..., time > ..., =, IN */
 	Bitmapset  *attrs_used;
 
 	/* estimates (estimate.c), from the conditions known at plan time */
@@ -217,49 +232,60 @@ typedef struct OprecPlanState
 
 /* in oprec_fdw.c */
 extern void _PG_init(void);
-extern void oprec_add_path(PlannerInfo *root, RelOptInfo *baserel, double rows,
-						   Cost startup_cost, Cost total_cost, Relids required_outer,
-						   List *fdw_private);
+
+/* in import.c */
+extern List *oprec_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid);
 
 /* in column.c */
-extern int	oprec_api_column(const OprecApi *api, const char *name);
+extern int	oprec_api_column(const OprecResource *res, const char *name);
 extern bool oprec_field_path_valid(const char *path);
-extern OprecColumnMap *oprec_map_columns(Relation rel, const OprecApi *api);
+extern OprecColumnMap *oprec_map_columns(Relation rel, const OprecResource *res);
 extern json_t *oprec_column_json(OprecScan *scan, const OprecChain *chain,
 								 json_t *record, int row, const OprecColumnMap *map);
 
 /* in option.c */
 extern char *oprec_allowed_hosts;
-extern const OprecApi *oprec_find_api(const char *name);
-extern const OprecApi *oprec_table_api(const OprecApi *api, const char *resource);
-extern bool oprec_is_table_option(const OprecApi *api, const char *name);
-extern char *oprec_table_option_names(const OprecApi *api);
+extern bool oprec_is_table_option(const OprecService *service, const char *name);
+extern char *oprec_table_option_names(const OprecService *service);
 extern OprecOptions *oprec_get_options(Oid foreigntableid, Oid userid);
 extern int	oprec_option_int(const OprecOptions *options, const char *name, int fallback);
+
+/* in option_value.c */
 extern TimestampTz oprec_parse_timestamptz(const char *text, const char *option_name);
+
+/* in api/apis.c */
+extern const OprecService *const oprec_services[];
+extern const OprecService *oprec_find_service(const char *name);
+extern const OprecResource *oprec_find_resource(const OprecService *service,
+												const char *name);
+
+/* in scan_plan.c */
+extern void oprec_scan_plan_init(OprecScanPlan *plan);
+extern List *oprec_scan_plan_write(const OprecScanPlan *plan);
+extern void oprec_scan_plan_read(List *fdw_private, OprecScanPlan *plan);
 
 /* in pushdown.c */
 extern void oprec_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
 									  OprecPlanState *plan);
-extern List *oprec_pushdown_private(OprecPlanState *plan, List *quals);
-extern List *oprec_pushdown_exprs(OprecPlanState *plan);
 extern void oprec_classify_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
 										OprecPlanState *plan, List *clauses);
 extern bool oprec_is_key_join_clause(PlannerInfo *root, RelOptInfo *baserel,
 									 const OprecPlanState *plan, RestrictInfo *rinfo,
 									 Expr **value);
-extern OprecFilters *oprec_evaluate_filters(const OprecApi *api, List *fdw_private,
+extern void oprec_pushdown_plan(const OprecPlanState *plan, List *quals,
+								OprecScanPlan *scan_plan);
+extern bool oprec_contains_exec_param(Node *node);
+extern List *oprec_pushed_descriptions(const OprecScanPlan *plan, List *quals,
+									   List *dpcontext);
+
+/* in filters.c */
+extern OprecFilters *oprec_evaluate_filters(const OprecResource *res,
+											const OprecScanPlan *plan,
 											List *expr_states, ExprContext *econtext,
 											int max_key_range,
 											const OprecColumnFilter *extra_keys);
 extern void oprec_intersect_filter(OprecColumnFilter *target,
 								   const OprecColumnFilter *next, bool is_int);
-extern bool oprec_pushed_key_condition(const OprecApi *api, List *fdw_private);
-extern bool oprec_pushed_key_range(const OprecApi *api, List *fdw_private);
-extern bool oprec_pushed_time_lower(const OprecApi *api, List *fdw_private);
-extern bool oprec_exprs_need_execution(List *fdw_exprs);
-extern List *oprec_pushed_descriptions(List *fdw_private, List *quals, List *dpcontext);
-extern List *oprec_pushed_columns(List *fdw_private);
 extern void oprec_keys_from_datums(Datum *values, int n, Oid value_type,
 								   OprecColumnFilter *keys);
 extern int	oprec_sort_unique_keys(int64 *values, int n);
@@ -268,6 +294,9 @@ extern int	oprec_sort_unique_keys(int64 *values, int n);
 extern void oprec_estimate_relation(PlannerInfo *root, RelOptInfo *baserel,
 									OprecPlanState *plan);
 extern double oprec_estimate_rows(const OprecPlanState *plan, double keys);
+extern void oprec_add_path(PlannerInfo *root, RelOptInfo *baserel, double rows,
+						   Cost startup_cost, Cost total_cost, Relids required_outer,
+						   List *fdw_private);
 extern void oprec_estimate_cost(const OprecPlanState *plan, double keys,
 								Cost extra_startup, double *rows,
 								Cost *startup_cost, Cost *total_cost);
@@ -276,7 +305,7 @@ extern void oprec_estimate_cost(const OprecPlanState *plan, double keys,
 typedef struct OprecRowCache OprecRowCache;
 
 extern OprecRowCache *oprec_cache_create(MemoryContext parent);
-extern char *oprec_filters_signature(const OprecApi *api, const OprecFilters *filters);
+extern char *oprec_filters_signature(const OprecResource *res, const OprecFilters *filters);
 extern bool oprec_cache_start(OprecRowCache *cache, const char *signature);
 extern bool oprec_cache_next(OprecRowCache *cache, TupleTableSlot *slot);
 extern void oprec_cache_add(OprecRowCache *cache, TupleTableSlot *slot);
@@ -299,20 +328,20 @@ typedef struct OprecKeySource
 
 extern void oprec_add_join_paths(PlannerInfo *root, RelOptInfo *baserel,
 								 OprecPlanState *plan);
-extern List *oprec_key_source_private(ForeignPath *path, List **fdw_exprs);
-extern int	oprec_key_source_position(List *key_source);
+extern void oprec_key_source_to_exprs(OprecScanPlan *plan, List **fdw_exprs);
 extern char *oprec_key_source_description(List *fdw_exprs, int position, EState *estate,
 										  List *dpcontext);
 extern OprecKeySource *oprec_key_source_begin(EState *estate, Expr *value, List *quals);
 extern void oprec_key_source_read(OprecKeySource *source, OprecColumnFilter *keys);
 
 /* in chain.c */
-extern OprecChain *oprec_build_chains(const OprecApi *api, const OprecFilters *filters,
-									  TimestampTz history_start, int page_size,
-									  bool always_windows, TimestampTz now, int *nchains,
-									  int *nbatches, int *nwindows);
-extern int64 oprec_window_count(const OprecApi *api, const OprecChain *chain);
-extern OprecChain *oprec_window_chains(const OprecApi *api, const OprecChain *walk,
+extern int64 oprec_history_pages(const OprecOptions *options, double keys_per_batch);
+extern OprecChain *oprec_build_chains(const OprecResource *res, const OprecOptions *options,
+									  const OprecFilters *filters, TimestampTz history_start,
+									  TimestampTz now, int *nchains, int *nbatches,
+									  int *nwindows);
+extern int64 oprec_window_count(const OprecResource *res, const OprecChain *chain);
+extern OprecChain *oprec_window_chains(const OprecResource *res, const OprecChain *walk,
 									   int *nwindows);
 extern int64 oprec_timestamptz_to_ms_floor(TimestampTz ts);
 extern int64 oprec_timestamptz_to_ms_ceil(TimestampTz ts);
@@ -359,7 +388,7 @@ typedef struct OprecColumnConverter
 	bool		kept_number_as_string;
 } OprecColumnConverter;
 
-extern void oprec_prepare_converter(OprecColumnConverter *conv, const OprecApi *api,
+extern void oprec_prepare_converter(OprecColumnConverter *conv, const OprecResource *res,
 									const OprecColumnMap *map, Oid typid, int32 typmod);
 extern Datum oprec_json_to_datum(OprecColumnConverter *conv, json_t *value, bool *isnull);
 extern char *oprec_json_shown(json_t *value);
@@ -367,26 +396,12 @@ extern bool oprec_json_epoch_ms(json_t *value, int64 *ms);
 
 /* in session.c */
 extern OprecSession *oprec_get_session(Oid user_mapping_id);
+extern void oprec_session_forget_token(OprecSession *session);
 
 /* in pace.c */
 
-/* The highest requests_per_second; a window has an entry per request. */
+/* The highest requests_per_second. */
 #define OPREC_MAX_REQUESTS_PER_SECOND 1000
-#define OPREC_PACE_ENTRIES 1024
-
-/*
- * Recent requests of one credential: the send time of each request in
- * flight, the completion time of the others, and the rate after the API
- * throttled.  In shared memory when the library is preloaded.
- */
-typedef struct OprecPaceWindow
-{
-	TimestampTz times[OPREC_PACE_ENTRIES];	/* 0: unused */
-	bool		sending[OPREC_PACE_ENTRIES];	/* times[i] is a send time */
-	int			limit;			/* requests_per_second last asked for */
-	int			lowered_rate;	/* rate set by the last throttling... */
-	TimestampTz lowered_at;		/* ...at this time; 0: none */
-} OprecPaceWindow;
 
 /* A request's place in its credential's window, from reserve to done. */
 typedef struct OprecPaceTicket
@@ -404,16 +419,53 @@ extern void oprec_pace_complete(OprecPaceTicket *ticket);
 extern void oprec_pace_withdraw(OprecPaceTicket *ticket);
 extern void oprec_pace_throttled(OprecSession *session, uint64 pace_key, TimestampTz sent);
 
-/* in http.c */
+/* The pace of a credential now (the SQL function oprec_fdw_pace). */
+typedef struct OprecPaceCounts
+{
+	bool		shared;			/* by the cluster's backends */
+	int			rate;			/* in effect: lowered after throttling */
+	int			in_flight;
+	int			recent;			/* completed within the last second */
+} OprecPaceCounts;
 
+extern void oprec_pace_counts(const OprecOptions *options, OprecPaceCounts *counts);
+
+/* in http.c */
 extern void oprec_http_init(void);
-extern bool oprec_has_control_char(const char *value);
-extern OprecCall *oprec_http_start(OprecScan *scan, OprecRequest *req);
+extern OprecCall *oprec_http_start(const OprecTransport *transport, OprecRequest *req);
 extern bool oprec_http_done(OprecCall *call);
-extern int	oprec_http_wait_any(OprecScan *scan, OprecCall *const *calls, int ncalls);
+extern int	oprec_http_wait_any(const OprecTransport *transport, OprecCall *const *calls,
+								int ncalls);
 extern void oprec_http_result(OprecCall *call, OprecResponse *resp);
 extern void oprec_http_free(OprecCall *call);
 extern void oprec_http_suspend(void);
 
+/* in request.c */
+extern bool oprec_has_control_char(const char *value);
+
+/* in json_memory.c */
+extern char *oprec_jansson_text(char *text);
+extern json_t *oprec_json_load_owned(const StringInfo body, const OprecOptions *options);
+
+/* in service.c */
+
+/* What the answer to a page request says before its records are read. */
+typedef enum OprecAnswerOutcome
+{
+	OPREC_ANSWER_RECORDS,		/* records to read */
+	OPREC_ANSWER_TOKEN_REFUSED, /* the token is expired or invalid */
+	OPREC_ANSWER_KEY_NOT_FOUND	/* a key the chain names does not exist */
+} OprecAnswerOutcome;
+
+extern void oprec_service_transport(OprecScan *scan, uint64 pace_key,
+									OprecTransport *transport);
+extern void oprec_ensure_token(OprecScan *scan);
+extern void oprec_check_answer(OprecScan *scan, OprecAnswer *answer);
+extern void oprec_answer_of(OprecScan *scan, OprecCall *call, OprecRequest *req,
+							OprecAnswer *answer);
+extern OprecAnswerOutcome oprec_page_answer_outcome(OprecScan *scan, const OprecChain *chain,
+													bool may_renew, OprecAnswer *answer,
+													bool *has_missing_key,
+													int64 *missing_key);
 
 #endif							/* OPREC_FDW_H */

@@ -6,7 +6,7 @@
  *		  one foreign table when it is planned or scanned.
  *
  * The engine owns the options every API shares (api, base_url, page_size,
- * timeouts, pacing); each API unit lists its own in OprecApi.options.  A
+ * timeouts, pacing); each API unit lists its own in OprecService.options.  A
  * validator is not told which server a user mapping or foreign table
  * belongs to, so those objects are checked against every API here and
  * against their server's API when the table is used.
@@ -34,6 +34,7 @@
 #define DEFAULT_CONNECT_TIMEOUT_SEC 10
 #define DEFAULT_REQUEST_TIMEOUT_SEC 60
 #define DEFAULT_MAX_RETRIES 5
+#define DEFAULT_REQUESTS_PER_SECOND 10
 /* Enough to keep a 15 requests/s quota busy when an answer takes 0.5 s. */
 #define DEFAULT_MAX_CONCURRENCY 8
 #define DEFAULT_MAX_ID_RANGE 1000
@@ -85,14 +86,6 @@ static const OprecOptionDef engine_options[] = {
 	{NULL}
 };
 
-/* Every API the extension speaks. */
-static const OprecApi *const known_apis[] = {
-	&oprec_feishu_api,
-	&oprec_huawei_api,
-};
-
-#define NUM_KNOWN_APIS lengthof(known_apis)
-
 static const char *
 context_name(Oid context)
 {
@@ -112,47 +105,20 @@ context_name(Oid context)
 	return "object";
 }
 
-/*
- * The API of a table: its server's, or another table the server's API
- * serves, as its resource option names (the validator checked the name).
- */
-const OprecApi *
-oprec_table_api(const OprecApi *api, const char *resource)
-{
-	if (resource == NULL || api->resources == NULL ||
-		(api->resource && strcmp(resource, api->resource) == 0))
-		return api;
-	for (int i = 0; api->resources[i]; i++)
-		if (strcmp(api->resources[i]->resource, resource) == 0)
-			return api->resources[i];
-	return api;
-}
-
-const OprecApi *
-oprec_find_api(const char *name)
-{
-	for (int i = 0; i < NUM_KNOWN_APIS; i++)
-	{
-		if (strcmp(known_apis[i]->name, name) == 0)
-			return known_apis[i];
-	}
-	return NULL;
-}
-
 static char *
 known_api_names(void)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	for (int i = 0; i < NUM_KNOWN_APIS; i++)
-		appendStringInfo(&buf, "%s'%s'", i > 0 ? ", " : "", known_apis[i]->name);
+	for (int i = 0; oprec_services[i]; i++)
+		appendStringInfo(&buf, "%s'%s'", i > 0 ? ", " : "", oprec_services[i]->name);
 	return buf.data;
 }
 
 /* Find a definition among the engine's and, if given, one API's options. */
 static const OprecOptionDef *
-find_option(const OprecApi *api, const char *name, Oid context)
+find_option(const OprecService *api, const char *name, Oid context)
 {
 	for (const OprecOptionDef *def = engine_options; def->name; def++)
 		if (def->context == context && strcmp(def->name, name) == 0)
@@ -169,7 +135,7 @@ find_option(const OprecApi *api, const char *name, Oid context)
  * the options of every API are listed, each once.
  */
 static char *
-valid_option_names(const OprecApi *api, Oid context)
+valid_option_names(const OprecService *api, Oid context)
 {
 	StringInfoData buf;
 	List	   *seen = NIL;
@@ -178,9 +144,9 @@ valid_option_names(const OprecApi *api, Oid context)
 	for (const OprecOptionDef *def = engine_options; def->name; def++)
 		if (def->context == context)
 			seen = lappend(seen, (char *) def->name);
-	for (int i = 0; i < NUM_KNOWN_APIS; i++)
+	for (int i = 0; oprec_services[i]; i++)
 	{
-		const OprecApi *candidate = known_apis[i];
+		const OprecService *candidate = oprec_services[i];
 
 		if (api && candidate != api)
 			continue;
@@ -217,15 +183,15 @@ option_home(const char *name)
 	{
 		if (find_option(NULL, name, contexts[c]))
 			return context_name(contexts[c]);
-		for (int i = 0; i < NUM_KNOWN_APIS; i++)
-			if (find_option(known_apis[i], name, contexts[c]))
+		for (int i = 0; oprec_services[i]; i++)
+			if (find_option(oprec_services[i], name, contexts[c]))
 				return context_name(contexts[c]);
 	}
 	return NULL;
 }
 
 static void
-report_unknown_option(const char *name, const OprecApi *api, Oid context)
+report_unknown_option(const char *name, const OprecService *api, Oid context)
 {
 	const char *home = option_home(name);
 
@@ -273,43 +239,6 @@ parse_real_option(const char *value, double *result)
 		return false;
 	*result = v;
 	return true;
-}
-
-/* Parse a finite timestamp with time zone; false if it is not one. */
-bool
-oprec_try_parse_timestamptz(const char *text, TimestampTz *result)
-{
-	volatile bool ok = true;
-	MemoryContext oldcxt = CurrentMemoryContext;
-
-	PG_TRY();
-	{
-		*result = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
-														  CStringGetDatum(text),
-														  ObjectIdGetDatum(InvalidOid),
-														  Int32GetDatum(-1)));
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcxt);
-		FlushErrorState();
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok && !TIMESTAMP_NOT_FINITE(*result);
-}
-
-TimestampTz
-oprec_parse_timestamptz(const char *text, const char *option_name)
-{
-	TimestampTz result = 0;
-
-	if (!oprec_try_parse_timestamptz(text, &result))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("invalid value for option \"%s\": \"%s\"", option_name, text),
-				 errhint("Give a finite timestamp with time zone, such as '2024-07-02 00:00:00+08'.")));
-	return result;
 }
 
 /* An option's value as an error message may show it: never a secret. */
@@ -392,7 +321,7 @@ value_hint(const OprecOptionDef *def, int max_value)
 }
 
 static void
-check_option_value(const OprecOptionDef *def, const char *value, const OprecApi *api)
+check_option_value(const OprecOptionDef *def, const char *value, const OprecService *api)
 {
 	int			ival;
 	double		rval;
@@ -400,7 +329,7 @@ check_option_value(const OprecOptionDef *def, const char *value, const OprecApi 
 	bool		valid = true;
 
 	if (strcmp(def->name, "page_size") == 0 && api)
-		max_value = api->max_page_size;
+		max_value = api->resources[0]->max_page_size;
 
 	/* values reach headers, URLs and JSON: no option may hold one */
 	if (oprec_has_control_char(value))
@@ -522,23 +451,23 @@ check_destination(const OprecOptionDef *def, const char *value, Oid owner,
 
 /* Whether a foreign table of this API takes an option of this name. */
 bool
-oprec_is_table_option(const OprecApi *api, const char *name)
+oprec_is_table_option(const OprecService *api, const char *name)
 {
 	return find_option(api, name, ForeignTableRelationId) != NULL;
 }
 
 /* The valid table options of an API, for messages. */
 char *
-oprec_table_option_names(const OprecApi *api)
+oprec_table_option_names(const OprecService *api)
 {
 	return valid_option_names(api, ForeignTableRelationId);
 }
 
 /* Which API a user mapping or table option list is written for, if any. */
-static const OprecApi *
+static const OprecService *
 api_of_options(List *options, Oid context)
 {
-	const OprecApi *found = NULL;
+	const OprecService *found = NULL;
 	const char *found_option = NULL;
 	ListCell   *lc;
 
@@ -546,9 +475,9 @@ api_of_options(List *options, Oid context)
 	{
 		DefElem    *opt = lfirst(lc);
 
-		for (int i = 0; i < NUM_KNOWN_APIS; i++)
+		for (int i = 0; oprec_services[i]; i++)
 		{
-			const OprecApi *api = known_apis[i];
+			const OprecService *api = oprec_services[i];
 
 			if (find_option(NULL, opt->defname, context))
 				continue;		/* an engine option fits every API */
@@ -583,7 +512,7 @@ oprec_fdw_validator(PG_FUNCTION_ARGS)
 {
 	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
 	Oid			context = PG_GETARG_OID(1);
-	const OprecApi *api = NULL;
+	const OprecService *api = NULL;
 	ListCell   *lc;
 
 	if (context == ForeignServerRelationId)
@@ -597,7 +526,7 @@ oprec_fdw_validator(PG_FUNCTION_ARGS)
 			if (strcmp(opt->defname, "api") == 0)
 			{
 				has_api = true;
-				api = oprec_find_api(defGetString(opt));
+				api = oprec_find_service(defGetString(opt));
 				if (!api)
 					ereport(ERROR,
 							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
@@ -622,8 +551,8 @@ oprec_fdw_validator(PG_FUNCTION_ARGS)
 		if (!def && !api && context != ForeignServerRelationId)
 		{
 			/* not written for one API: accept the name if any API has it */
-			for (int i = 0; i < NUM_KNOWN_APIS && !def; i++)
-				def = find_option(known_apis[i], opt->defname, context);
+			for (int i = 0; oprec_services[i] && !def; i++)
+				def = find_option(oprec_services[i], opt->defname, context);
 		}
 		if (!def)
 			report_unknown_option(opt->defname, api, context);
@@ -643,7 +572,7 @@ oprec_fdw_validator(PG_FUNCTION_ARGS)
  * the validator could not know which server they were for.
  */
 static void
-check_options_for_api(const OprecApi *api, List *options, Oid context,
+check_options_for_api(const OprecService *api, List *options, Oid context,
 					  const char *server_name)
 {
 	ListCell   *lc;
@@ -661,58 +590,6 @@ check_options_for_api(const OprecApi *api, List *options, Oid context,
 							 context_name(context), api->name,
 							 valid_option_names(api, context))));
 	}
-}
-
-static DefElem *
-find_defelem(List *options, const char *name)
-{
-	ListCell   *lc;
-
-	foreach(lc, options)
-	{
-		DefElem    *opt = lfirst(lc);
-
-		if (strcmp(opt->defname, name) == 0)
-			return opt;
-	}
-	return NULL;
-}
-
-/* The value of an option in one option list, or NULL. */
-const char *
-oprec_defelem_value(List *options, const char *name)
-{
-	DefElem    *opt = find_defelem(options, name);
-
-	return opt ? defGetString(opt) : NULL;
-}
-
-/* A copy of a URL without trailing slashes, ready for a path to follow. */
-char *
-oprec_url_base(const char *url)
-{
-	char	   *result = pstrdup(url);
-	size_t		len = strlen(result);
-
-	while (len > 0 && result[len - 1] == '/')
-		result[--len] = '\0';
-	return result;
-}
-
-/*
- * The value of an option for this table: the table's own, else the user
- * mapping's, else the server's; NULL if none sets it.
- */
-const char *
-oprec_option_value(const OprecOptions *options, const char *name)
-{
-	DefElem    *opt;
-
-	if ((opt = find_defelem(options->table_options, name)) != NULL ||
-		(opt = find_defelem(options->user_options, name)) != NULL ||
-		(opt = find_defelem(options->server_options, name)) != NULL)
-		return defGetString(opt);
-	return NULL;
 }
 
 /*
@@ -747,11 +624,11 @@ option_real(const OprecOptions *options, const char *name, double fallback)
 }
 
 /* The API a table's server names; an error if it names none we know. */
-static const OprecApi *
+static const OprecService *
 server_api(const OprecOptions *opts, const ForeignServer *server)
 {
 	const char *api_name = oprec_option_value(opts, "api");
-	const OprecApi *api = api_name ? oprec_find_api(api_name) : NULL;
+	const OprecService *api = api_name ? oprec_find_service(api_name) : NULL;
 
 	if (!api)
 		ereport(ERROR,
@@ -771,14 +648,16 @@ read_engine_settings(OprecOptions *opts)
 {
 	const char *time_windows;
 
-	opts->page_size = oprec_option_int(opts, "page_size", opts->api->default_page_size);
+	opts->page_size = oprec_option_int(opts, "page_size", opts->resource->default_page_size);
 	opts->connect_timeout_ms =
 		oprec_option_int(opts, "connect_timeout", DEFAULT_CONNECT_TIMEOUT_SEC) * 1000;
 	opts->request_timeout_ms =
 		oprec_option_int(opts, "request_timeout", DEFAULT_REQUEST_TIMEOUT_SEC) * 1000;
 	opts->requests_per_second =
 		oprec_option_int(opts, "requests_per_second",
-						 opts->api->default_requests_per_second);
+						 opts->resource->service->default_requests_per_second > 0
+						 ? opts->resource->service->default_requests_per_second
+						 : DEFAULT_REQUESTS_PER_SECOND);
 	opts->max_concurrency = oprec_option_int(opts, "max_concurrency", DEFAULT_MAX_CONCURRENCY);
 	opts->max_retries = oprec_option_int(opts, "max_retries", DEFAULT_MAX_RETRIES);
 	opts->max_response_bytes =
@@ -812,7 +691,7 @@ read_cost_settings(OprecOptions *opts)
  * oprec_fdw.allowed_hosts may have changed since they were set.
  */
 static void
-check_server_destinations(const OprecApi *api, const ForeignServer *server)
+check_server_destinations(const OprecService *api, const ForeignServer *server)
 {
 	ListCell   *lc;
 
@@ -837,15 +716,17 @@ oprec_get_options(Oid foreigntableid, Oid userid)
 	ForeignTable *table = GetForeignTable(foreigntableid);
 	ForeignServer *server = GetForeignServer(table->serverid);
 	OprecOptions *opts = palloc0(sizeof(OprecOptions));
+	const OprecService *service;
 	const char *base_url;
 
 	opts->server_options = server->options;
 	opts->table_options = table->options;
 
-	opts->api = server_api(opts, server);
-	check_options_for_api(opts->api, table->options, ForeignTableRelationId,
+	service = server_api(opts, server);
+	check_options_for_api(service, table->options, ForeignTableRelationId,
 						  server->servername);
-	opts->api = oprec_table_api(opts->api, oprec_defelem_value(table->options, "resource"));
+	opts->resource = oprec_find_resource(service,
+										 oprec_defelem_value(table->options, "resource"));
 
 	if (OidIsValid(userid))
 	{
@@ -853,19 +734,19 @@ oprec_get_options(Oid foreigntableid, Oid userid)
 
 		opts->user_mapping_id = mapping->umid;
 		opts->user_options = mapping->options;
-		check_options_for_api(opts->api, mapping->options, UserMappingRelationId,
+		check_options_for_api(service, mapping->options, UserMappingRelationId,
 							  server->servername);
 	}
 
 	base_url = oprec_option_value(opts, "base_url");
 	if (base_url == NULL)
-		base_url = opts->api->default_base_url_for
-			? opts->api->default_base_url_for(opts)
-			: opts->api->default_base_url;
+		base_url = service->default_base_url_for
+			? service->default_base_url_for(opts)
+			: service->default_base_url;
 	opts->base_url = oprec_url_base(base_url);
 
 	read_engine_settings(opts);
 	read_cost_settings(opts);
-	check_server_destinations(opts->api, server);
+	check_server_destinations(service, server);
 	return opts;
 }

@@ -93,6 +93,23 @@
  */
 #define PACE_STALE_IN_FLIGHT_US ((int64) 2 * 3600 * USECS_PER_SEC)
 
+/* A window has an entry per request (requests_per_second at most). */
+#define OPREC_PACE_ENTRIES 1024
+
+/*
+ * Recent requests of one credential: the send time of each request in
+ * flight, the completion time of the others, and the rate after the API
+ * throttled.  In shared memory when the library is preloaded.
+ */
+typedef struct OprecPaceWindow
+{
+	TimestampTz times[OPREC_PACE_ENTRIES];	/* 0: unused */
+	bool		sending[OPREC_PACE_ENTRIES];	/* times[i] is a send time */
+	int			limit;			/* requests_per_second last asked for */
+	int			lowered_rate;	/* rate set by the last throttling... */
+	TimestampTz lowered_at;		/* ...at this time; 0: none */
+} OprecPaceWindow;
+
 /* Shared windows; 128 credentials in use at once is far beyond need. */
 #define PACE_SLOTS 128
 #define PACE_TRANCHE "oprec_fdw"
@@ -528,7 +545,8 @@ oprec_pace_key(const OprecOptions *options)
 
 	list_sort(sorted, compare_defelem_names);
 	initStringInfo(&buf);
-	appendBinaryStringInfo(&buf, options->api->name, strlen(options->api->name) + 1);
+	appendBinaryStringInfo(&buf, options->resource->service->name,
+						   strlen(options->resource->service->name) + 1);
 	appendBinaryStringInfo(&buf, base_url, strlen(base_url) + 1);
 	foreach(lc, sorted)
 	{
@@ -704,18 +722,11 @@ oprec_pace_throttled(OprecSession *session, uint64 pace_key, TimestampTz sent)
  */
 
 /* What a window holds now. */
-typedef struct PaceCounts
-{
-	int			rate;			/* in effect: lowered after throttling */
-	int			in_flight;
-	int			recent;			/* completed within the window */
-} PaceCounts;
-
 static void
 window_counts(const OprecPaceWindow *w, int requests_per_second, TimestampTz now,
-			  PaceCounts *counts)
+			  OprecPaceCounts *counts)
 {
-	memset(counts, 0, sizeof(PaceCounts));
+	memset(counts, 0, sizeof(OprecPaceCounts));
 	counts->rate = requests_per_second > 0 ? effective_rate(w, requests_per_second, now) : 0;
 	for (int i = 0; i < OPREC_PACE_ENTRIES; i++)
 	{
@@ -726,50 +737,25 @@ window_counts(const OprecPaceWindow *w, int requests_per_second, TimestampTz now
 	}
 }
 
-PG_FUNCTION_INFO_V1(oprec_fdw_pace);
-
 /*
- * oprec_fdw_pace(foreign_table): the pace of the credential the current
- * user's requests to that table count against -- whether it is shared by
- * the cluster's backends, the rate asked for and the rate in effect, the
- * requests in flight and those completed within the last second.  For
- * DBAs (why does a query wait?) and for the tests.
+ * The pace of the credential a table's requests count against, as
+ * options resolve it: whether it is shared by the cluster's backends, and
+ * its counts now.
  */
-Datum
-oprec_fdw_pace(PG_FUNCTION_ARGS)
+void
+oprec_pace_counts(const OprecOptions *options, OprecPaceCounts *counts)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	OprecOptions *options;
-	uint64		key;
-	TupleDesc	tupdesc;
-	Datum		values[5];
-	bool		nulls[5] = {false};
-	PaceCounts	counts = {0};
+	uint64		key = oprec_pace_key(options);
 	TimestampTz now = GetCurrentTimestamp();
 
-	if (get_rel_name(relid) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a foreign table",
-						quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-												   get_rel_name(relid))),
-				 errhint("Name a foreign table of an oprec_fdw server.")));
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "oprec_fdw_pace must return a record");
-	options = oprec_get_options(relid, GetUserId());
-	key = oprec_pace_key(options);
-
+	memset(counts, 0, sizeof(OprecPaceCounts));
 	if (pace_table)
 	{
 		LWLockAcquire(pace_table->lock, LW_SHARED);
 		for (int i = 0; i < PACE_SLOTS; i++)
 			if (pace_table->slots[i].used && pace_table->slots[i].key == key)
 				window_counts(&pace_table->slots[i].window, options->requests_per_second,
-							  now, &counts);
+							  now, counts);
 		LWLockRelease(pace_table->lock);
 	}
 	else
@@ -777,15 +763,9 @@ oprec_fdw_pace(PG_FUNCTION_ARGS)
 		OprecSession *session = oprec_get_session(options->user_mapping_id);
 
 		if (session->pace)
-			window_counts(session->pace, options->requests_per_second, now, &counts);
+			window_counts(session->pace, options->requests_per_second, now, counts);
 	}
-	if (counts.rate == 0 && options->requests_per_second > 0)
-		counts.rate = Min(options->requests_per_second, OPREC_MAX_REQUESTS_PER_SECOND);
-
-	values[0] = BoolGetDatum(pace_table != NULL);
-	values[1] = Int32GetDatum(options->requests_per_second);
-	values[2] = Int32GetDatum(counts.rate);
-	values[3] = Int32GetDatum(counts.in_flight);
-	values[4] = Int32GetDatum(counts.recent);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	if (counts->rate == 0 && options->requests_per_second > 0)
+		counts->rate = Min(options->requests_per_second, OPREC_MAX_REQUESTS_PER_SECOND);
+	counts->shared = pace_table != NULL;
 }

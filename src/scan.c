@@ -39,10 +39,46 @@
 
 #include "oprec_fdw.h"
 
-/* Limits on a chain that makes no progress (see fetch_page). */
+/* Limits on a chain that makes no progress (see advance_cursor). */
 #define MAX_EMPTY_PAGES_IN_A_ROW 20
 #define MAX_PAGES_PER_CHAIN 100000
 #define MAX_CURSOR_BYTES 4096
+
+/*
+ * A lane: a request chain being fetched, with its own cursor and progress
+ * checks, and the request for its next page while one is in flight.
+ */
+typedef struct OprecLane
+{
+	bool		active;			/* holds a chain with pages to come */
+	OprecChain	chain;
+	MemoryContext chain_cxt;	/* its cursors; reset per chain */
+	int			pages;			/* pages received */
+	char	   *cursor;			/* for the next page; NULL: the first */
+	struct HTAB *seen_cursors;	/* hashes of its cursors, or NULL */
+	int			empty_pages_in_a_row;
+	bool		renewed_token;	/* the request in flight is the second try */
+	uint64		token_generation;	/* of the session's token it was sent with */
+	bool		next_held;		/* the next page waits until the last one is
+								 * half read (a LIMIT may not need it) */
+	MemoryContext page_cxt;		/* the request in flight and its page */
+	OprecRequest *req;
+	OprecCall  *call;			/* NULL: nothing in flight */
+} OprecLane;
+
+/* A page received, waiting for the executor (or being read by it). */
+typedef struct OprecReadyPage
+{
+	MemoryContext cxt;			/* holds the page's JSON and this */
+	OprecPage	page;
+	OprecChain	chain;			/* the chain it came from */
+	json_t	   *key_json;		/* the key of a one-key chain, or NULL */
+	OprecLane  *holds;			/* a lane whose next page waits for this
+								 * one to be half read, or NULL */
+	OprecChain *later_chains;	/* its chain's later pages, waiting alike */
+	int			nlater_chains;
+	struct OprecReadyPage *next;
+} OprecReadyPage;
 
 OprecScan *
 oprec_scan_create(MemoryContext parent, OprecOptions *options)
@@ -52,18 +88,20 @@ oprec_scan_create(MemoryContext parent, OprecOptions *options)
 	MemoryContext oldcxt = MemoryContextSwitchTo(scan_cxt);
 	OprecScan  *scan = palloc0(sizeof(OprecScan));
 	OprecScanEngine *engine = palloc0(sizeof(OprecScanEngine));
-	const OprecApi *api = options->api;
+	const OprecResource *res = options->resource;
 
 	scan->engine = engine;
+	scan->service = res->service;
 	engine->scan_cxt = scan_cxt;
 	engine->run_cxt = AllocSetContextCreate(scan_cxt, "oprec_fdw run",
 											ALLOCSET_DEFAULT_SIZES);
 	scan->options = options;
-	scan->api = api;
+	scan->resource = res;
 	scan->session = oprec_get_session(options->user_mapping_id);
-	engine->pace_key = oprec_pace_key(options);
+	oprec_service_transport(scan, oprec_pace_key(options), &engine->transport);
 	engine->history_start = oprec_history_start(options);
-	scan->api_state = api->begin_scan(scan);
+	if (res->service->begin_scan)
+		scan->api_state = res->service->begin_scan(scan);
 
 	MemoryContextSwitchTo(oldcxt);
 	return scan;
@@ -73,15 +111,15 @@ oprec_scan_create(MemoryContext parent, OprecOptions *options)
 TimestampTz
 oprec_history_start(const OprecOptions *options)
 {
-	const OprecApi *api = options->api;
+	const OprecResource *res = options->resource;
 	const char *text;
 
-	if (api->history_start_option == NULL)
+	if (res->history_start_option == NULL)
 		return 0;
-	text = oprec_option_value(options, api->history_start_option);
+	text = oprec_option_value(options, res->history_start_option);
 	if (text == NULL)
-		text = api->default_history_start;
-	return oprec_parse_timestamptz(text, api->history_start_option);
+		text = res->default_history_start;
+	return oprec_parse_timestamptz(text, res->history_start_option);
 }
 
 /*
@@ -92,15 +130,15 @@ oprec_history_start(const OprecOptions *options)
 const char *
 oprec_scope_value(const OprecOptions *options, const OprecFilters *filters)
 {
-	const OprecApi *api = options->api;
+	const OprecResource *res = options->resource;
 	const char *option;
 
-	if (api->scope_column < 0)
+	if (res->scope_column < 0)
 		return NULL;
-	if (filters && filters->columns[api->scope_column].active &&
-		filters->columns[api->scope_column].nvalues == 1)
-		return filters->columns[api->scope_column].strs[0];
-	option = oprec_option_value(options, api->columns[api->scope_column].scope_option);
+	if (filters && filters->columns[res->scope_column].active &&
+		filters->columns[res->scope_column].nvalues == 1)
+		return filters->columns[res->scope_column].strs[0];
+	option = oprec_option_value(options, res->columns[res->scope_column].scope_option);
 	return option ? pg_server_to_any(option, strlen(option), PG_UTF8) : NULL;
 }
 
@@ -123,15 +161,14 @@ oprec_scan_start(OprecScan *scan, OprecFilters *filters)
 	scan->scope_json = scan->scope ? oprec_json_owned(json_string(scan->scope)) : NULL;
 	scan->chain_key_json = NULL;
 	engine->listing = NULL;
-	if (scan->api->list_keys != NULL && !filters->empty &&
-		!filters->columns[scan->api->key_column].active)
+	if (scan->resource->list_keys != NULL && !filters->empty &&
+		!filters->columns[scan->resource->key_column].active)
 		engine->listing = oprec_listing_begin(engine->run_cxt, filters,
 											  scan->options->list_every_key);
 	engine->listing_done = false;
 	engine->counters.listed_keys = 0;
-	engine->chains = oprec_build_chains(scan->api, filters, engine->history_start,
-										scan->options->page_size,
-										scan->options->always_windows, GetCurrentTimestamp(),
+	engine->chains = oprec_build_chains(scan->resource, scan->options, filters,
+										engine->history_start, GetCurrentTimestamp(),
 										&engine->nchains, &nbatches, &nwindows);
 	engine->counters.key_batches = nbatches;
 	engine->counters.time_windows = nwindows;
@@ -250,17 +287,16 @@ list_more_keys(OprecScan *scan)
 	/* the listed keys, sorted and distinct, as the key filter */
 	filters = palloc(sizeof(OprecFilters));
 	*filters = *scan->filters;
-	filters->columns = palloc(sizeof(OprecColumnFilter) * scan->api->ncolumns);
+	filters->columns = palloc(sizeof(OprecColumnFilter) * scan->resource->ncolumns);
 	memcpy(filters->columns, scan->filters->columns,
-		   sizeof(OprecColumnFilter) * scan->api->ncolumns);
-	keys = &filters->columns[scan->api->key_column];
+		   sizeof(OprecColumnFilter) * scan->resource->ncolumns);
+	keys = &filters->columns[scan->resource->key_column];
 	keys->active = true;
 	keys->ints = listed;
 	keys->nvalues = oprec_sort_unique_keys(listed, nlisted);
 
-	engine->chains = oprec_build_chains(scan->api, filters, engine->history_start,
-										scan->options->page_size,
-										scan->options->always_windows, GetCurrentTimestamp(),
+	engine->chains = oprec_build_chains(scan->resource, scan->options, filters,
+										engine->history_start, GetCurrentTimestamp(),
 										&engine->nchains, &nbatches, &nwindows);
 	engine->next_chain = 0;
 	engine->counters.key_batches += nbatches;
@@ -328,12 +364,12 @@ send_page_request(OprecScan *scan, OprecLane *lane)
 	lane->page_cxt = AllocSetContextCreate(engine->run_cxt, "oprec_fdw page",
 										   ALLOCSET_DEFAULT_SIZES);
 	oldcxt = MemoryContextSwitchTo(lane->page_cxt);
-	scan->api->ensure_token(scan, false);
+	oprec_ensure_token(scan);
 	lane->token_generation = scan->session->token_generation;
 	lane->req = palloc(sizeof(OprecRequest));
 	oprec_request_init(lane->req, "GET");
-	scan->api->build_page_request(scan, &lane->chain, lane->cursor, lane->req);
-	lane->call = oprec_http_start(scan, lane->req);
+	scan->resource->build_page_request(scan, &lane->chain, lane->cursor, lane->req);
+	lane->call = oprec_http_start(&engine->transport, lane->req);
 	MemoryContextSwitchTo(oldcxt);
 	engine->in_flight++;
 }
@@ -424,7 +460,7 @@ report_no_progress(OprecScan *scan, OprecRequest *req, const char *what)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_ERROR),
-			 errmsg("the %s API is paging without progress: %s", scan->api->title, what),
+			 errmsg("the %s API is paging without progress: %s", scan->service->title, what),
 			 errdetail("Request: %s.", req->summary.data),
 			 errhint("The API is paging in a loop; retry later, and report it to the API provider if it persists.")));
 }
@@ -437,20 +473,20 @@ report_no_progress(OprecScan *scan, OprecRequest *req, const char *what)
  * halves, asked for first, until the unknown keys are alone.
  */
 static void
-split_chain(OprecScan *scan, OprecLane *lane, OprecPage *page, OprecRequest *req,
-			OprecResponse *resp)
+split_chain(OprecScan *scan, OprecLane *lane, const OprecAnswer *answer,
+			bool has_missing_key, int64 missing_key)
 {
 	OprecChain *chain = &lane->chain;
 	OprecChain	halves[2];
 
 	if (lane->pages > 0)
-		oprec_bad_answer(scan, req, resp,
+		oprec_bad_answer(answer,
 						 psprintf("a %s was reported not to exist after %d pages of its records",
-								  scan->api->columns[scan->api->key_column].name,
+								  scan->resource->columns[scan->resource->key_column].name,
 								  lane->pages));
-	if (page->has_missing_key || chain->nkeys == 1)
+	if (has_missing_key || chain->nkeys == 1)
 	{
-		remember_missing_key(scan, page->has_missing_key ? page->missing_key : chain->keys[0]);
+		remember_missing_key(scan, has_missing_key ? missing_key : chain->keys[0]);
 		lane->active = skip_missing_keys(scan, chain);	/* asked again */
 		return;
 	}
@@ -472,7 +508,7 @@ split_chain(OprecScan *scan, OprecLane *lane, OprecPage *page, OprecRequest *req
 static bool
 windows_are_cheaper(OprecScan *scan, const OprecChain *chain, const OprecPage *page)
 {
-	int64		windows = oprec_window_count(scan->api, chain);
+	int64		windows = oprec_window_count(scan->resource, chain);
 	int64		walk_pages;
 
 	if (!page->has_more)
@@ -520,6 +556,107 @@ queue_page(OprecScan *scan, OprecLane *lane, OprecPage *page, OprecChain *later,
 }
 
 /*
+ * The token was refused: forget it, so that the next request gets a new
+ * one, and ask again once.  Requests sent with it before are refused too;
+ * they ask again with the new token.
+ */
+static void
+renew_refused_token(OprecScan *scan, OprecLane *lane)
+{
+	if (lane->token_generation == scan->session->token_generation)
+		oprec_session_forget_token(scan->session);
+	end_request(scan, lane, false);
+	lane->renewed_token = true;
+}
+
+/*
+ * The first page of a probing walk decides between walking on and the
+ * windows of its range; true if the windows replace the walk (the page is
+ * dropped: no row of it was returned).
+ */
+static bool
+walk_becomes_windows(OprecScan *scan, OprecLane *lane, const OprecPage *page)
+{
+	OprecScanEngine *engine = scan->engine;
+	MemoryContext oldcxt;
+	OprecChain *windows;
+	int			nwindows;
+
+	lane->chain.probe = false;	/* decided */
+	if (!windows_are_cheaper(scan, &lane->chain, page))
+		return false;
+	oldcxt = MemoryContextSwitchTo(engine->run_cxt);
+	windows = oprec_window_chains(scan->resource, &lane->chain, &nwindows);
+	MemoryContextSwitchTo(oldcxt);
+	put_chains_first(scan, windows, nwindows);
+	engine->counters.time_windows = Max(engine->counters.time_windows, nwindows);
+	lane->active = false;
+	return true;
+}
+
+/*
+ * The later pages of a chain, when its first page tells their cursors:
+ * each becomes a chain of one page, and this page the chain's last.
+ */
+static OprecChain *
+later_page_chains(OprecScan *scan, OprecLane *lane, OprecPage *page, int *nlater)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(scan->engine->run_cxt);
+	OprecChain *later = palloc(sizeof(OprecChain) * page->nlater_cursors);
+
+	for (int i = 0; i < page->nlater_cursors; i++)
+	{
+		later[i] = lane->chain;
+		later[i].first_cursor = pstrdup(page->later_cursors[i]);
+		later[i].one_page = true;
+	}
+	*nlater = page->nlater_cursors;
+	MemoryContextSwitchTo(oldcxt);
+	page->has_more = false;
+	return later;
+}
+
+/*
+ * Move the lane on to the next page of its chain, refusing a chain that
+ * makes no progress: a missing or oversized cursor, one that came before,
+ * too many empty pages in a row, or more pages than any real history has.
+ */
+static void
+advance_cursor(OprecScan *scan, OprecLane *lane, const OprecAnswer *answer,
+			   const OprecPage *page)
+{
+	OprecRequest *req = answer->req;
+	MemoryContext oldcxt;
+
+	if (page->next_cursor == NULL || page->next_cursor[0] == '\0')
+		oprec_bad_answer(answer, "more records announced without a cursor to fetch them");
+	if (strlen(page->next_cursor) > MAX_CURSOR_BYTES)
+		oprec_bad_answer(answer, psprintf("a paging cursor longer than %d bytes", MAX_CURSOR_BYTES));
+
+	lane->empty_pages_in_a_row = json_array_size(page->records) > 0
+		? 0 : lane->empty_pages_in_a_row + 1;
+	if (lane->empty_pages_in_a_row >= MAX_EMPTY_PAGES_IN_A_ROW)
+		report_no_progress(scan, req,
+						   psprintf("%d pages in a row without records, each announcing more",
+									lane->empty_pages_in_a_row));
+	if (lane->pages >= MAX_PAGES_PER_CHAIN)
+		report_no_progress(scan, req,
+						   psprintf("more than %d pages for one request chain", MAX_PAGES_PER_CHAIN));
+
+	oldcxt = MemoryContextSwitchTo(lane->chain_cxt);
+	if (!remember_cursor(lane, page->next_cursor))
+	{
+		const char *cursor = oprec_api_text(page->next_cursor, strlen(page->next_cursor));
+
+		report_no_progress(scan, req,
+						   psprintf("cursor \"%s\" came back after %d pages",
+									cursor, lane->pages));
+	}
+	lane->cursor = pstrdup(page->next_cursor);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
  * Read the answer to a lane's request: queue its page, and move the lane
  * to its next page, or to the chains that replace it.
  */
@@ -527,119 +664,54 @@ static void
 receive_page(OprecScan *scan, OprecLane *lane)
 {
 	OprecScanEngine *engine = scan->engine;
-	const OprecApi *api = scan->api;
-	OprecRequest *req = lane->req;
-	OprecResponse resp;
+	OprecAnswer answer;
 	OprecPage	page;
-	OprecPageOutcome outcome;
-	MemoryContext oldcxt;
-	bool		may_renew = !lane->renewed_token && api->can_renew_token(scan);
+	OprecAnswerOutcome outcome;
+	bool		has_missing_key;
+	int64		missing_key = 0;
 	OprecChain *later = NULL;
 	int			nlater = 0;
+	MemoryContext oldcxt = MemoryContextSwitchTo(lane->page_cxt);
 
 	memset(&page, 0, sizeof(OprecPage));
-	oldcxt = MemoryContextSwitchTo(lane->page_cxt);
-	oprec_http_result(lane->call, &resp);
-	outcome = api->read_page(scan, &lane->chain, lane->cursor, may_renew, req, &resp, &page);
+	oprec_answer_of(scan, lane->call, lane->req, &answer);
+	outcome = oprec_page_answer_outcome(scan, &lane->chain,
+										!lane->renewed_token && scan->renews_token,
+										&answer, &has_missing_key, &missing_key);
+	if (outcome == OPREC_ANSWER_RECORDS)
+		scan->resource->read_page(scan, &lane->chain, lane->cursor, &answer, &page);
 	MemoryContextSwitchTo(oldcxt);
 
-	if (outcome == OPREC_PAGE_TOKEN_REJECTED)
+	if (outcome == OPREC_ANSWER_TOKEN_REFUSED)
 	{
-		/*
-		 * The token was refused: forget it, so that the next request gets a
-		 * new one, and ask again once.  Requests sent with it before are
-		 * refused too; they ask again with the new token.
-		 */
-		if (lane->token_generation == scan->session->token_generation)
-			oprec_session_forget_token(scan->session);
-		end_request(scan, lane, false);
-		lane->renewed_token = true;
+		renew_refused_token(scan, lane);
 		return;
 	}
 	lane->renewed_token = false;
 	scan->session->credential_accepted = true;
-	if (outcome == OPREC_PAGE_KEY_NOT_FOUND)
+	if (outcome == OPREC_ANSWER_KEY_NOT_FOUND)
 	{
-		split_chain(scan, lane, &page, req, &resp);
+		split_chain(scan, lane, &answer, has_missing_key, missing_key);
 		end_request(scan, lane, false);
 		return;
 	}
-	if (lane->chain.probe && lane->pages == 0)
+	engine->counters.pages++;
+	engine->counters.records += json_array_size(page.records);
+	if (lane->chain.probe && lane->pages == 0 && walk_becomes_windows(scan, lane, &page))
 	{
-		lane->chain.probe = false;	/* decided */
-		if (windows_are_cheaper(scan, &lane->chain, &page))
-		{
-			MemoryContext run = MemoryContextSwitchTo(engine->run_cxt);
-			int			nwindows;
-			OprecChain *windows = oprec_window_chains(api, &lane->chain, &nwindows);
-
-			MemoryContextSwitchTo(run);
-			/* the page is dropped: no row of it was returned */
-			engine->counters.pages++;
-			engine->counters.records += json_array_size(page.records);
-			put_chains_first(scan, windows, nwindows);
-			engine->counters.time_windows = Max(engine->counters.time_windows, nwindows);
-			lane->active = false;
-			end_request(scan, lane, false);
-			return;
-		}
+		end_request(scan, lane, false);
+		return;
 	}
 
 	lane->pages++;
-	engine->counters.pages++;
-	engine->counters.records += json_array_size(page.records);
-
 	if (page.nlater_cursors > 0 && lane->pages == 1 && !lane->chain.one_page)
-	{
-		/* the later pages are known: each is a chain of one page */
-		MemoryContext run = MemoryContextSwitchTo(engine->run_cxt);
-
-		later = palloc(sizeof(OprecChain) * page.nlater_cursors);
-		for (int i = 0; i < page.nlater_cursors; i++)
-		{
-			later[i] = lane->chain;
-			later[i].first_cursor = pstrdup(page.later_cursors[i]);
-			later[i].one_page = true;
-		}
-		nlater = page.nlater_cursors;
-		MemoryContextSwitchTo(run);
-		page.has_more = false;
-	}
+		later = later_page_chains(scan, lane, &page, &nlater);
 	if (lane->chain.one_page)
 		page.has_more = false;
-
-	if (!page.has_more)
-		lane->active = false;
+	if (page.has_more)
+		advance_cursor(scan, lane, &answer, &page);
 	else
-	{
-		if (page.next_cursor == NULL || page.next_cursor[0] == '\0')
-			oprec_bad_answer(scan, req, &resp, "more records announced without a cursor to fetch them");
-		if (strlen(page.next_cursor) > MAX_CURSOR_BYTES)
-			oprec_bad_answer(scan, req, &resp,
-							 psprintf("a paging cursor longer than %d bytes", MAX_CURSOR_BYTES));
-
-		lane->empty_pages_in_a_row = json_array_size(page.records) > 0
-			? 0 : lane->empty_pages_in_a_row + 1;
-		if (lane->empty_pages_in_a_row >= MAX_EMPTY_PAGES_IN_A_ROW)
-			report_no_progress(scan, req,
-							   psprintf("%d pages in a row without records, each announcing more",
-										lane->empty_pages_in_a_row));
-		if (lane->pages >= MAX_PAGES_PER_CHAIN)
-			report_no_progress(scan, req,
-							   psprintf("more than %d pages for one request chain", MAX_PAGES_PER_CHAIN));
-
-		oldcxt = MemoryContextSwitchTo(lane->chain_cxt);
-		if (!remember_cursor(lane, page.next_cursor))
-		{
-			const char *cursor = oprec_api_text(page.next_cursor, strlen(page.next_cursor));
-
-			report_no_progress(scan, req,
-							   psprintf("cursor \"%s\" came back after %d pages",
-										cursor, lane->pages));
-		}
-		lane->cursor = pstrdup(page.next_cursor);
-		MemoryContextSwitchTo(oldcxt);
-	}
+		lane->active = false;
 	queue_page(scan, lane, &page, later, nlater);
 	end_request(scan, lane, true);
 }
@@ -662,7 +734,7 @@ report_missing_keys(OprecScan *scan)
 		appendStringInfo(&list, " and %d more", engine->nmissing - shown);
 	ereport(NOTICE,
 			(errmsg("the %s API does not know %s %s%s%s: no records for %s",
-					scan->api->title, scan->api->columns[scan->api->key_column].name,
+					scan->service->title, scan->resource->columns[scan->resource->key_column].name,
 					list.data, scan->scope ? " in " : "",
 					scan->scope ? oprec_api_text(scan->scope, strlen(scan->scope)) : "",
 					engine->nmissing > 1 ? "them" : "it")));
@@ -732,7 +804,7 @@ next_page(OprecScan *scan)
 			return false;		/* nothing in flight, nothing to start */
 		for (int i = 0; i < engine->nlanes; i++)
 			calls[i] = engine->lanes[i].call;
-		done = oprec_http_wait_any(scan, calls, engine->nlanes);
+		done = oprec_http_wait_any(&engine->transport, calls, engine->nlanes);
 		Assert(done >= 0);
 		receive_page(scan, &engine->lanes[done]);
 		/* others may be done too: read them before waiting again */
@@ -755,7 +827,7 @@ record_in_window(OprecScan *scan, const OprecChain *chain, json_t *record)
 
 	if (!chain->windowed)
 		return true;
-	value = scan->api->column_value(scan, chain, record, 0, scan->api->time_column);
+	value = scan->resource->column_value(scan, chain, record, 0, scan->resource->time_column);
 	if (value == NULL || !oprec_json_epoch_ms(value, &ms))
 		return false;			/* no time: no condition on time can hold */
 	return ms >= chain->window_start_ms && ms < chain->window_end_ms;
@@ -790,7 +862,8 @@ oprec_scan_next_row(OprecScan *scan, json_t **record, int *row, const OprecChain
 					engine->record_index++;
 					continue;
 				}
-				engine->rows_in_record = scan->api->rows_in_record(record_json);
+				engine->rows_in_record = scan->resource->rows_in_record
+					? scan->resource->rows_in_record(record_json) : 1;
 			}
 			if (engine->row_in_record < engine->rows_in_record)
 			{

@@ -29,6 +29,8 @@
 
 #include "oprec_api.h"
 
+extern const OprecService oprec_feishu_service;
+
 #define LIST_PATH "/open_api/op_record/work_item/list"
 #define USER_QUERY_PATH "/open_api/user/query"
 #define FILTER_PATH "/open_api/%s/work_item/filter"
@@ -42,7 +44,11 @@
 #define TOKEN_RENEW_MARGIN_SEC 180
 #define DEFAULT_TOKEN_LIFETIME_SEC 7200
 
-/* Error codes with a meaning of their own (FACTS.md). */
+/*
+ * Error codes with a meaning of their own.  An error may come with any
+ * HTTP status, as err_code or as error.code; quota (10429) and server
+ * (50006) errors pass when the request is sent again.
+ */
 #define FEISHU_NO_TOKEN 10021
 #define FEISHU_TOKEN_EXPIRED 10022
 #define FEISHU_TOKEN_INVALID 10211
@@ -163,25 +169,27 @@ feishu_begin_scan(OprecScan *scan)
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("the user mapping for this Feishu Project server has no complete credentials"),
 				 errhint("ALTER USER MAPPING ... OPTIONS (ADD plugin_id '...', ADD plugin_secret '...', ADD user_key '...'), or give plugin_token instead of plugin_id and plugin_secret.")));
+	/* a given plugin_token is used as is; plugin_id and secret get tokens */
+	scan->renews_token = st->plugin_token == NULL;
 	return st;
 }
 
-/* Read {"error": {"code", "msg"}} or {"err_code", "err_msg"} from an answer. */
+/* Read {"err_code", "err_msg"} or {"error": {"code", "msg"}} from an answer. */
 static bool
-feishu_error_of(json_t *root, int64 *code, const char **msg)
+feishu_error_of(json_t *root, OprecApiError *error)
 {
 	json_t	   *value;
 	json_t	   *err;
+	int64		code = 0;
 
-	*code = 0;
-	*msg = NULL;
+	error->message = NULL;
 	if (!json_is_object(root))
 		return false;
 	value = json_object_get(root, "err_code");
 	if (json_is_integer(value) && json_integer_value(value) != 0)
 	{
-		*code = json_integer_value(value);
-		*msg = json_string_value(json_object_get(root, "err_msg"));
+		code = json_integer_value(value);
+		error->message = json_string_value(json_object_get(root, "err_msg"));
 	}
 	err = json_object_get(root, "err");
 	if (!json_is_object(err))
@@ -189,20 +197,21 @@ feishu_error_of(json_t *root, int64 *code, const char **msg)
 	if (json_is_object(err))
 	{
 		value = json_object_get(err, "code");
-		if (*code == 0 && json_is_integer(value) && json_integer_value(value) != 0)
-			*code = json_integer_value(value);
-		if ((*msg == NULL || **msg == '\0') && json_is_string(json_object_get(err, "msg")))
-			*msg = json_string_value(json_object_get(err, "msg"));
+		if (code == 0 && json_is_integer(value) && json_integer_value(value) != 0)
+			code = json_integer_value(value);
+		if ((error->message == NULL || error->message[0] == '\0') &&
+			json_is_string(json_object_get(err, "msg")))
+			error->message = json_string_value(json_object_get(err, "msg"));
 	}
-	if (*msg == NULL || **msg == '\0')
-		*msg = "(no message)";
-	return *code != 0;
+	error->code = code != 0 ? psprintf(INT64_FORMAT, code) : NULL;
+	return code != 0;
 }
 
 static const char *
-feishu_hint(OprecScan *scan, int64 code)
+feishu_hint(OprecScan *scan, const char *code_text)
 {
 	FeishuState *st = scan->api_state;
+	int64		code = strtoll(code_text, NULL, 10);
 
 	switch (code)
 	{
@@ -231,32 +240,20 @@ feishu_hint(OprecScan *scan, int64 code)
 	return NULL;
 }
 
+/* Exchange plugin_id and plugin_secret for a plugin token, when due. */
 static void
-raise_feishu_error(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
-				   int64 code, const char *msg)
-{
-	oprec_api_error(scan, req, resp, psprintf(INT64_FORMAT, code), msg,
-					feishu_hint(scan, code));
-}
-
-static void
-feishu_ensure_token(OprecScan *scan, bool force_renew)
+feishu_ensure_token(OprecScan *scan)
 {
 	FeishuState *st = scan->api_state;
 	OprecRequest req;
-	OprecResponse resp;
+	OprecAnswer answer;
 	json_t	   *body;
-	json_t	   *root;
 	json_t	   *data;
 	json_t	   *token;
 	json_t	   *lifetime;
-	int64		code;
-	const char *msg;
 	int64		seconds = DEFAULT_TOKEN_LIFETIME_SEC;
 
-	if (st->plugin_token)
-		return;
-	if (!force_renew && oprec_session_token_usable(scan->session))
+	if (oprec_session_token_usable(scan->session))
 		return;
 
 	oprec_request_init(&req, "POST");
@@ -270,20 +267,17 @@ feishu_ensure_token(OprecScan *scan, bool force_renew)
 	oprec_request_set_json_body(&req, body);
 	appendStringInfo(&req.summary, "POST %s for plugin_id \"%s\"", TOKEN_PATH, st->plugin_id);
 
-	oprec_http_send(scan, &req, &resp);
-
-	root = oprec_json_load_owned(scan, &resp.body);
-	if (root == NULL)
-		oprec_bad_answer(scan, &req, &resp, "the token answer is not JSON");
-	if (feishu_error_of(root, &code, &msg))
-		raise_feishu_error(scan, &req, &resp, code, msg);
-	if (resp.status < 200 || resp.status > 299)
-		oprec_api_error(scan, &req, &resp, NULL, "the plugin token was not issued",
+	oprec_send(scan, &req, &answer);
+	if (answer.root == NULL)
+		oprec_bad_answer(&answer, "the token answer is not JSON");
+	oprec_raise_error_of(scan, &answer);
+	if (answer.resp.status < 200 || answer.resp.status > 299)
+		oprec_api_error(&answer, NULL, "the plugin token was not issued",
 						"Check plugin_id and plugin_secret in the user mapping.");
-	data = json_object_get(root, "data");
+	data = json_object_get(answer.root, "data");
 	token = json_object_get(data, "token");
 	if (!json_is_string(token) || json_string_length(token) == 0)
-		oprec_bad_answer(scan, &req, &resp, "no data.token in the token answer");
+		oprec_bad_answer(&answer, "no data.token in the token answer");
 	lifetime = json_object_get(data, "expire_time");
 	if (json_is_integer(lifetime) && json_integer_value(lifetime) > 0)
 		seconds = Min(json_integer_value(lifetime), OPREC_MAX_TOKEN_LIFETIME_SEC);
@@ -293,43 +287,13 @@ feishu_ensure_token(OprecScan *scan, bool force_renew)
 							TOKEN_RENEW_MARGIN_SEC);
 }
 
-/*
- * Quota (10429) and server (50006) errors pass if the request is sent
- * again; the code may come with any HTTP status.
- */
-static const char *
-feishu_transient_error(OprecScan *scan, json_t *root, bool *throttled)
-{
-	int64		code;
-	const char *msg;
-
-	if (!feishu_error_of(root, &code, &msg))
-		return NULL;
-	if (code == FEISHU_QUOTA)
-	{
-		*throttled = true;
-		return "Feishu error 10429 (quota)";
-	}
-	if (code == FEISHU_SERVER_ERROR)
-		return "Feishu error 50006 (server error)";
-	return NULL;
-}
-
-static bool
-feishu_can_renew_token(OprecScan *scan)
-{
-	return ((FeishuState *) scan->api_state)->plugin_token == NULL;
-}
-
 /* The plugin token expired (10022) or is not valid (10211). */
 static bool
-feishu_token_refused(OprecScan *scan, json_t *root)
+feishu_token_refused(const OprecApiError *error)
 {
-	int64		code;
-	const char *msg;
+	int64		code = strtoll(error->code, NULL, 10);
 
-	return feishu_error_of(root, &code, &msg) &&
-		(code == FEISHU_TOKEN_EXPIRED || code == FEISHU_TOKEN_INVALID);
+	return code == FEISHU_TOKEN_EXPIRED || code == FEISHU_TOKEN_INVALID;
 }
 
 /*
@@ -396,77 +360,28 @@ feishu_build_page_request(OprecScan *scan, const OprecChain *chain, const char *
 	feishu_request(scan, req, "POST", LIST_PATH, body);
 }
 
-/*
- * The work item a "not found" message names, if it names one of the
- * chain's: saves asking for halves of the batch to find it.  The format of
- * the message is not documented; without a number of the chain in it, the
- * engine finds the unknown work items itself.
- */
-static bool
-missing_work_item(const OprecChain *chain, const char *msg, int64 *key)
-{
-	for (const char *p = msg; *p; p++)
-	{
-		char	   *end;
-		long long	v;
-
-		if (*p < '0' || *p > '9' || (p > msg && p[-1] >= '0' && p[-1] <= '9'))
-			continue;
-		errno = 0;
-		v = strtoll(p, &end, 10);
-		if (errno != 0)
-			continue;
-		for (int i = 0; i < chain->nkeys; i++)
-			if (chain->keys[i] == (int64) v)
-			{
-				*key = (int64) v;
-				return true;
-			}
-	}
-	return false;
-}
-
-static OprecPageOutcome
+static void
 feishu_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
-				 bool may_renew, OprecRequest *req, OprecResponse *resp, OprecPage *page)
+				 OprecAnswer *answer, OprecPage *page)
 {
-	json_t	   *root = oprec_json_answer(scan, req, resp);
-	json_t	   *data;
+	json_t	   *data = json_object_get(answer->root, "data");
 	json_t	   *records;
 	json_t	   *has_more;
 	json_t	   *next;
 	json_t	   *total;
-	int64		code;
-	const char *msg;
 
-	if (feishu_error_of(root, &code, &msg))
-	{
-		if (may_renew && (code == FEISHU_TOKEN_EXPIRED || code == FEISHU_TOKEN_INVALID))
-			return OPREC_PAGE_TOKEN_REJECTED;
-		if (code == FEISHU_WORK_ITEM_NOT_FOUND)
-		{
-			page->has_missing_key = missing_work_item(chain, msg, &page->missing_key);
-			return OPREC_PAGE_KEY_NOT_FOUND;
-		}
-		raise_feishu_error(scan, req, resp, code, msg);
-	}
-	if (resp->status < 200 || resp->status > 299)
-		oprec_api_error(scan, req, resp, NULL, "the request failed", NULL);
-
-	data = json_object_get(root, "data");
 	if (!json_is_object(data))
-		oprec_bad_answer(scan, req, resp, "no data object");
+		oprec_bad_answer(answer, "no data object");
 	records = json_object_get(data, "op_records");
 	if (records == NULL || json_is_null(records))
 		records = oprec_json_owned(json_array());	/* a page without records */
 	else if (!json_is_array(records))
-		oprec_bad_answer(scan, req, resp, "data.op_records is not an array");
+		oprec_bad_answer(answer, "data.op_records is not an array");
 	has_more = json_object_get(data, "has_more");
 	if (has_more != NULL && !json_is_boolean(has_more))
-		oprec_bad_answer(scan, req, resp, "data.has_more is not a boolean");
+		oprec_bad_answer(answer, "data.has_more is not a boolean");
 	next = json_object_get(data, "start_from");
 
-	page->root = root;
 	page->records = records;
 	page->has_more = json_is_true(has_more);
 	page->next_cursor = json_is_string(next) ? pstrdup(json_string_value(next)) : NULL;
@@ -474,10 +389,9 @@ feishu_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 	total = json_object_get(data, "total");
 	page->has_total = json_is_integer(total) && json_integer_value(total) >= 0;
 	page->total = page->has_total ? json_integer_value(total) : 0;
-	return OPREC_PAGE_OK;
 }
 
-/* A listing request: what oprec_send_with_token writes on each attempt. */
+/* A listing request: what oprec_call writes on each attempt. */
 typedef struct ListingRequest
 {
 	const char *method;
@@ -493,24 +407,14 @@ build_listing_request(OprecScan *scan, OprecRequest *req, void *arg)
 	feishu_request(scan, req, listing->method, listing->path, listing->body);
 }
 
-/*
- * Send a request of the listing calls with the plugin token (renewed once
- * if the API says it expired); the answer's JSON, its errors raised.
- */
+/* Send a request of the listing calls; the answer's JSON, its errors raised. */
 static json_t *
-send_listing_request(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
-					 const char *method, const char *path, json_t *body)
+send_listing_request(OprecScan *scan, OprecAnswer *answer, const char *method,
+					 const char *path, json_t *body)
 {
 	ListingRequest listing = {method, path, body};
-	json_t	   *root = oprec_send_with_token(scan, req, resp, build_listing_request, &listing);
-	int64		code;
-	const char *msg;
 
-	if (feishu_error_of(root, &code, &msg))
-		raise_feishu_error(scan, req, resp, code, msg);
-	if (resp->status < 200 || resp->status > 299)
-		oprec_api_error(scan, req, resp, NULL, "the request failed", NULL);
-	return root;
+	return oprec_call(scan, answer, build_listing_request, &listing);
 }
 
 /* The space's work item types, listed once per scan: the filter needs them. */
@@ -518,8 +422,7 @@ static json_t *
 space_type_keys(OprecScan *scan)
 {
 	FeishuState *st = scan->api_state;
-	OprecRequest req;
-	OprecResponse resp;
+	OprecAnswer answer;
 	json_t	   *root;
 	json_t	   *data;
 	json_t	   *type;
@@ -529,11 +432,11 @@ space_type_keys(OprecScan *scan)
 
 	if (st->type_keys)
 		return st->type_keys;
-	root = send_listing_request(scan, &req, &resp, "GET",
+	root = send_listing_request(scan, &answer, "GET",
 								psprintf(TYPES_PATH, oprec_url_escape(scan->scope)), NULL);
 	data = json_object_get(root, "data");
 	if (!json_is_array(data) || json_array_size(data) == 0)
-		oprec_bad_answer(scan, &req, &resp, "no work item types in data");
+		oprec_bad_answer(&answer, "no work item types in data");
 	types = json_array();
 	json_array_foreach(data, i, type)
 	{
@@ -542,7 +445,7 @@ space_type_keys(OprecScan *scan)
 		if (!json_is_string(key) || json_string_length(key) == 0)
 		{
 			json_decref(types);
-			oprec_bad_answer(scan, &req, &resp, "a work item type without type_key");
+			oprec_bad_answer(&answer, "a work item type without type_key");
 		}
 		/* disabled types too: their items keep their history */
 		json_array_append_new(types, json_stringn(json_string_value(key),
@@ -577,16 +480,12 @@ filter_interval(bool has_start, int64 start_ms, bool has_end, int64 end_ms)
 static void
 feishu_list_keys(OprecScan *scan, const OprecKeySlice *slice, OprecKeyPage *page)
 {
-	OprecRequest req;
-	OprecResponse resp;
+	OprecAnswer answer;
 	json_t	   *types = space_type_keys(scan);
 	json_t	   *body = oprec_json_owned(oprec_json_new_object());
 	json_t	   *root;
-	json_t	   *data;
 	json_t	   *pagination;
 	json_t	   *total;
-	json_t	   *item;
-	size_t		i;
 
 	json_object_set(body, "work_item_type_keys", types);
 	if (slice->has_updated_from || slice->has_updated_to)
@@ -598,35 +497,16 @@ feishu_list_keys(OprecScan *scan, const OprecKeySlice *slice, OprecKeyPage *page
 							filter_interval(false, 0, true, slice->created_to_ms));
 	json_object_set_new(body, "page_num", json_integer(slice->page + 1));
 	json_object_set_new(body, "page_size", json_integer(FILTER_PAGE_SIZE));
-	root = send_listing_request(scan, &req, &resp, "POST",
+	root = send_listing_request(scan, &answer, "POST",
 								psprintf(FILTER_PATH, oprec_url_escape(scan->scope)), body);
 
-	data = json_object_get(root, "data");
-	if (data == NULL || json_is_null(data))
-		data = oprec_json_owned(json_array());
-	else if (!json_is_array(data))
-		oprec_bad_answer(scan, &req, &resp, "data is not an array of work items");
-	page->keys = palloc(sizeof(int64) * Max(json_array_size(data), 1));
-	page->nkeys = 0;
-	json_array_foreach(data, i, item)
-	{
-		json_t	   *id = json_object_get(item, "id");
-
-		if (!json_is_integer(id))
-			oprec_bad_answer(scan, &req, &resp, "a work item without an integer id");
-		page->keys[page->nkeys++] = json_integer_value(id);
-	}
-
+	oprec_read_listed_keys(&answer, json_object_get(root, "data"),
+						   "data is not an array of work items",
+						   "a work item without an integer id", page);
 	pagination = json_object_get(root, "pagination");
 	total = json_object_get(pagination, "total");
 	page->has_total = json_is_integer(total);
 	page->total = page->has_total ? json_integer_value(total) : 0;
-}
-
-static int
-feishu_rows_in_record(json_t *record)
-{
-	return 1;
 }
 
 static json_t *
@@ -684,32 +564,18 @@ feishu_users_build_request(OprecScan *scan, const OprecChain *chain, const char 
 }
 
 /* One answer holds every user asked for that exists: no paging. */
-static OprecPageOutcome
+static void
 feishu_users_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
-					   bool may_renew, OprecRequest *req, OprecResponse *resp, OprecPage *page)
+					   OprecAnswer *answer, OprecPage *page)
 {
-	json_t	   *root = oprec_json_answer(scan, req, resp);
-	json_t	   *data;
-	int64		code;
-	const char *msg;
+	json_t	   *data = json_object_get(answer->root, "data");
 
-	if (feishu_error_of(root, &code, &msg))
-	{
-		if (may_renew && (code == FEISHU_TOKEN_EXPIRED || code == FEISHU_TOKEN_INVALID))
-			return OPREC_PAGE_TOKEN_REJECTED;
-		raise_feishu_error(scan, req, resp, code, msg);
-	}
-	if (resp->status < 200 || resp->status > 299)
-		oprec_api_error(scan, req, resp, NULL, "the request failed", NULL);
-	data = json_object_get(root, "data");
 	if (data == NULL || json_is_null(data))
 		data = oprec_json_owned(json_array());
 	else if (!json_is_array(data))
-		oprec_bad_answer(scan, req, resp, "data is not an array of users");
-	page->root = root;
+		oprec_bad_answer(answer, "data is not an array of users");
 	page->records = data;
 	page->has_more = false;
-	return OPREC_PAGE_OK;
 }
 
 static json_t *
@@ -719,68 +585,73 @@ feishu_users_column_value(OprecScan *scan, const OprecChain *chain, json_t *reco
 	return json_object_get(record, feishu_user_columns[column].name);
 }
 
-/*
- * What both Feishu tables share: the service, its options, its token and
- * its errors.
- */
-#define FEISHU_SERVICE \
-	.name = "feishu", \
-	.title = "Feishu Project", \
-	.default_base_url = "https://project.feishu.cn", \
-	.max_page_size = 200, \
-	.default_page_size = 200, \
-	.default_requests_per_second = 15, \
-	.log_id_headers = feishu_log_id_headers, \
-	.options = feishu_options, \
-	.min_key = 1, \
-	.max_key = PG_INT64_MAX, \
-	.check_user_mapping = feishu_check_user_mapping, \
-	.begin_scan = feishu_begin_scan, \
-	.ensure_token = feishu_ensure_token, \
-	.transient_error = feishu_transient_error, \
-	.can_renew_token = feishu_can_renew_token, \
-	.token_refused = feishu_token_refused, \
-	.rows_in_record = feishu_rows_in_record, \
-	.import_schema = "feishu"
+static const char *const feishu_throttled_codes[] = {CppAsString2(FEISHU_QUOTA), NULL};
+static const char *const feishu_transient_codes[] = {CppAsString2(FEISHU_SERVER_ERROR), NULL};
 
-const OprecApi oprec_feishu_users_api = {
-	FEISHU_SERVICE,
-	.call = "POST " USER_QUERY_PATH,
-	.columns = feishu_user_columns,
-	.ncolumns = NUM_USER_COLUMNS,
-	.key_column = UCOL_USER_KEY,
-	.time_column = -1,
-	.scope_column = -1,
-	.max_keys_per_request = 100,
-	.max_window_ms = 0,
-	.build_page_request = feishu_users_build_request,
-	.read_page = feishu_users_read_page,
-	.column_value = feishu_users_column_value,
-	.import_table = "feishu_users",
-	.resource = "users",
-};
-
-static const OprecApi *const feishu_resources[] = {&oprec_feishu_users_api, NULL};
-
-const OprecApi oprec_feishu_api = {
-	FEISHU_SERVICE,
+const OprecResource oprec_feishu_records = {
+	.service = &oprec_feishu_service,
+	.name = "op_records",
+	.table_name = "feishu_op_records",
 	.call = "POST " LIST_PATH,
+	.max_page_size = 200,
+	.default_page_size = 200,
 	.columns = feishu_columns,
 	.ncolumns = NUM_FEISHU_COLUMNS,
 	.key_column = COL_WORK_ITEM_ID,
 	.time_column = COL_OPERATION_TIME,
 	.scope_column = COL_PROJECT_KEY,
+	.min_key = 1,
 	.max_keys_per_request = 50,
 	.max_window_ms = INT64CONST(7) * 24 * 3600 * 1000,
 	.history_start_option = "history_start",
 	.default_history_start = "2024-07-02 00:00:00+08",
+	.key_not_found_code = CppAsString2(FEISHU_WORK_ITEM_NOT_FOUND),
 	.build_page_request = feishu_build_page_request,
 	.read_page = feishu_read_page,
 	.column_value = feishu_column_value,
+	.list_keys = feishu_list_keys,
 	.list_call = "POST /open_api/:project_key/work_item/filter",
 	.list_page_size = FILTER_PAGE_SIZE,
-	.list_keys = feishu_list_keys,
-	.import_table = "feishu_op_records",
-	.resource = "op_records",
+};
+
+const OprecResource oprec_feishu_users = {
+	.service = &oprec_feishu_service,
+	.name = "users",
+	.table_name = "feishu_users",
+	.call = "POST " USER_QUERY_PATH,
+	.max_page_size = 200,
+	.default_page_size = 200,
+	.columns = feishu_user_columns,
+	.ncolumns = NUM_USER_COLUMNS,
+	.key_column = UCOL_USER_KEY,
+	.time_column = -1,
+	.scope_column = -1,
+	.min_key = 1,
+	.max_keys_per_request = 100,
+	.build_page_request = feishu_users_build_request,
+	.read_page = feishu_users_read_page,
+	.column_value = feishu_users_column_value,
+};
+
+static const OprecResource *const feishu_resources[] = {
+	&oprec_feishu_records, &oprec_feishu_users, NULL
+};
+
+const OprecService oprec_feishu_service = {
+	.name = "feishu",
+	.title = "Feishu Project",
+	.default_base_url = "https://project.feishu.cn",
+	.default_requests_per_second = 15,
+	.options = feishu_options,
 	.resources = feishu_resources,
+	.import_schema = "feishu",
+	.log_id_headers = feishu_log_id_headers,
+	.check_user_mapping = feishu_check_user_mapping,
+	.begin_scan = feishu_begin_scan,
+	.ensure_token = feishu_ensure_token,
+	.token_refused = feishu_token_refused,
+	.error_of = feishu_error_of,
+	.hint = feishu_hint,
+	.throttled_codes = feishu_throttled_codes,
+	.transient_codes = feishu_transient_codes,
 };

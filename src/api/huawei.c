@@ -30,6 +30,8 @@
 #include "oprec_api.h"
 #include "huawei_sign.h"
 
+extern const OprecService oprec_huawei_service;
+
 #define RECORD_PATH "/v2/issues/get-record"
 #define ISSUES_PATH "/v4/projects/%s/issues"
 
@@ -37,7 +39,7 @@
 #define ISSUES_PAGE_SIZE 100
 #define IAM_TOKEN_PATH "/v3/auth/tokens"
 
-/* The API refuses offsets past this (FACTS.md). */
+/* The API answers nothing for an offset past this. */
 #define MAX_OFFSET 10000
 
 /* Issue ids have 1 to 10 digits. */
@@ -262,6 +264,8 @@ huawei_begin_scan(OprecScan *scan)
 	st->iam_url = oprec_url_base(iam_url ? iam_url
 								 : psprintf("https://iam.%s.myhuaweicloud.com", st->region));
 	split_base_url(options->base_url, &st->host, &st->path_prefix);
+	/* passwords get IAM tokens; a given token and signatures are used as is */
+	scan->renews_token = st->auth == AUTH_PASSWORD;
 	return st;
 }
 
@@ -271,8 +275,10 @@ huawei_begin_scan(OprecScan *scan)
  */
 
 static const char *
-huawei_hint(HuaweiState *st, const char *code)
+huawei_hint(OprecScan *scan, const char *code)
 {
+	HuaweiState *st = scan->api_state;
+
 	if (strcmp(code, HUAWEI_INVALID_TOKEN) == 0)
 		return st->auth == AUTH_GIVEN_TOKEN
 			? "The auth_token of the user mapping was refused; set a fresh one, or give user_name, password and domain_name so that tokens are renewed."
@@ -294,19 +300,24 @@ huawei_hint(HuaweiState *st, const char *code)
 
 /* Read {"error_code", "error_msg"} from an answer. */
 static bool
-huawei_error_of(json_t *root, const char **code, const char **msg)
+huawei_error_of(json_t *root, OprecApiError *error)
 {
 	json_t	   *value = json_object_get(root, "error_code");
 
-	*code = NULL;
-	*msg = json_string_value(json_object_get(root, "error_msg"));
+	error->code = NULL;
+	error->message = json_string_value(json_object_get(root, "error_msg"));
 	if (json_is_string(value) && json_string_length(value) > 0)
-		*code = json_string_value(value);
+		error->code = json_string_value(value);
 	else if (json_is_integer(value))
-		*code = psprintf("%lld", (long long) json_integer_value(value));
-	if (*msg == NULL)
-		*msg = "(no message)";
-	return *code != NULL;
+		error->code = psprintf("%lld", (long long) json_integer_value(value));
+	return error->code != NULL;
+}
+
+/* The IAM token was refused (PM.10001002). */
+static bool
+huawei_token_refused(const OprecApiError *error)
+{
+	return strcmp(error->code, HUAWEI_INVALID_TOKEN) == 0;
 }
 
 /* ----------------------------------------------------------------
@@ -314,20 +325,19 @@ huawei_error_of(json_t *root, const char **code, const char **msg)
  * ----------------------------------------------------------------
  */
 
+/* Get an IAM token with the user mapping's password, when due. */
 static void
-huawei_ensure_token(OprecScan *scan, bool force_renew)
+huawei_ensure_token(OprecScan *scan)
 {
 	HuaweiState *st = scan->api_state;
 	OprecRequest req;
-	OprecResponse resp;
+	OprecAnswer answer;
 	json_t	   *body;
-	json_t	   *root;
 	TimestampTz expires = 0;
 	const char *expires_at;
+	const char *subject_token;
 
-	if (st->auth != AUTH_PASSWORD)
-		return;
-	if (!force_renew && oprec_session_token_usable(scan->session))
+	if (oprec_session_token_usable(scan->session))
 		return;
 
 	oprec_request_init(&req, "POST");
@@ -347,56 +357,32 @@ huawei_ensure_token(OprecScan *scan, bool force_renew)
 					 IAM_TOKEN_PATH, oprec_defelem_value(st->um, "user_name"),
 					 oprec_defelem_value(st->um, "domain_name"), st->region);
 
-	oprec_http_send(scan, &req, &resp);
-
-	root = oprec_json_load_owned(scan, &resp.body);
-	if (resp.status < 200 || resp.status > 299)
+	oprec_send(scan, &req, &answer);
+	if (answer.resp.status < 200 || answer.resp.status > 299)
 	{
-		json_t	   *error = json_object_get(root, "error");
+		/* IAM's errors have a shape of their own */
+		json_t	   *error = json_object_get(answer.root, "error");
 		const char *message = json_string_value(json_object_get(error, "message"));
 		json_t	   *code = json_object_get(error, "code");
 
-		oprec_api_error(scan, &req, &resp,
+		oprec_api_error(&answer,
 						json_is_string(code) ? json_string_value(code)
-						: psprintf("%ld", resp.status),
+						: psprintf("%ld", answer.resp.status),
 						message ? message : "the IAM token was not issued",
 						"Check user_name, password and domain_name in the user mapping, and that the server's region option names a project of that account.");
 	}
-	if (resp.captured[0] == NULL || resp.captured[0][0] == '\0')
-		oprec_bad_answer(scan, &req, &resp, "no X-Subject-Token header in the IAM answer");
+	subject_token = answer.resp.captured[0];
+	if (subject_token == NULL || subject_token[0] == '\0')
+		oprec_bad_answer(&answer, "no X-Subject-Token header in the IAM answer");
 
-	expires_at = json_string_value(json_object_get(json_object_get(root, "token"), "expires_at"));
+	expires_at = json_string_value(json_object_get(json_object_get(answer.root, "token"),
+												   "expires_at"));
 	if (expires_at == NULL || !oprec_try_parse_timestamptz(expires_at, &expires))
 		expires = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 											  (int64) DEFAULT_TOKEN_LIFETIME_SEC * 1000);
 	expires = Min(expires, TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   (int64) OPREC_MAX_TOKEN_LIFETIME_SEC * 1000));
-	oprec_session_set_token(scan->session, resp.captured[0], expires, TOKEN_RENEW_MARGIN_SEC);
-}
-
-/* Throttling and "system busy" pass if the request is sent again. */
-static const char *
-huawei_transient_error(OprecScan *scan, json_t *root, bool *throttled)
-{
-	const char *code;
-	const char *msg;
-
-	if (!huawei_error_of(root, &code, &msg))
-		return NULL;
-	if (strcmp(code, HUAWEI_RATE_TOO_HIGH) == 0 || strcmp(code, HUAWEI_GATEWAY_THROTTLED) == 0)
-	{
-		*throttled = true;
-		return psprintf("Huawei error %s (throttled)", code);
-	}
-	if (strcmp(code, HUAWEI_SYSTEM_BUSY) == 0)
-		return "Huawei error " HUAWEI_SYSTEM_BUSY " (system busy)";
-	return NULL;
-}
-
-static bool
-huawei_can_renew_token(OprecScan *scan)
-{
-	return ((HuaweiState *) scan->api_state)->auth == AUTH_PASSWORD;
+	oprec_session_set_token(scan->session, subject_token, expires, TOKEN_RENEW_MARGIN_SEC);
 }
 
 /* X-Sdk-Date for now: YYYYMMDDTHHMMSSZ in UTC. */
@@ -511,14 +497,6 @@ huawei_build_page_request(OprecScan *scan, const OprecChain *chain, const char *
 	appendStringInfo(&req->summary, "GET %s?%s", RECORD_PATH, canonical.data);
 }
 
-static void
-raise_huawei_error(OprecScan *scan, OprecRequest *req, OprecResponse *resp,
-				   const char *code, const char *msg)
-{
-	oprec_api_error(scan, req, resp, code, msg,
-					huawei_hint(scan->api_state, code));
-}
-
 /*
  * Past offset 10000 the API answers nothing: say how much of the history
  * could not be read, once per issue.
@@ -531,51 +509,39 @@ warn_offset_cap(OprecScan *scan, const OprecChain *chain, int64 total, int64 rea
 			 errmsg("issue " INT64_FORMAT " has " INT64_FORMAT " history entries; " INT64_FORMAT " could not be read",
 					issue_of_chain(scan, chain), total, total - readable),
 			 errdetail("The %s API serves no offset past %d; with page_size %d that is the first " INT64_FORMAT " entries.",
-					   scan->api->title, MAX_OFFSET, scan->options->page_size, readable),
+					   scan->service->title, MAX_OFFSET, scan->options->page_size, readable),
 			 errhint("A larger page_size reaches a little further, if the API accepts it.")));
 }
 
-static OprecPageOutcome
+static void
 huawei_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
-				 bool may_renew, OprecRequest *req, OprecResponse *resp, OprecPage *page)
+				 OprecAnswer *answer, OprecPage *page)
 {
-	json_t	   *root = oprec_json_answer(scan, req, resp);
+	json_t	   *status = json_object_get(answer->root, "status");
 	json_t	   *result;
 	json_t	   *records;
 	json_t	   *total_json;
-	const char *code;
-	const char *msg;
 	int64		offset = offset_of_cursor(cursor);
 	int64		next_offset;
 	int64		total;
 
-	if (huawei_error_of(root, &code, &msg))
-	{
-		if (may_renew && strcmp(code, HUAWEI_INVALID_TOKEN) == 0)
-			return OPREC_PAGE_TOKEN_REJECTED;
-		raise_huawei_error(scan, req, resp, code, msg);
-	}
-	if (resp->status < 200 || resp->status > 299)
-		oprec_api_error(scan, req, resp, NULL, "the request failed", NULL);
-	if (!json_is_string(json_object_get(root, "status")) ||
-		strcmp(json_string_value(json_object_get(root, "status")), "success") != 0)
-		oprec_api_error(scan, req, resp, NULL, "the answer's status is not \"success\"",
+	if (!json_is_string(status) || strcmp(json_string_value(status), "success") != 0)
+		oprec_api_error(answer, NULL, "the answer's status is not \"success\"",
 						"The API reported a failure without an error code; retry later.");
 
-	result = json_object_get(root, "result");
+	result = json_object_get(answer->root, "result");
 	if (!json_is_object(result))
-		oprec_bad_answer(scan, req, resp, "no result object");
+		oprec_bad_answer(answer, "no result object");
 	records = json_object_get(result, "record");
 	if (records == NULL || json_is_null(records))
 		records = oprec_json_owned(json_array());
 	else if (!json_is_array(records))
-		oprec_bad_answer(scan, req, resp, "result.record is not an array");
+		oprec_bad_answer(answer, "result.record is not an array");
 	total_json = json_object_get(result, "journals_total");
 	if (!json_is_integer(total_json))
-		oprec_bad_answer(scan, req, resp, "result.journals_total is not an integer");
+		oprec_bad_answer(answer, "result.journals_total is not an integer");
 	total = json_integer_value(total_json);
 
-	page->root = root;
 	page->records = records;
 	page->has_more = false;
 	page->next_cursor = NULL;
@@ -605,7 +571,6 @@ huawei_read_page(OprecScan *scan, const OprecChain *chain, const char *cursor,
 		if (beyond < total)
 			warn_offset_cap(scan, chain, total, beyond);
 	}
-	return OPREC_PAGE_OK;
 }
 
 /* The issue listing request with its body (arg), signed as sent. */
@@ -622,16 +587,6 @@ build_issues_request(OprecScan *scan, OprecRequest *req, void *arg)
 	oprec_request_add_header(req, "Content-Type", "application/json");
 	authorize(scan, req, psprintf("%s%s", st->path_prefix, path), NULL, 0);
 	appendStringInfo(&req->summary, "POST %s %s", path, req->body.data);
-}
-
-/* The IAM token was refused (PM.10001002). */
-static bool
-huawei_token_refused(OprecScan *scan, json_t *root)
-{
-	const char *code;
-	const char *msg;
-
-	return huawei_error_of(root, &code, &msg) && strcmp(code, HUAWEI_INVALID_TOKEN) == 0;
 }
 
 /* A "startMs,endMs" interval of the issue listing; either side may be empty. */
@@ -654,15 +609,9 @@ huawei_list_keys(OprecScan *scan, const OprecKeySlice *slice, OprecKeyPage *page
 {
 	int64		offset = (int64) slice->page * ISSUES_PAGE_SIZE;
 	json_t	   *body = oprec_json_owned(oprec_json_new_object());
-	OprecRequest req;
-	OprecResponse resp;
+	OprecAnswer answer;
 	json_t	   *root;
-	json_t	   *issues;
 	json_t	   *total;
-	json_t	   *issue;
-	const char *code;
-	const char *msg;
-	size_t		i;
 
 	json_object_set_new(body, "offset", json_integer(offset));
 	json_object_set_new(body, "limit", json_integer(ISSUES_PAGE_SIZE));
@@ -675,27 +624,10 @@ huawei_list_keys(OprecScan *scan, const OprecKeySlice *slice, OprecKeyPage *page
 	if (slice->has_created_to)
 		json_object_set_new(body, "created_time_interval",
 							json_string(issues_interval(false, 0, true, slice->created_to_ms)));
-	root = oprec_send_with_token(scan, &req, &resp, build_issues_request, body);
-	if (huawei_error_of(root, &code, &msg))
-		raise_huawei_error(scan, &req, &resp, code, msg);
-	if (resp.status < 200 || resp.status > 299)
-		oprec_api_error(scan, &req, &resp, NULL, "the request failed", NULL);
+	root = oprec_call(scan, &answer, build_issues_request, body);
 
-	issues = json_object_get(root, "issues");
-	if (issues == NULL || json_is_null(issues))
-		issues = oprec_json_owned(json_array());
-	else if (!json_is_array(issues))
-		oprec_bad_answer(scan, &req, &resp, "issues is not an array");
-	page->keys = palloc(sizeof(int64) * Max(json_array_size(issues), 1));
-	page->nkeys = 0;
-	json_array_foreach(issues, i, issue)
-	{
-		json_t	   *id = json_object_get(issue, "id");
-
-		if (!json_is_integer(id))
-			oprec_bad_answer(scan, &req, &resp, "an issue without an integer id");
-		page->keys[page->nkeys++] = json_integer_value(id);
-	}
+	oprec_read_listed_keys(&answer, json_object_get(root, "issues"), "issues is not an array",
+						   "an issue without an integer id", page);
 	total = json_object_get(root, "total");
 	page->has_total = json_is_integer(total);
 	page->total = page->has_total ? json_integer_value(total) : 0;
@@ -754,42 +686,54 @@ huawei_record_field(OprecScan *scan, json_t *entry, int row, const char *name)
 
 static const char *const huawei_log_id_headers[] = {"X-Request-Id", NULL};
 
-const OprecApi oprec_huawei_api = {
-	.name = "huawei",
-	.title = "Huawei CodeArts Req",
-	.default_base_url = "https://projectman-ext." DEFAULT_REGION ".myhuaweicloud.com",
-	.default_base_url_for = huawei_default_base_url,
+static const char *const huawei_throttled_codes[] = {
+	HUAWEI_RATE_TOO_HIGH, HUAWEI_GATEWAY_THROTTLED, NULL
+};
+static const char *const huawei_transient_codes[] = {HUAWEI_SYSTEM_BUSY, NULL};
+
+const OprecResource oprec_huawei_records = {
+	.service = &oprec_huawei_service,
+	.name = "issue_records",
+	.table_name = "huawei_issue_records",
+	.call = "GET " RECORD_PATH,
 	.max_page_size = 1000,
 	.default_page_size = 100,
-	.default_requests_per_second = 10,
-	.call = "GET " RECORD_PATH,
-	.log_id_headers = huawei_log_id_headers,
-	.options = huawei_options,
 	.columns = huawei_columns,
 	.ncolumns = NUM_HUAWEI_COLUMNS,
 	.key_column = COL_ISSUE_ID,
-	.min_key = 1,
-	.max_key = MAX_ISSUE_ID,
 	.time_column = COL_CREATED_ON,
 	.scope_column = COL_PROJECT_ID,
+	.min_key = 1,
+	.max_key = MAX_ISSUE_ID,
 	.max_keys_per_request = 1,
-	.max_window_ms = 0,
-	.history_start_option = NULL,
-	.default_history_start = NULL,
+	.build_page_request = huawei_build_page_request,
+	.read_page = huawei_read_page,
+	.column_value = huawei_column_value,
+	.rows_in_record = huawei_rows_in_record,
+	.record_field = huawei_record_field,
+	.list_keys = huawei_list_keys,
+	.list_call = "POST /v4/projects/{project_id}/issues",
+	.list_page_size = ISSUES_PAGE_SIZE,
+};
+
+static const OprecResource *const huawei_resources[] = {&oprec_huawei_records, NULL};
+
+const OprecService oprec_huawei_service = {
+	.name = "huawei",
+	.title = "Huawei CodeArts Req",
+	.default_base_url = "https://projectman-ext." DEFAULT_REGION ".myhuaweicloud.com",
+	.default_requests_per_second = 10,
+	.options = huawei_options,
+	.resources = huawei_resources,
+	.import_schema = "huawei",
+	.default_base_url_for = huawei_default_base_url,
+	.log_id_headers = huawei_log_id_headers,
 	.check_user_mapping = huawei_check_user_mapping,
 	.begin_scan = huawei_begin_scan,
 	.ensure_token = huawei_ensure_token,
-	.transient_error = huawei_transient_error,
-	.can_renew_token = huawei_can_renew_token,
 	.token_refused = huawei_token_refused,
-	.build_page_request = huawei_build_page_request,
-	.read_page = huawei_read_page,
-	.rows_in_record = huawei_rows_in_record,
-	.column_value = huawei_column_value,
-	.record_field = huawei_record_field,
-	.list_call = "POST /v4/projects/{project_id}/issues",
-	.list_page_size = ISSUES_PAGE_SIZE,
-	.list_keys = huawei_list_keys,
-	.import_schema = "huawei",
-	.import_table = "huawei_issue_records",
+	.error_of = huawei_error_of,
+	.hint = huawei_hint,
+	.throttled_codes = huawei_throttled_codes,
+	.transient_codes = huawei_transient_codes,
 };
