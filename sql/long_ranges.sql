@@ -56,3 +56,31 @@ WHERE work_item_id = 1001 AND operation_time >= '2024-07-01' AND operation_time 
 SELECT count(*) AS requests, count(*) FILTER (WHERE window_start IS NOT NULL) AS windowed
 FROM sim.feishu_requests WHERE api = 'feishu';
 ALTER SERVER feishu OPTIONS (DROP time_windows);
+
+-- The planner and the executor assume one number of records per work item,
+-- the server's records_per_id.  Ten work items over three weeks (three
+-- windows): with the default 20 a batch's history is expected to fit one
+-- page of 200, so the scan walks it; with 60 (three pages) the windows
+-- cost no more, and are asked for.
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT count(*) FROM feishu_op_records
+WHERE work_item_id IN (1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010)
+  AND operation_time >= '2025-03-01' AND operation_time < '2025-03-22';
+SELECT sim.reset();
+SELECT count(*) FROM feishu_op_records
+WHERE work_item_id IN (1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010)
+  AND operation_time >= '2025-03-01' AND operation_time < '2025-03-22';
+SELECT count(*) AS requests, count(*) FILTER (WHERE window_start IS NOT NULL) AS windowed
+FROM sim.feishu_requests WHERE api = 'feishu';
+ALTER SERVER feishu OPTIONS (ADD records_per_id '60');
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT count(*) FROM feishu_op_records
+WHERE work_item_id IN (1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010)
+  AND operation_time >= '2025-03-01' AND operation_time < '2025-03-22';
+SELECT sim.reset();
+SELECT count(*) FROM feishu_op_records
+WHERE work_item_id IN (1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010)
+  AND operation_time >= '2025-03-01' AND operation_time < '2025-03-22';
+SELECT count(*) AS requests, count(*) FILTER (WHERE window_start IS NOT NULL) AS windowed
+FROM sim.feishu_requests WHERE api = 'feishu';
+ALTER SERVER feishu OPTIONS (DROP records_per_id);
