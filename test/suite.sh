@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole suite for one PostgreSQL version on this machine: install what
 # is missing, build (no warnings allowed) and install the extension, run
-# the signer's unit test and the simulator's self-check, start the API
+# the signer's unit test, the check of src/'s structure and the
+# simulator's self-check, start the API
 # simulator and a throw-away cluster that preloads the library (as the
 # postgres user, via pg_virtualenv), run the pg_regress suite, then the
 # checks that need more than one session.  test/matrix.sh runs it on the
@@ -52,6 +53,10 @@ unit() {
     fi
 }
 run_check "unit test of the AK/SK signer" unit
+
+# The shape of src/ (test/structure.py): no cycle between files, no
+# function longer than 80 lines, read from the objects just built.
+run_check "structure of src/" "$PYTHON" "$OPREC_ROOT/test/structure.py"
 
 selftest() {
     if "$PYTHON" "$OPREC_ROOT/test/simulator/selftest.py"; then
