@@ -195,6 +195,29 @@ follow_path(json_t *value, char **steps, int nsteps)
 }
 
 /*
+ * The JSON value of an API column for one row of a record: the resource's
+ * column_value, or by default the record's member of the column's name.
+ * A record that does not say its scope, or in a chain of one key its key,
+ * belongs to those asked for.  NULL when the record does not have it.
+ */
+json_t *
+oprec_column_value(OprecScan *scan, const OprecChain *chain, json_t *record, int row,
+				   int column)
+{
+	const OprecResource *res = scan->resource;
+	json_t	   *value;
+
+	if (res->column_value)
+		return res->column_value(scan, chain, record, row, column);
+	value = json_object_get(record, res->columns[column].name);
+	if (value == NULL && column == res->scope_column)
+		value = scan->scope_json;
+	if (value == NULL && column == res->key_column)
+		value = scan->chain_key_json;
+	return value;
+}
+
+/*
  * The JSON value of one mapped column for one row of a record; NULL when
  * the record does not have it.  Arrays a path builds belong to the current
  * memory context.
@@ -207,7 +230,7 @@ oprec_column_json(OprecScan *scan, const OprecChain *chain, json_t *record, int 
 	json_t	   *first;
 
 	if (map->api_column >= 0)
-		return res->column_value(scan, chain, record, row, map->api_column);
+		return oprec_column_value(scan, chain, record, row, map->api_column);
 	first = res->record_field
 		? res->record_field(scan, record, row, map->path[0])
 		: json_object_get(record, map->path[0]);

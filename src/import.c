@@ -137,16 +137,20 @@ oprec_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("server \"%s\" has no valid \"api\" option", server->servername)));
-	if (service->import_schema == NULL ||
-		strcmp(stmt->remote_schema, service->import_schema) != 0)
+	if (service->import_schema == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_SCHEMA_NOT_FOUND),
+				 errmsg("server \"%s\" (api '%s') has no schema to import",
+						server->servername, service->name),
+				 errhint("Create its tables with CREATE FOREIGN TABLE.")));
+	if (strcmp(stmt->remote_schema, service->import_schema) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_SCHEMA_NOT_FOUND),
 				 errmsg("server \"%s\" (api '%s') has no schema \"%s\": its schema is \"%s\"",
 						server->servername, service->name, stmt->remote_schema,
-						service->import_schema ? service->import_schema : "(none)"),
+						service->import_schema),
 				 errhint("IMPORT FOREIGN SCHEMA %s FROM SERVER %s INTO ...",
-						 service->import_schema ? service->import_schema : "(none)",
-						 quote_identifier(server->servername))));
+						 service->import_schema, quote_identifier(server->servername))));
 	check_table_names(service, stmt->table_list);
 	check_import_options(service, stmt->options);
 

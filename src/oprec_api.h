@@ -19,12 +19,14 @@
  *	- an OprecService with name, title, default_base_url, options (those of
  *	  its servers, user mappings and tables), resources, and error_of (is
  *	  this answer an error, and which);
- *	- for each table an OprecResource with service, table_name, call,
- *	  page sizes, columns (one OPREC_PUSH_KEY column; time_column and
- *	  scope_column, -1 if none), max_keys_per_request, build_page_request,
- *	  read_page and column_value;
- *	- one line in the table of APIs (src/api/apis.c), and a module of the
- *	  API simulator (test/simulator/) for its tests.
+ *	- for each table an OprecResource with service, name, table_name,
+ *	  call, page sizes, columns (one OPREC_PUSH_KEY column; time_column and
+ *	  scope_column, -1 if none), max_keys_per_request, build_page_request
+ *	  and read_page (column_value too, unless each column is the record's
+ *	  member of its name);
+ *	- its line in the table of APIs (src/api/apis.c) and its object in the
+ *	  Makefile's OBJS, and a module of the API simulator (test/simulator/)
+ *	  for its tests.
  * Everything else is optional: NULL (or 0) means "not needed".  Requests
  * are written with the helpers at the end of this header; the engine
  * sends them, paces and retries them, renews refused tokens, reads every
@@ -447,7 +449,12 @@ typedef struct OprecResource
 	void		(*read_page) (OprecScan *scan, const OprecChain *chain,
 							  const char *cursor, OprecAnswer *answer, OprecPage *page);
 
-	/* The JSON value of a column for one row of a record; NULL if absent. */
+	/*
+	 * Optional: the JSON value of a column for one row of a record, NULL if
+	 * absent.  By default the record's member of the column's name; a
+	 * record without its scope or (in a chain of one key) its key belongs
+	 * to those asked for.
+	 */
 	json_t	   *(*column_value) (OprecScan *scan, const OprecChain *chain,
 								 json_t *record, int row, int column);
 

@@ -457,12 +457,12 @@ conversion_error_callback(void *arg)
 	Relation	rel = node->ss.ss_currentRelation;
 	Form_pg_attribute attr = TupleDescAttr(RelationGetDescr(rel), state->converting);
 	const OprecResource *res = state->scan->resource;
-	json_t	   *key = res->column_value(state->scan, state->converting_chain,
-										state->converting_record, state->converting_row,
-										res->key_column);
+	json_t	   *key = oprec_column_value(state->scan, state->converting_chain,
+										 state->converting_record, state->converting_row,
+										 res->key_column);
 	json_t	   *time = res->time_column < 0 ? NULL :
-		res->column_value(state->scan, state->converting_chain, state->converting_record,
-						  state->converting_row, res->time_column);
+		oprec_column_value(state->scan, state->converting_chain, state->converting_record,
+						   state->converting_row, res->time_column);
 	char	   *record = psprintf("the record of %s %s%s%s%s",
 								  res->columns[res->key_column].name,
 								  key ? oprec_json_shown(key) : "(none)",

@@ -240,6 +240,8 @@ extern List *oprec_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serv
 extern int	oprec_api_column(const OprecResource *res, const char *name);
 extern bool oprec_field_path_valid(const char *path);
 extern OprecColumnMap *oprec_map_columns(Relation rel, const OprecResource *res);
+extern json_t *oprec_column_value(OprecScan *scan, const OprecChain *chain, json_t *record,
+								  int row, int column);
 extern json_t *oprec_column_json(OprecScan *scan, const OprecChain *chain,
 								 json_t *record, int row, const OprecColumnMap *map);
 

@@ -56,6 +56,11 @@ oprec_url_escape(const char *value)
 void
 oprec_request_add_header(OprecRequest *req, const char *name, const char *value)
 {
+	if (value == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("refusing to send header %s: it has no value", name),
+				 errhint("Check that the user mapping gives every option the API needs.")));
 	if (oprec_has_control_char(value))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),

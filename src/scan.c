@@ -827,7 +827,7 @@ record_in_window(OprecScan *scan, const OprecChain *chain, json_t *record)
 
 	if (!chain->windowed)
 		return true;
-	value = scan->resource->column_value(scan, chain, record, 0, scan->resource->time_column);
+	value = oprec_column_value(scan, chain, record, 0, scan->resource->time_column);
 	if (value == NULL || !oprec_json_epoch_ms(value, &ms))
 		return false;			/* no time: no condition on time can hold */
 	return ms >= chain->window_start_ms && ms < chain->window_end_ms;

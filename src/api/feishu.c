@@ -80,7 +80,11 @@ enum FeishuColumn
 	NUM_FEISHU_COLUMNS
 };
 
-/* Column names are the record's field names and the list filters' names. */
+/*
+ * Column names are the record's field names (read by the engine's default
+ * column_value; a record belongs to the project asked for, even if it does
+ * not say) and the list filters' names.
+ */
 static const OprecColumnDef feishu_columns[NUM_FEISHU_COLUMNS] = {
 	[COL_PROJECT_KEY] = {"project_key", OPREC_VALUE_TEXT, "text", OPREC_PUSH_SCOPE, TEXTOID, "project_key", "project_key"},
 	[COL_WORK_ITEM_ID] = {"work_item_id", OPREC_VALUE_INT64, "bigint", OPREC_PUSH_KEY, INT8OID, "work_item_ids", NULL},
@@ -509,18 +513,6 @@ feishu_list_keys(OprecScan *scan, const OprecKeySlice *slice, OprecKeyPage *page
 	page->total = page->has_total ? json_integer_value(total) : 0;
 }
 
-static json_t *
-feishu_column_value(OprecScan *scan, const OprecChain *chain, json_t *record,
-					int row, int column)
-{
-	json_t	   *value = json_object_get(record, feishu_columns[column].name);
-
-	/* a record belongs to the project asked for, even if it does not say */
-	if (value == NULL && column == COL_PROJECT_KEY)
-		value = scan->scope_json;
-	return value;
-}
-
 static const char *const feishu_log_id_headers[] = {"X-Tt-Logid", "X-Request-Id", NULL};
 
 /* ----------------------------------------------------------------
@@ -578,17 +570,10 @@ feishu_users_read_page(OprecScan *scan, const OprecChain *chain, const char *cur
 	page->has_more = false;
 }
 
-static json_t *
-feishu_users_column_value(OprecScan *scan, const OprecChain *chain, json_t *record,
-						  int row, int column)
-{
-	return json_object_get(record, feishu_user_columns[column].name);
-}
-
 static const char *const feishu_throttled_codes[] = {CppAsString2(FEISHU_QUOTA), NULL};
 static const char *const feishu_transient_codes[] = {CppAsString2(FEISHU_SERVER_ERROR), NULL};
 
-const OprecResource oprec_feishu_records = {
+static const OprecResource oprec_feishu_records = {
 	.service = &oprec_feishu_service,
 	.name = "op_records",
 	.table_name = "feishu_op_records",
@@ -608,13 +593,12 @@ const OprecResource oprec_feishu_records = {
 	.key_not_found_code = CppAsString2(FEISHU_WORK_ITEM_NOT_FOUND),
 	.build_page_request = feishu_build_page_request,
 	.read_page = feishu_read_page,
-	.column_value = feishu_column_value,
 	.list_keys = feishu_list_keys,
 	.list_call = "POST /open_api/:project_key/work_item/filter",
 	.list_page_size = FILTER_PAGE_SIZE,
 };
 
-const OprecResource oprec_feishu_users = {
+static const OprecResource oprec_feishu_users = {
 	.service = &oprec_feishu_service,
 	.name = "users",
 	.table_name = "feishu_users",
@@ -630,7 +614,6 @@ const OprecResource oprec_feishu_users = {
 	.max_keys_per_request = 100,
 	.build_page_request = feishu_users_build_request,
 	.read_page = feishu_users_read_page,
-	.column_value = feishu_users_column_value,
 };
 
 static const OprecResource *const feishu_resources[] = {

@@ -691,7 +691,7 @@ static const char *const huawei_throttled_codes[] = {
 };
 static const char *const huawei_transient_codes[] = {HUAWEI_SYSTEM_BUSY, NULL};
 
-const OprecResource oprec_huawei_records = {
+static const OprecResource oprec_huawei_records = {
 	.service = &oprec_huawei_service,
 	.name = "issue_records",
 	.table_name = "huawei_issue_records",
