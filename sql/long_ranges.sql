@@ -65,22 +65,23 @@ ALTER SERVER feishu OPTIONS (DROP time_windows);
 CREATE TEMP VIEW ten_items AS SELECT * FROM feishu_op_records
 WHERE work_item_id IN (1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010)
   AND operation_time >= '2025-03-01' AND operation_time < '2025-03-22';
-CREATE TEMP VIEW requests_made AS
-SELECT count(*) AS requests, count(*) FILTER (WHERE window_start IS NOT NULL) AS windowed
-FROM sim.feishu_requests WHERE api = 'feishu';
+-- read them once: the requests made, and the rows against the truth
+CREATE FUNCTION pg_temp.read_ten_items(OUT requests bigint, OUT windowed bigint,
+    OUT expected bigint, OUT got bigint, OUT missing bigint, OUT extra bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM sim.reset();
+    CREATE TEMP TABLE got_ten AS SELECT * FROM ten_items;
+    SELECT count(*), count(*) FILTER (WHERE window_start IS NOT NULL)
+    INTO requests, windowed FROM sim.feishu_requests WHERE api = 'feishu';
+    SELECT c.expected, c.got, c.missing, c.extra INTO expected, got, missing, extra
+    FROM sim.compare('got_ten', $c$work_item_id BETWEEN 1001 AND 1010
+        AND operation_time >= '2025-03-01' AND operation_time < '2025-03-22'$c$) c;
+    DROP TABLE got_ten;
+END $$;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT work_item_id FROM ten_items;
-SELECT sim.reset();
-CREATE TEMP TABLE got AS SELECT * FROM ten_items;
-SELECT * FROM requests_made;
-SELECT * FROM sim.compare('got', $$work_item_id BETWEEN 1001 AND 1010
-    AND operation_time >= '2025-03-01' AND operation_time < '2025-03-22'$$);
-DROP TABLE got;
+SELECT * FROM pg_temp.read_ten_items();
 ALTER SERVER feishu OPTIONS (ADD records_per_id '60');
 EXPLAIN (VERBOSE, COSTS OFF) SELECT work_item_id FROM ten_items;
-SELECT sim.reset();
-CREATE TEMP TABLE got AS SELECT * FROM ten_items;
-SELECT * FROM requests_made;
-SELECT * FROM sim.compare('got', $$work_item_id BETWEEN 1001 AND 1010
-    AND operation_time >= '2025-03-01' AND operation_time < '2025-03-22'$$);
-DROP TABLE got;
+SELECT * FROM pg_temp.read_ten_items();
 ALTER SERVER feishu OPTIONS (DROP records_per_id);
