@@ -29,9 +29,9 @@
  *	  for its tests.
  * Everything else is optional: NULL (or 0) means "not needed".  Requests
  * are written with the helpers at the end of this header; the engine
- * sends them, paces and retries them, renews refused tokens, reads every
- * answer's JSON once and raises the API's errors with the service's hints
- * before read_page sees it.
+ * sends them, paces and retries them, renews refused tokens, parses each
+ * answer and raises the API's errors with the service's hints before
+ * read_page sees it.
  *
  *-------------------------------------------------------------------------
  */
