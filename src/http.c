@@ -929,7 +929,8 @@ advance_call(OprecCall *call)
 /*
  * Begin a request: it is sent as soon as the pace allows, and answered
  * while this or any other call is waited for.  The call lives in a new
- * child of the current memory context; req must live as long.
+ * child of the current memory context; req must live until the call's
+ * result is taken (oprec_http_result).
  */
 OprecCall *
 oprec_http_start(const OprecTransport *transport, OprecRequest *req)
@@ -1008,6 +1009,8 @@ oprec_http_result(OprecCall *call, OprecResponse *resp)
 	if (call->transfer->result != CURLE_OK)
 		report_transport_failure(call->transport, call->req, call->transfer, call->attempt);
 	*resp = call->resp;
+	/* the answer stays with the call; the request may be on the caller's stack */
+	call->req = NULL;
 }
 
 /*
