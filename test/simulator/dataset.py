@@ -9,9 +9,12 @@ Huawei CodeArts Req: issue history entries (three projects, the third with
 Everything comes from random.Random with fixed seeds, so every run serves the
 same data; the only exception is the "recent" items (Feishu 1300, Huawei 5555),
 whose timestamps are relative to the server start so that "last N days" queries
-always find something.
+always find something.  Records added while the simulator runs (the
+add_records config key, additions.py) are inserted in their place and removed
+again by /_sim/reset.
 """
 
+import bisect
 import collections
 import datetime
 import random
@@ -131,6 +134,8 @@ class FeishuData:
         self._build_wide()
         for item_id, recs in self.records.items():
             recs.sort(key=FeishuRecord.sort_key)
+        self._built_seq = self._seq
+        self.added = []            # FeishuRecord added by add_records, in the order added
         # Work items, types and users for the enumeration calls: derived from
         # the records above with a separate random stream (never changes them).
         self.catalog = FeishuCatalog(self, start_s)
@@ -152,6 +157,27 @@ class FeishuData:
         for item_id in sorted(self.records):
             out.extend(self.served_records(item_id))
         return out
+
+    def add_record(self, data):
+        """A record that arrives after start-up (add_records): inserted by
+        operation_time, after the records of the same time (its sequence is
+        the newest).  The caller holds the state lock."""
+        self._seq += 1
+        rec = FeishuRecord(self._seq, data)
+        bisect.insort(self.records[data["work_item_id"]], rec, key=FeishuRecord.sort_key)
+        self.added.append(rec)
+        self.catalog.record_added(rec)
+        return rec
+
+    def remove_added(self):
+        """Remove every added record (/_sim/reset); True when there was one."""
+        if not self.added:
+            return False
+        for item_id in {rec.data["work_item_id"] for rec in self.added}:
+            self.records[item_id] = [r for r in self.records[item_id] if r.seq <= self._built_seq]
+        self.added = []
+        self._seq = self._built_seq
+        return True
 
     # -- construction -----------------------------------------------------
 
@@ -473,6 +499,44 @@ class HuaweiData:
         # Issue metadata and the V4 project-wide history, derived from the
         # entries above with a separate random stream (never changes them).
         self.catalog = HuaweiCatalog(self, start_s)
+        # add_records: new entry and detail ids lie above every id of the
+        # data and are never handed out twice (not even across resets).
+        entries = [e for issues in self.projects.values() for es in issues.values() for e in es]
+        self._next_entry_id = max(e["id"] for e in entries) + 1
+        self._next_detail_id = max(d["id"] for e in entries for d in e["details"]) + 1
+        self.added = []            # (project_id, issue_id, entry) added, in the order added
+
+    def new_ids(self):
+        """(entry id, detail id) for an added entry; the caller holds the state lock."""
+        ids = self._next_entry_id, self._next_detail_id
+        self._next_entry_id += 1
+        self._next_detail_id += 1
+        return ids
+
+    def add_entry(self, project_id, issue_id, entry):
+        """A history entry that arrives after start-up (add_records), placed
+        where get-record's order puts it: entries by created_on descending,
+        then entry id descending (its id is the newest, so it comes before
+        the entries of the same time).  The caller holds the state lock."""
+        entries = self.projects[project_id][issue_id]
+        t = int(entry["created_on"])
+        at = next((k for k, e in enumerate(entries) if int(e["created_on"]) <= t), len(entries))
+        entries.insert(at, entry)
+        self.added.append((project_id, issue_id, entry))
+        self.catalog.entry_added(project_id, issue_id, entry)
+
+    def remove_added(self):
+        """Remove every added entry (/_sim/reset); True when there was one."""
+        if not self.added:
+            return False
+        entry_ids = {entry["id"] for _, _, entry in self.added}
+        for project_id, issue_id in {(p, i) for p, i, _ in self.added}:
+            issues = self.projects[project_id]
+            issues[issue_id] = [e for e in issues[issue_id] if e["id"] not in entry_ids]
+        self.catalog.remove_added({d["id"] for _, _, entry in self.added for d in entry["details"]},
+                                  {p for p, _, _ in self.added})
+        self.added = []
+        return True
 
     def entries(self, project_id, issue_id):
         return self.projects.get(project_id, {}).get(issue_id, [])
@@ -701,12 +765,16 @@ _FEISHU_TITLES = ("登录页报错", "订单列表分页", "消息推送延迟",
 
 class FeishuWorkItem:
     """One work item: what work_item/filter answers plus what the truth shows.
-    `updated_at` is the only field that changes after start-up (edit_during_listing);
-    `built_updated_at` keeps the value /_sim/reset restores."""
+    `updated_at` changes after start-up (edit_during_listing, add_records), and
+    so do `participants`, `served_count` and `latest_record_ms` (add_records);
+    the `built_` copies keep the values /_sim/reset restores."""
 
     def __init__(self, **fields):
         self.__dict__.update(fields)
         self.built_updated_at = self.updated_at
+        self.built_participants = set(self.participants)
+        self.built_served_count = self.served_count
+        self.built_latest_record_ms = self.latest_record_ms
 
     def info(self):
         """The WorkItemInfo object of a filter answer (key order as served)."""
@@ -771,15 +839,31 @@ class FeishuCatalog:
     def edit(self, item_ids, now_ms):
         """edit_during_listing: the k-th item (from 1) gets updated_at now_ms + k,
         distinct and newer than every other item; no record is added.  The
-        horizon moves too, so that an open interval end still reaches them."""
+        horizon moves too, so that an open interval end still reaches them.
+        add_records moves the item of its k-th record the same way (an id
+        named twice keeps the later time)."""
         for k, item_id in enumerate(item_ids, 1):
             self.items[item_id].updated_at = now_ms + k
         self.horizon_ms = max(self.horizon_ms, now_ms + len(item_ids))
 
+    def record_added(self, rec):
+        """add_records: the item counts the new (served) record; a user-type
+        operator becomes a participant.  Its update time is moved by edit()."""
+        item = self.items[rec.data["work_item_id"]]
+        if rec.time >= FEISHU_MIN_SERVED_MS:
+            item.served_count += 1
+            if item.latest_record_ms is None or rec.time > item.latest_record_ms:
+                item.latest_record_ms = rec.time
+        if rec.data.get("operator_type") == "user" and rec.data.get("operator"):
+            item.participants.add(rec.data["operator"])
+
     def restore(self):
-        """Undo every edit (/_sim/reset)."""
+        """Undo every edit and addition (/_sim/reset)."""
         for item in self.items.values():
             item.updated_at = item.built_updated_at
+            item.participants = set(item.built_participants)
+            item.served_count = item.built_served_count
+            item.latest_record_ms = item.built_latest_record_ms
         self.horizon_ms = self._built_horizon_ms
 
     def project_by_key_or_simple_name(self, text):
@@ -862,13 +946,15 @@ def huawei_issue_user(user):
 
 
 class HuaweiIssue:
-    """One issue of the V4 list.  `updated_ms` is the only field that changes
-    after start-up (edit_during_listing); `built_updated_ms` is what
-    /_sim/reset restores."""
+    """One issue of the V4 list.  `updated_ms` changes after start-up
+    (edit_during_listing, add_records), and so do `latest_entry_ms` and
+    `v4_count` (add_records); the `built_` copies are what /_sim/reset restores."""
 
     def __init__(self, **fields):
         self.__dict__.update(fields)
         self.built_updated_ms = self.updated_ms
+        self.built_latest_entry_ms = self.latest_entry_ms
+        self.built_v4_count = self.v4_count
 
     def served(self):
         """The object of a POST /v4/projects/{id}/issues answer."""
@@ -931,14 +1017,35 @@ class HuaweiCatalog:
 
     def edit(self, issue_ids, now_s):
         """edit_during_listing: the k-th issue (from 1) gets the updated time
-        now_s + k seconds (V4 times have whole seconds); no history is added."""
+        now_s + k seconds (V4 times have whole seconds); no history is added.
+        add_records moves the issue of its k-th entry the same way."""
         for k, issue_id in enumerate(issue_ids, 1):
             self.by_id[issue_id].updated_ms = (now_s + k) * 1000
 
+    def entry_added(self, project_id, issue_id, entry):
+        """add_records: the entry's V4 records (one per detail) in their place
+        (operated_time descending, then id descending); the issue counts them.
+        Its update time is moved by edit()."""
+        records = self.records[project_id]
+        for rec in self._v4_records(issue_id, [entry]):
+            bisect.insort(records, rec, key=lambda r: (-r["operated_time"], -r["id"]))
+            self.by_id[issue_id].v4_count += 1
+        issue = self.by_id[issue_id]
+        t = int(entry["created_on"])
+        if issue.latest_entry_ms is None or t > issue.latest_entry_ms:
+            issue.latest_entry_ms = t
+
+    def remove_added(self, detail_ids, project_ids):
+        """Drop the V4 records of added entries (/_sim/reset; restore() resets the counts)."""
+        for project_id in project_ids:
+            self.records[project_id] = [r for r in self.records[project_id] if r["id"] not in detail_ids]
+
     def restore(self):
-        """Undo every edit (/_sim/reset)."""
+        """Undo every edit and addition (/_sim/reset)."""
         for issue in self.by_id.values():
             issue.updated_ms = issue.built_updated_ms
+            issue.latest_entry_ms = issue.built_latest_entry_ms
+            issue.v4_count = issue.built_v4_count
 
     @staticmethod
     def _v4_records(issue_id, entries):
