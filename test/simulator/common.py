@@ -221,6 +221,8 @@ DEFAULT_CONFIG = {
     "huawei_qps_shared": False,
     "huawei_v4_max_offset": 10000,
     "edit_during_listing": None,
+    # Records added since the last reset (see additions.py); a post appends.
+    "add_records": {"feishu": [], "huawei": []},
 }
 
 HUAWEI_TOKEN_TTL_MAX = 10 ** 10   # keeps expires_at within year 9999
@@ -335,6 +337,9 @@ def validate_config_update(update):
             value = faults.validate_faults(value)
         elif key == "edit_during_listing":
             value = _validate_edit_during_listing(value)
+        elif key == "add_records":
+            import additions   # additions.py imports this module
+            value = additions.validate(value)
         elif key == "feishu_token_reported_ttl":
             if value is not None and not (is_json_int(value) or isinstance(value, RawJSON)):
                 raise ConfigError("feishu_token_reported_ttl must be a JSON number or null")
@@ -428,6 +433,9 @@ class SimState:
         # set, and the edits still to make: vendor -> (after N answers, ids).
         self.listing_answers = {vendor: 0 for vendor in EDIT_VENDORS}
         self.edits_pending = {}
+        # Changes whenever add_records adds records or a reset removes them:
+        # the truth endpoints rebuild what they cache.
+        self.data_version = 0
 
     def reset(self):
         with self.lock:
@@ -443,6 +451,10 @@ class SimState:
             self.log = []
             self.log_generation += 1
             self._arm_edits(None)
+            removed_feishu = self.feishu_data.remove_added()
+            removed_huawei = self.huawei_data.remove_added()
+            if removed_feishu or removed_huawei:
+                self.data_version += 1
             self.feishu_data.catalog.restore()
             self.huawei_data.catalog.restore()
 
@@ -482,7 +494,22 @@ class SimState:
     def update_config(self, update):
         clean = validate_config_update(update)
         self._check_edit_ids(clean.get("edit_during_listing"))
+        added = clean.pop("add_records", None)
+        if added is not None:
+            import additions
+            additions.check_targets(added, self.feishu_data, self.huawei_data)
         with self.lock:
+            if added is not None:
+                # Appended, never replaced: the config shows every record
+                # added since the last reset.
+                shown = self.config["add_records"]
+                feishu_new, huawei_new = additions.apply(
+                    added, self.feishu_data, self.huawei_data,
+                    {vendor: len(shown[vendor]) for vendor in shown})
+                self.config["add_records"] = {"feishu": shown["feishu"] + feishu_new,
+                                              "huawei": shown["huawei"] + huawei_new}
+                if feishu_new or huawei_new:
+                    self.data_version += 1
             if "edit_during_listing" in clean:
                 self._arm_edits(clean["edit_during_listing"])
             if "faults" in clean:

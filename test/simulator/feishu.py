@@ -143,7 +143,10 @@ def list_records(state, req):
         repeat_cursor = state.config["feishu_repeat_cursor"]
     try:
         query = parse_list_body(req.json, repeat_cursor)
-        data = answer_list(state.feishu_data, query, end_inclusive, repeat_cursor)
+        # Under the lock: add_records inserts records between two answers,
+        # never during one.
+        with state.lock:
+            data = answer_list(state.feishu_data, query, end_inclusive, repeat_cursor)
     except InvalidParam as exc:
         return _error(200, exc.code, exc.msg, token_class)
     return _ok(data, token_class)

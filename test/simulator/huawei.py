@@ -368,10 +368,13 @@ def get_record(state, req):
                                                                  data.projects)
     except BadQuery as exc:
         return _error(400, exc.code, exc.msg, token_class)
-    entries = data.entries(project_id, issue_id)
-    body = {"result": {"offset": offset, "record": entries[offset:offset + limit],
-                       "limit": limit, "journals_total": len(entries)},
-            "status": "success"}
+    # Under the lock: add_records inserts entries between two answers, never
+    # during one.
+    with state.lock:
+        entries = data.entries(project_id, issue_id)
+        body = {"result": {"offset": offset, "record": entries[offset:offset + limit],
+                           "limit": limit, "journals_total": len(entries)},
+                "status": "success"}
     return Response.json(200, body, token=token_class, content_type=HUAWEI_JSON)
 
 
@@ -479,7 +482,8 @@ def list_project_records(state, req):
             raise BadQuery("PM.02152005", "project does not exist or has been deleted")
     except BadQuery as exc:
         return _error(400, exc.code, exc.msg, token_class)
-    records = [r for r in catalog.records[project_id] if _in_interval(r["operated_time"], bounds)]
+    with state.lock:   # add_records inserts records between two answers
+        records = [r for r in catalog.records[project_id] if _in_interval(r["operated_time"], bounds)]
     body = {"records": records[offset:offset + limit], "total": len(records)}
     return Response.json(200, body, token=token_class, content_type=HUAWEI_JSON)
 

@@ -16,7 +16,6 @@ import re
 import socket
 import struct
 import sys
-import threading
 import time
 import traceback
 import urllib.parse
@@ -252,45 +251,46 @@ def _answer_api(state, req, route, api, generation, entry):
 # --------------------------------------------------------------------------
 
 class TruthCache:
-    """The data never changes after start-up, so build the truth files once;
-    except the update times of work items and issues (edit_during_listing),
-    whose truth is built on every request."""
+    """The truth files are built once and kept while the data stay as they
+    are: until add_records adds records or a reset removes them
+    (state.data_version).  The update times of work items and issues
+    (edit_during_listing, add_records) move more often: that truth is built on
+    every request.  The objects are collected under the state lock, as the
+    API calls read them (records and entries are never changed once made, so
+    they are written out after it)."""
 
     LIVE = ("feishu_work_items", "huawei_issues")
 
     def __init__(self, state):
         self._state = state
-        self._lock = threading.Lock()
-        self._feishu = None
-        self._huawei = None
-        self._other = {}
+        self._cache = {}          # name -> (data_version, bytes)
+
+    def _cached(self, name, lines):
+        with self._state.lock:
+            version = self._state.data_version
+            hit = self._cache.get(name)
+            if hit is not None and hit[0] == version:
+                return hit[1]
+            objects = list(lines())
+        text = "".join(jsonl_line(obj) for obj in objects).encode("utf-8")
+        with self._state.lock:
+            if self._state.data_version == version:
+                self._cache[name] = (version, text)
+        return text
 
     def feishu(self):
-        with self._lock:
-            if self._feishu is None:
-                lines = (jsonl_line(r.data) for r in self._state.feishu_data.truth())
-                self._feishu = "".join(lines).encode("utf-8")
-            return self._feishu
+        return self._cached("feishu", lambda: (r.data for r in self._state.feishu_data.truth()))
 
     def huawei(self):
-        with self._lock:
-            if self._huawei is None:
-                lines = (jsonl_line({"project_id": p, "issue_id": i, "entry": e})
-                         for p, i, e in self._state.huawei_data.truth())
-                self._huawei = "".join(lines).encode("utf-8")
-            return self._huawei
+        return self._cached("huawei", lambda: ({"project_id": p, "issue_id": i, "entry": e}
+                                               for p, i, e in self._state.huawei_data.truth()))
 
     def enumeration(self, name):
-        """The truth of the enumeration calls (see README.md), built once
-        (LIVE ones under the state lock, as the list calls read them)."""
+        """The truth of the enumeration calls (see README.md)."""
         if name in self.LIVE:
             with self._state.lock:
                 return "".join(jsonl_line(obj) for obj in self._enumeration_lines(name)).encode("utf-8")
-        with self._lock:
-            if name not in self._other:
-                self._other[name] = "".join(
-                    jsonl_line(obj) for obj in self._enumeration_lines(name)).encode("utf-8")
-            return self._other[name]
+        return self._cached(name, lambda: self._enumeration_lines(name))
 
     def _enumeration_lines(self, name):
         feishu_catalog = self._state.feishu_data.catalog
@@ -320,7 +320,7 @@ JSONL = "application/x-ndjson; charset=utf-8"
 
 def _public_config(state):
     with state.lock:
-        config = dict(state.config)
+        config = dict(state.config)   # add_records: its lists are replaced, never changed
         fault = config["fail_next"]
         if fault:
             shown = {"path": fault["path"], "count": state.fail_remaining,

@@ -300,7 +300,8 @@ def test_control():
         "feishu_token_value": None, "huawei_token_ttl": 86400,
         "feishu_filter_requires_types": True, "feishu_filter_hides_terminated": True,
         "feishu_filter_max_results": None, "feishu_qps_shared": False, "huawei_qps_shared": False,
-        "huawei_v4_max_offset": 10000, "edit_during_listing": None}, cfg)
+        "huawei_v4_max_offset": 10000, "edit_during_listing": None,
+        "add_records": {"feishu": [], "huawei": []}}, cfg)
     check("reset clears the log", request_log() == [])
 
 
