@@ -2967,6 +2967,455 @@ def test_edit_during_listing_huawei():
           and [i["id"] for i in hw4_all_issues({}, project=HW_WIDE, limit=100)[0]] == order)
 
 # --------------------------------------------------------------------------
+# add_records: records that arrive while the simulator runs
+# --------------------------------------------------------------------------
+
+TIE_MS = 1747706640000                  # two records of 1001 and one of 1002 share it
+
+
+def add_records(feishu=None, huawei=None):
+    body = {}
+    if feishu is not None:
+        body["feishu"] = feishu
+    if huawei is not None:
+        body["huawei"] = huawei
+    return configure(add_records=body).json["config"]["add_records"]
+
+
+def feishu_added_record(item, t, number, **fields):
+    """The record add_records makes with its defaults (fields override them)."""
+    rec = {"project_key": item["project_key"], "work_item_id": item["id"],
+           "work_item_type_key": item["work_item_type_key"], "operation_time": t,
+           "operator_type": "user", "operator": USER_KEY, "operation_type": "modify",
+           "op_record_module": "field_mod",
+           "record_contents": [{"object": {"object_type": "field", "object_value": "description"},
+                                "add": [], "delete": [], "old": [], "new": [f"added record {number}"]}]}
+    rec.update(fields)
+    order = ["project_key", "work_item_id", "work_item_type_key", "operation_time", "operator_type",
+             "operator", "operation_type", "op_record_module", "source_type", "source", "record_contents"]
+    return {key: rec[key] for key in order if key in rec}
+
+
+def feishu_truth_with(before, added):
+    """The Feishu truth once `added` arrived: by work_item_id, operation_time,
+    and the added ones after the records of the same time (stable sort)."""
+    return sorted(before + added, key=lambda r: (r["work_item_id"], r["operation_time"]))
+
+
+def test_add_records_config():
+    reset()
+    truth_before = {name: http("GET", "/_sim/truth/" + name).text
+                    for name in ("feishu", "huawei", "feishu_work_items", "huawei_v4_records", "huawei_issues")}
+    good_f = {"work_item_id": 1001, "operation_time": TIE_MS}
+    good_h = {"issue_id": 100, "created_on": TIE_MS}
+    f = lambda **kw: {"feishu": [dict(good_f, **kw)]}
+    h = lambda **kw: {"huawei": [dict(good_h, **kw)]}
+    f_without = lambda key: {"feishu": [{k: v for k, v in good_f.items() if k != key}]}
+    h_without = lambda key: {"huawei": [{k: v for k, v in good_h.items() if k != key}]}
+    for name, value in (
+            ("null", None), ("a list", [good_f]), ("a number", 1), ("unknown key", {"feishu": [], "jira": []}),
+            ("feishu not a list", {"feishu": good_f}), ("feishu [1]", {"feishu": [1]}),
+            ("huawei null", {"huawei": None}),
+            ("Feishu without work_item_id", f_without("work_item_id")),
+            ("Feishu without operation_time", f_without("operation_time")),
+            ("Feishu work_item_id a string", f(work_item_id="1001")),
+            ("Feishu work_item_id true", f(work_item_id=True)),
+            ("unknown Feishu item", f(work_item_id=424242)),
+            ("a Huawei id as Feishu item", f(work_item_id=8000001)),
+            ("deleted Feishu item 1099", f(work_item_id=1099)),
+            ("operation_time before 2024-07-02", f(operation_time=MIN_MS - 1)),
+            ("operation_time of 12 digits", f(operation_time=999999999999)),
+            ("operation_time of 14 digits", f(operation_time=10 ** 13)),
+            ("operation_time 1.5", f(operation_time=1747706640000.5)),
+            ("operation_time a string", f(operation_time=str(TIE_MS))),
+            ("operator_type robot", f(operator_type="robot")),
+            ("operator a number", f(operator=7491126018028090001)),
+            ("operation_type edit", f(operation_type="edit")),
+            ("op_record_module work_item", f(op_record_module="work_item")),
+            ("source_type without source", f(source_type="auto")),
+            ("source without source_type", f(source="auto_8842")),
+            ("source_type manual", f(source_type="manual", source="x")),
+            ("source empty", f(source_type="auto", source="")),
+            ("record_contents an object", f(record_contents={})),
+            ("record_contents [1]", f(record_contents=[1])),
+            ("Feishu project_key", f(project_key="proj_alpha")),
+            ("Feishu work_item_type_key", f(work_item_type_key="story")),
+            ("a lone surrogate", f(operator="\ud800")),
+            ("a lone surrogate in record_contents", f(record_contents=[{"new": ["\udfff"]}])),
+            ("Huawei without issue_id", h_without("issue_id")),
+            ("Huawei without created_on", h_without("created_on")),
+            ("unknown Huawei issue", h(issue_id=999)),
+            ("a Feishu id as Huawei issue", h(issue_id=1001)),
+            ("deleted issue 204", h(issue_id=204)),
+            ("deleted issue 123", h(issue_id=123)),
+            ("created_on of 12 digits", h(created_on=999999999999)),
+            ("created_on of 14 digits", h(created_on=10 ** 13)),
+            ("created_on a string", h(created_on=str(TIE_MS))),
+            ("created_on in seconds", h(created_on=1747706640)),
+            ("unknown user", h(user=9999)),
+            ("user as a string", h(user="1111")),
+            ("notes a number", h(notes=5)),
+            ("detail a list", h(detail=[])),
+            ("detail with an unknown key", h(detail={"id": 5})),
+            ("detail.name unknown", h(detail={"name": "foo"})),
+            ("detail.operation modify", h(detail={"operation": "modify"})),
+            ("detail.new_value a number", h(detail={"new_value": 5})),
+            ("detail.old_value a number", h(detail={"old_value": 5})),
+            ("Huawei project_id", h(project_id=HW_PROJECT)),
+            ("a good Feishu record with a bad Huawei one", {"feishu": [good_f], "huawei": [{"issue_id": 999,
+                                                                                           "created_on": TIE_MS}]}),
+            ("a good record before a bad one", {"feishu": [good_f, dict(good_f, work_item_id=424242)]})):
+        check(f"add_records: {name} refused", config_rejected({"add_records": value, "feishu_qps": 3}))
+    cfg = http("GET", "/_sim/config").json
+    check("add_records: a refused post changes nothing",
+          cfg["add_records"] == {"feishu": [], "huawei": []} and cfg["feishu_qps"] == 15, cfg)
+    check("add_records: a refused post adds nothing", all(
+        http("GET", "/_sim/truth/" + name).text == text for name, text in truth_before.items()))
+    for value in ({}, {"feishu": []}, {"feishu": [], "huawei": []}):
+        r = configure(add_records=value)
+        check(f"add_records: {json.dumps(value)} adds nothing",
+              r.json["config"]["add_records"] == {"feishu": [], "huawei": []}, r)
+    check("add_records: an empty post changes no truth", all(
+        http("GET", "/_sim/truth/" + name).text == text for name, text in truth_before.items()))
+    shown = add_records(feishu=[good_f], huawei=[good_h])
+    check("add_records: the config shows what was added",
+          [r["work_item_id"] for r in shown["feishu"]] == [1001]
+          and [x["issue_id"] for x in shown["huawei"]] == [100], shown)
+    r = configure(feishu_qps=4)
+    check("add_records: posting other keys keeps the additions",
+          r.json["config"]["add_records"] == shown and r.json["config"]["feishu_qps"] == 4, r)
+    check("add_records: GET /_sim/config shows them", http("GET", "/_sim/config").json["add_records"] == shown)
+    check("add_records: config posts are not logged", request_log() == [])
+    reset()
+    check("add_records: reset empties the key",
+          http("GET", "/_sim/config").json["add_records"] == {"feishu": [], "huawei": []})
+    check("add_records: reset removes the records", all(
+        http("GET", "/_sim/truth/" + name).text == text for name, text in truth_before.items()))
+
+
+def test_add_records_feishu():
+    reset()
+    configure(feishu_qps=0)
+    names = ("feishu", "feishu_work_items")
+    before_text = {name: http("GET", "/_sim/truth/" + name).text for name in names}
+    truth = jsonl("/_sim/truth/feishu")
+    items = {x["id"]: x for x in jsonl("/_sim/truth/feishu_work_items")}
+    ops = op_truth_by_item()
+    list_1001 = feishu_all({"project_key": "proj_alpha", "work_item_ids": [1001, 1002], "page_size": 200})
+    wide = 3001
+    wide_first = ops[wide][0]["operation_time"]
+    late_t = MIN_MS                        # older than every record of 3001: a late record
+    new_t = ops[wide][-1]["operation_time"] + 1
+    assert late_t < wide_first
+    wall_ms = int(time.time() * 1000)
+    shown = add_records(feishu=[
+        {"work_item_id": 1001, "operation_time": TIE_MS},
+        {"work_item_id": wide, "operation_time": late_t, "operator_type": "auto"},
+        {"work_item_id": 2003, "operation_time": new_t, "operator_type": "user",
+         "operator": "7380021184471550023", "operation_type": "complete", "op_record_module": "node_mod",
+         "source_type": "plugin", "source": "plugin_77",
+         "record_contents": [{"object": {"object_type": "node", "object_value": "state_test"},
+                              "extra": {"big": 123456789012345678901234567890}}]}])["feishu"]
+    want = [feishu_added_record(items[1001], TIE_MS, 1),
+            feishu_added_record(items[wide], late_t, 2, operator_type="auto", operator="auto_8842",
+                                source_type="auto", source="auto_8842"),
+            feishu_added_record(items[2003], new_t, 3, operator="7380021184471550023",
+                                operation_type="complete", op_record_module="node_mod",
+                                source_type="plugin", source="plugin_77",
+                                record_contents=[{"object": {"object_type": "node", "object_value": "state_test"},
+                                                  "extra": {"big": 123456789012345678901234567890}}])]
+    check("add Feishu: records with their defaults (item's space and type, user 7491126018028090001, "
+          "modify, field_mod, one field change)", shown == want, shown)
+    check("add Feishu: served key order", [list(r) for r in shown] == [list(r) for r in want])
+    want_keys = ["project_key", "work_item_id", "work_item_type_key", "operation_time", "operator_type",
+                 "operator", "operation_type", "op_record_module", "source_type", "source", "record_contents"]
+    check("add Feishu: key order of a record with a source", list(shown[1]) == want_keys, list(shown[1]))
+    check("add Feishu: the truth holds them in their place",
+          jsonl("/_sim/truth/feishu") == feishu_truth_with(truth, want))
+    check("add Feishu: big numbers written exactly",
+          '"big":123456789012345678901234567890' in http("GET", "/_sim/truth/feishu").text)
+    got = feishu_all({"project_key": "proj_alpha", "work_item_ids": [1001, 1002], "page_size": 200})
+    at = next(k for k, r in enumerate(list_1001) if r["operation_time"] > TIE_MS)
+    check("add Feishu: list call serves it after the records of the same time (1001, 1001, 1002, new)",
+          got == list_1001[:at] + [want[0]] + list_1001[at:]
+          and [r["work_item_id"] for r in got[at - 3:at + 1]] == [1001, 1001, 1002, 1001], got[at - 3:at + 2])
+    got = feishu_all({"project_key": FEISHU_WIDE, "work_item_ids": [wide]})
+    check("add Feishu: a late record is served first, by its time", got == [want[1]] + ops[wide], got[:2])
+    r = flist({"project_key": FEISHU_WIDE, "work_item_ids": [wide], "start": MIN_MS, "end": MIN_MS + WEEK})
+    check("add Feishu: a window in the past finds the late record",
+          r.json["data"]["op_records"] == [want[1]] and r.json["data"]["total"] == 1, r)
+    got = feishu_all({"project_key": "proj_beta", "work_item_ids": [2003], "operator_type": ["user"],
+                      "source_type": ["plugin"], "op_record_module": ["node_mod"]})
+    check("add Feishu: the list filters see the given fields", got == [want[2]], got)
+    pages = feishu_pages({"project_key": "proj_alpha", "work_item_ids": [1001, 1002], "page_size": 4})
+    paged = [rec for _, data in pages for rec in data["op_records"]]
+    check("add Feishu: paging with cursors serves the new list, total counts it",
+          paged == list_1001[:at] + [want[0]] + list_1001[at:]
+          and all(data["total"] == len(list_1001) + 1 for _, data in pages)
+          and [len(data["op_records"]) for _, data in pages][:3] == [4, 1, 4], [len(d["op_records"]) for _, d in pages])
+
+    after = {x["id"]: x for x in jsonl("/_sim/truth/feishu_work_items")}
+    others = max(x["updated_at"] for i, x in after.items() if i not in (1001, wide, 2003))
+    t1, t2, t3 = (after[i]["updated_at"] for i in (1001, wide, 2003))
+    check("add Feishu: updated_at = simulated now + k ms for the k-th record, newer than every other item",
+          t2 == t1 + 1 and t3 == t1 + 2 and t1 > others and t1 - 1 >= max(wall_ms, others), (t1, t2, t3, others))
+    check("add Feishu: served_records and latest_record_ms count them", [
+        (after[i]["served_records"], after[i]["latest_record_ms"]) for i in (1001, wide, 2003)] == [
+        (items[1001]["served_records"] + 1, items[1001]["latest_record_ms"]),
+        (items[wide]["served_records"] + 1, items[wide]["latest_record_ms"]),
+        (items[2003]["served_records"] + 1, new_t)], [after[i] for i in (wide, 2003)])
+    check("add Feishu: a new user-type operator becomes a participant",
+          after[2003]["participants"] == sorted(set(items[2003]["participants"]) | {"7380021184471550023"}))
+    check("add Feishu: nothing else of the items changes (state, created/updated_by, name)", all(
+        dict(after[i], updated_at=0, served_records=0, latest_record_ms=0, participants=0)
+        == dict(items[i], updated_at=0, served_records=0, latest_record_ms=0, participants=0)
+        for i in (1001, wide, 2003))
+          and all(after[i] == items[i] for i in after if i not in (1001, wide, 2003)))
+    check("add Feishu: no coverage violation (updated_at >= every record)",
+          not any(after[i]["violates_coverage"] for i in (1001, wide, 2003)))
+    for project, item in (("proj_alpha", 1001), (FEISHU_WIDE, wide), ("proj_beta", 2003)):
+        r = ffilter({"work_item_type_keys": all_type_keys(project), "updated_at": {"start": t1}}, project)
+        check(f"add Feishu: a listing by updated_at since the addition finds {item}",
+              feishu_ok(r) and [x["id"] for x in r.json["data"]] == [item]
+              and r.json["data"][0]["updated_at"] == after[item]["updated_at"], r)
+        r = ffilter({"work_item_type_keys": all_type_keys(project), "page_size": 1}, project)
+        check(f"add Feishu: {item} leads the listing of its space", r.json["data"][0]["id"] == item, r)
+    check("add Feishu: the state's own time does not move",
+          ffilter({"work_item_type_keys": ["story"], "work_item_ids": [1001]}).json["data"][0]
+          ["work_item_status"]["updated_at"] == items[1001]["updated_at"])
+
+    # A second post appends; a terminated item is reached with work_item_status.
+    shown = add_records(feishu=[{"work_item_id": 1017, "operation_time": TIE_MS}])["feishu"]
+    want.append(feishu_added_record(items[1017], TIE_MS, 4))
+    check("add Feishu: a second post appends (config shows all four, numbered on)", shown == want, shown[-1:])
+    t4 = jsonl("/_sim/truth/feishu_work_items")
+    t4 = next(x["updated_at"] for x in t4 if x["id"] == 1017)
+    check("add Feishu: a later addition is newer still", t4 > t3, (t4, t3))
+    r = ffilter({"work_item_type_keys": ["story"], "updated_at": {"start": t4}})
+    check("add Feishu: a terminated item is not listed without work_item_status", feishu_ok(r)
+          and r.json["data"] == [], r)
+    r = ffilter({"work_item_type_keys": ["story"], "updated_at": {"start": t4},
+                 "work_item_status": [{"state_key": "terminated"}]})
+    check("add Feishu: ... but with work_item_status terminated", feishu_ok(r)
+          and [x["id"] for x in r.json["data"]] == [1017], r)
+    check("add Feishu: truth after two posts", jsonl("/_sim/truth/feishu") == feishu_truth_with(truth, want))
+
+    # A record added in the part a cursor has already read shifts the rest.
+    body = {"project_key": "proj_alpha", "work_item_ids": [1001], "page_size": 6}
+    first = flist(dict(body, start_from="")).json["data"]
+    add_records(feishu=[{"work_item_id": 1001, "operation_time": MIN_MS}])
+    rest, cursor = [], first["start_from"]
+    while cursor:
+        data = flist(dict(body, start_from=cursor)).json["data"]
+        rest += data["op_records"]
+        cursor = data["start_from"]
+    now_1001 = feishu_all({"project_key": "proj_alpha", "work_item_ids": [1001]})
+    check("add Feishu: a cursor holds an offset: an addition before it serves one record twice, "
+          "not the added one", now_1001[0]["record_contents"][0]["new"] == ["added record 5"]
+          and first["op_records"] == now_1001[1:7] and rest == now_1001[6:]
+          and rest[0] == first["op_records"][-1], (len(first["op_records"]), len(rest)))
+    reset()
+    check("add Feishu: reset removes every added record and restores the items",
+          all(http("GET", "/_sim/truth/" + name).text == before_text[name] for name in names))
+    configure(feishu_qps=0)
+    check("add Feishu: reset: the list call serves what it served",
+          feishu_all({"project_key": "proj_alpha", "work_item_ids": [1001, 1002], "page_size": 200}) == list_1001)
+
+
+def test_add_records_huawei():
+    reset()
+    names = ("huawei", "huawei_v4_records", "huawei_issues")
+    before_text = {name: http("GET", "/_sim/truth/" + name).text for name in names}
+    v2 = jsonl("/_sim/truth/huawei")
+    max_entry = max(x["entry"]["id"] for x in v2)
+    max_detail = max(d["id"] for x in v2 for d in x["entry"]["details"])
+    issues = {x["issue"]["id"]: x for x in jsonl("/_sim/truth/huawei_issues")}
+    hist = {i: hw_all(p, i)[0] for p, i in ((HW_PROJECT, 100), (HW_WIDE, 8000010), (HW_PROJECT, 107))}
+    newest_100 = int(hist[100][0]["created_on"])
+    stamps = sorted(int(e["created_on"]) for e in hist[8000010])
+    assert len(stamps) >= 2 and stamps[-1] - stamps[-2] > 1000, stamps
+    late = stamps[-2] + 1000                     # between its last two entries: a late entry
+    new_t = newest_100 + 60000
+    wall_s = int(time.time())
+    shown = add_records(huawei=[
+        {"issue_id": 100, "created_on": new_t},
+        {"issue_id": 8000010, "created_on": late, "user": 2233, "notes": "迟到的记录",
+         "detail": {"name": "status_id", "old_value": None, "new_value": "已关闭", "operation": "修改"}},
+        {"issue_id": 107, "created_on": TIE_MS},
+        {"issue_id": 100, "created_on": new_t, "detail": {"name": "priority_id", "old_value": "低",
+                                                           "new_value": "高"}}])["huawei"]
+    # Ids are never handed out twice: earlier sections may have used some.
+    first_entry, first_detail = shown[0]["entry"]["id"], shown[0]["entry"]["details"][0]["id"]
+    check("add Huawei: new entry and detail ids lie above every id of the data",
+          first_entry > max_entry and first_detail > max_detail, (first_entry, first_detail))
+    max_entry, max_detail = first_entry - 1, first_detail - 1
+    users = {u["id"]: u for u in dataset.HUAWEI_USERS}
+
+    def entry(k, t, user=1111, notes=None, **detail):
+        d = {"id": max_detail + k, "journal_id": max_entry + k, "property": "attr", "old_value": "",
+             "new_value": f"<p>added entry {k}</p>", "name": "description", "operation": "修改"}
+        d.update(detail)
+        if d["old_value"] is None:
+            del d["old_value"]
+        out = {"id": max_entry + k}
+        if notes is not None:
+            out["notes"] = notes
+        out.update({"created_on": str(t), "user": users[user], "details": [d]})
+        return out
+
+    want = [{"project_id": HW_PROJECT, "issue_id": 100, "entry": entry(1, new_t)},
+            {"project_id": HW_WIDE, "issue_id": 8000010,
+             "entry": entry(2, late, user=2233, notes="迟到的记录", old_value=None, new_value="已关闭",
+                            name="status_id")},
+            {"project_id": HW_PROJECT, "issue_id": 107, "entry": entry(3, TIE_MS)},
+            {"project_id": HW_PROJECT, "issue_id": 100,
+             "entry": entry(4, new_t, old_value="低", new_value="高", name="priority_id")}]
+    check("add Huawei: entries with consecutive new ids, one detail, the defaults "
+          "(user 1111, a description change)", shown == want, shown)
+    check("add Huawei: key order as served", [list(x["entry"]) for x in shown] == [list(x["entry"]) for x in want]
+          and [list(x["entry"]["details"][0]) for x in shown] == [list(x["entry"]["details"][0]) for x in want])
+    e = {x["entry"]["id"]: x["entry"] for x in want}
+    e1, e2, e3, e4 = (max_entry + k for k in (1, 2, 3, 4))
+    got100 = hw_all(HW_PROJECT, 100)
+    check("add Huawei: get-record serves new entries first, the later id of the same time first",
+          got100 == ([e[e4], e[e1]] + hist[100], len(hist[100]) + 2), got100[0][:3])
+    at = next(k for k, x in enumerate(hist[8000010]) if int(x["created_on"]) <= late)
+    got = hw_all(HW_WIDE, 8000010)
+    check("add Huawei: a late entry is placed by its created_on (newest first)",
+          got == (hist[8000010][:at] + [e[e2]] + hist[8000010][at:], len(hist[8000010]) + 1) and at == 1,
+          (at, [x["created_on"] for x in got[0]]))
+    check("add Huawei: an issue without history gets its first entry", hw_all(HW_PROJECT, 107) == ([e[e3]], 1))
+    pages = [hw_get({"project_id": HW_PROJECT, "issue_id": 100, "limit": 1, "offset": k}).json["result"]
+             for k in range(len(hist[100]) + 2)]
+    check("add Huawei: offset paging and journals_total follow",
+          [x for p in pages for x in p["record"]] == got100[0]
+          and {p["journals_total"] for p in pages} == {len(hist[100]) + 2})
+    v2_now = jsonl("/_sim/truth/huawei")
+    check("add Huawei: truth holds them as get-record orders them", all(
+        [x["entry"] for x in v2_now if x["issue_id"] == i] == hw_all(p, i)[0]
+        for p, i in ((HW_PROJECT, 100), (HW_WIDE, 8000010), (HW_PROJECT, 107)))
+          and len(v2_now) == len(v2) + 4
+          and [x for x in v2_now if x["entry"]["id"] <= max_entry] == v2)
+    check("add Huawei: every issue's entries by created_on desc, then id desc", all(
+        keys == sorted(keys) for keys in [
+            [(-int(x["entry"]["created_on"]), -x["entry"]["id"]) for x in v2_now if x["issue_id"] == i]
+            for i in (100, 8000010, 107)]))
+
+    # V4 records (the main project's cannot all be read by offset under the cap)
+    configure(huawei_v4_max_offset=None)
+    v4_truth = jsonl("/_sim/truth/huawei_v4_records")
+    by_id = {x["record"]["id"]: x for x in v4_truth}
+    rec2 = by_id.get(max_detail + 2, {}).get("record")
+    check("add Huawei: one V4 record per added detail",
+          all(max_detail + k in by_id for k in (1, 2, 3, 4)) and rec2 == {
+              "id": max_detail + 2, "issue_id": 8000010, "field_key": "status_id", "field_name": "状态",
+              "property": "attr", "new_value": "已关闭", "operated_time": late, "operation": "modify",
+              "operator": {"user_id": users[2233]["identifier"], "user_num_id": 2233, "id": 2233,
+                           "name": users[2233]["name"], "nick_name": users[2233]["nick_name"]}}, rec2)
+    for project in (HW_PROJECT, HW_WIDE):
+        truth = [x["record"] for x in v4_truth if x["project_id"] == project]
+        got, total = hw4_all_records(project)
+        check(f"add Huawei: V4 records of {project[:6]} == truth, newest first (time desc, id desc)",
+              got == truth and total == len(truth) and [(-r["operated_time"], -r["id"]) for r in got]
+              == sorted((-r["operated_time"], -r["id"]) for r in got), (len(got), total))
+    r = hw4_records({"operated_time_interval": f"{late},{late}"}, project=HW_WIDE)
+    check("add Huawei: V4 interval finds the late record", r.json["records"] == [rec2] and r.json["total"] == 1, r)
+    r = hw4_records({"operated_time_interval": f"{new_t},{new_t}"})
+    check("add Huawei: V4 records of one time: the higher id first",
+          [x["id"] for x in r.json["records"]] == [max_detail + 4, max_detail + 1], r)
+
+    # The issues: updated time moved, counts follow, nothing else changes
+    after = {x["issue"]["id"]: x for x in jsonl("/_sim/truth/huawei_issues")}
+    others = max(x["updated_ms"] for i, x in after.items() if i not in (100, 8000010, 107))
+    u100, u10, u107 = (after[i]["updated_ms"] for i in (100, 8000010, 107))
+    check("add Huawei: updated time = now + k s for the k-th entry (100 keeps its later one)",
+          u10 % 1000 == 0 and u107 == u10 + 1000 and u100 == u10 + 2000 and u10 - 1000 >= max(wall_s * 1000, others)
+          and u10 > others, (u10, u107, u100, others))
+    check("add Huawei: latest_entry_ms and v4_records follow", [
+        (after[i]["latest_entry_ms"], after[i]["v4_records"]) for i in (100, 8000010, 107)] == [
+        (new_t, issues[100]["v4_records"] + 2),
+        (issues[8000010]["latest_entry_ms"], issues[8000010]["v4_records"] + 1), (TIE_MS, 1)])
+    check("add Huawei: status, name, created and closed time do not change", all(
+        dict(after[i]["issue"], updated_time="") == dict(issues[i]["issue"], updated_time="")
+        and after[i]["created_ms"] == issues[i]["created_ms"] and after[i]["closed_ms"] == issues[i]["closed_ms"]
+        for i in (100, 8000010, 107)) and all(after[i] == issues[i] for i in after if i not in (100, 8000010, 107)))
+    r = hw4_issues({"updated_time_interval": f"{u10},"}, project=HW_WIDE)
+    check("add Huawei: the V4 issue list by updated time finds the issue",
+          [i["id"] for i in r.json["issues"]] == [8000010] and r.json["total"] == 1, r)
+    r = hw4_issues({"updated_time_interval": f"{u10},"})
+    check("add Huawei: ... in the main project both, newest first",
+          [i["id"] for i in r.json["issues"]] == [100, 107], r)
+
+    # Issue 4000000000: the offset cap keeps the newest 10100 reachable
+    huge = dataset.HUAWEI_HUGE_ISSUE
+    first = hw_get({"project_id": HW_PROJECT, "issue_id": huge, "limit": 100}).json["result"]
+    add_records(huawei=[{"issue_id": huge, "created_on": int(first["record"][0]["created_on"]) + 1000}])
+    now = hw_get({"project_id": HW_PROJECT, "issue_id": huge, "limit": 100}).json["result"]
+    check("add Huawei: 4000000000 serves the new entry first, journals_total 10251",
+          now["journals_total"] == dataset.HUAWEI_HUGE_COUNT + 1 and now["record"][0]["id"] == max_entry + 5
+          and now["record"][1:] == first["record"][:99], now["journals_total"])
+    r = hw_get({"project_id": HW_PROJECT, "issue_id": huge, "limit": 100, "offset": 10000})
+    check("add Huawei: the offset cap still applies (the newest 10100 of 10251 reachable)",
+          r.status == 200 and len(r.json["result"]["record"]) == 100
+          and hw_error(hw_get({"project_id": HW_PROJECT, "issue_id": huge, "limit": 100, "offset": 10100}),
+                       400, "PM.02174103"), r)
+
+    reset()
+    check("add Huawei: reset removes every added entry and restores the issues",
+          all(http("GET", "/_sim/truth/" + name).text == before_text[name] for name in names))
+    check("add Huawei: reset: get-record serves what it served", hw_all(HW_PROJECT, 100)[0] == hist[100])
+    again = add_records(huawei=[{"issue_id": 101, "created_on": TIE_MS}])["huawei"][0]["entry"]
+    check("add Huawei: ids are never handed out twice (not even after a reset), numbering restarts",
+          again["id"] == max_entry + 6 and again["details"][0]["id"] == max_detail + 6
+          and again["details"][0]["new_value"] == "<p>added entry 1</p>", again)
+    reset()
+
+
+def test_add_records_concurrent():
+    """Additions while listings are read: every answer is one consistent
+    state (total, paging), and nothing breaks."""
+    reset()
+    configure(feishu_qps=0)
+    base_f = len(feishu_all({"project_key": "proj_alpha", "work_item_ids": [1003], "page_size": 200}))
+    base_h = hw_get({"project_id": HW_PROJECT, "issue_id": 102, "limit": 100}).json["result"]["journals_total"]
+    posts = 15
+    start_t = 1790000000000
+
+    def adder():
+        for k in range(posts):
+            configure(add_records={"feishu": [{"work_item_id": 1003, "operation_time": start_t + k}],
+                                   "huawei": [{"issue_id": 102, "created_on": start_t + k}]})
+        return True
+
+    def feishu_reader():
+        out = []
+        for _ in range(30):
+            r = flist({"project_key": "proj_alpha", "work_item_ids": [1003], "page_size": 200})
+            data = r.json["data"]
+            out.append(len(data["op_records"]) == data["total"] and base_f <= data["total"] <= base_f + posts
+                       and [x["operation_time"] for x in data["op_records"]]
+                       == sorted(x["operation_time"] for x in data["op_records"]))
+        return all(out)
+
+    def huawei_reader():
+        out = []
+        for _ in range(30):
+            res = hw_get({"project_id": HW_PROJECT, "issue_id": 102, "limit": 100}).json["result"]
+            n = res["journals_total"] - base_h
+            ids = [x["id"] for x in res["record"][:n]]
+            out.append(0 <= n <= posts and ids == sorted(ids, reverse=True) and len(res["record"]) == min(100, n + base_h))
+        return all(out)
+
+    threads, results = parallel([adder, feishu_reader, feishu_reader, huawei_reader, huawei_reader])
+    for t in threads:
+        t.join(120)
+    check("add concurrent: every answer during additions is consistent", results == [True] * 5, results)
+    check("add concurrent: all additions made", len(feishu_all(
+        {"project_key": "proj_alpha", "work_item_ids": [1003], "page_size": 200})) == base_f + posts
+          and hw_get({"project_id": HW_PROJECT, "issue_id": 102}).json["result"]["journals_total"] == base_h + posts)
+    reset()
+
+# --------------------------------------------------------------------------
 
 def free_start():
     sim = os.path.join(HERE, "oprec_sim.py")
@@ -2999,7 +3448,9 @@ def main():
                      test_feishu_filter_data, test_feishu_types_and_users,
                      test_enumeration_quota_and_faults, test_huawei_v4_records, test_huawei_v4_issues,
                      test_existing_data_unchanged, test_wide_data, test_edit_during_listing_config,
-                     test_edit_during_listing_feishu, test_edit_during_listing_huawei):
+                     test_edit_during_listing_feishu, test_edit_during_listing_huawei,
+                     test_add_records_config, test_add_records_feishu, test_add_records_huawei,
+                     test_add_records_concurrent):
             try:
                 test()
             except Exception as exc:  # a crashed section is one failure, not the end
