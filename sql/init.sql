@@ -73,8 +73,9 @@ SELECT (r->>'seq')::int AS seq,
 FROM sim.requests() AS r
 WHERE r->>'api' LIKE 'feishu%';
 
--- Every record the simulated Feishu API serves.
-CREATE TABLE sim.feishu_truth AS
+-- Every record the simulated Feishu API serves: now (the view asks the
+-- simulator each time it is read), and as it started (the table).
+CREATE VIEW sim.feishu_truth_now AS
 SELECT r->>'project_key' AS project_key,
        (r->>'work_item_id')::bigint AS work_item_id,
        r->>'work_item_type_key' AS work_item_type_key,
@@ -87,6 +88,7 @@ SELECT r->>'project_key' AS project_key,
        r->>'source' AS source,
        r->'record_contents' AS record_contents
 FROM (SELECT line::jsonb AS r FROM sim.call('GET', '/_sim/truth/feishu') AS line) AS t;
+CREATE TABLE sim.feishu_truth AS SELECT * FROM sim.feishu_truth_now;
 SELECT count(*) > 4000 AS plenty, count(DISTINCT work_item_id) AS work_items,
        min(operation_time) >= '2024-07-02 00:00:00+08' AS all_served
 FROM sim.feishu_truth;
@@ -119,7 +121,7 @@ END $$;
 -- entry, or one with NULL details for an entry without any.  position is
 -- the entry's place in the order the API returns an issue's history.
 --
-CREATE TABLE sim.huawei_truth AS
+CREATE VIEW sim.huawei_truth_now AS
 SELECT h->>'project_id' AS project_id,
        (h->>'issue_id')::bigint AS issue_id,
        (e->>'id')::bigint AS journal_id,
@@ -142,6 +144,7 @@ CROSS JOIN LATERAL (SELECT s.h->'entry' AS e) AS x
 LEFT JOIN LATERAL jsonb_array_elements(
     CASE WHEN jsonb_typeof(x.e->'details') = 'array' AND jsonb_array_length(x.e->'details') > 0
          THEN x.e->'details' END) AS d ON true;
+CREATE TABLE sim.huawei_truth AS SELECT * FROM sim.huawei_truth_now;
 SELECT count(DISTINCT issue_id) AS issues, count(*) FILTER (WHERE detail_id IS NULL) AS entries_without_details
 FROM sim.huawei_truth;
 

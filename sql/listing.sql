@@ -38,23 +38,26 @@ SELECT count(*) AS rows FROM (SELECT * FROM feishu_op_records LIMIT 100) s;
 SELECT path, count(*) AS requests FROM sim.feishu_calls GROUP BY path ORDER BY path;
 
 -- every change of 30 days: the items updated since the range starts are
--- listed, and every record of them in the range comes back
+-- listed (the terminated ones in a listing of their own: the filter leaves
+-- them out unless their state is named), and every record of them in the
+-- range comes back
 SELECT sim.reset();
 CREATE TEMP TABLE got AS SELECT * FROM feishu_op_records
 WHERE operation_time >= '2026-08-20' AND operation_time < '2026-09-19';
 SELECT * FROM sim.compare('got', $$operation_time >= '2026-08-20' AND operation_time < '2026-09-19'
     AND project_key = 'proj_alpha'
     AND work_item_id IN (SELECT id FROM sim.feishu_items WHERE project_key = 'proj_alpha'
-                         AND updated_at >= '2026-08-20' AND NOT terminated AND NOT deleted)$$);
--- (here the same as every record of the range but terminated items')
+                         AND updated_at >= '2026-08-20' AND NOT deleted)$$);
+-- (here the same as every record of the range)
 SELECT * FROM sim.compare('got', $$operation_time >= '2026-08-20' AND operation_time < '2026-09-19'
-    AND project_key = 'proj_alpha' AND work_item_id NOT IN (SELECT id FROM sim.feishu_items WHERE terminated)$$);
+    AND project_key = 'proj_alpha'$$);
 SELECT path, count(*) AS requests FROM sim.feishu_calls GROUP BY path ORDER BY path;
--- the filter asks for the space's types, and items updated since the range starts
+-- the filter asks for the space's types, and items updated since the range
+-- starts: once as it lists by default, once for the terminated ones
 SELECT body->'work_item_type_keys' AS types,
        sim.ms((body->'updated_at'->>'start')::bigint) AS updated_since,
-       body->'page_size' AS page_size
-FROM sim.feishu_calls WHERE path LIKE '%/filter';
+       body->'page_size' AS page_size, body->'work_item_status' AS states
+FROM sim.feishu_calls WHERE path LIKE '%/filter' ORDER BY seq;
 DROP TABLE got;
 
 -- the coverage rule: an item with a record at time t is taken to have
@@ -96,13 +99,14 @@ ALTER FOREIGN TABLE feishu_op_records OPTIONS (ADD max_requests '2');
 SELECT * FROM sim.error_of($$SELECT * FROM feishu_op_records WHERE operation_time >= '2025-01-01'$$);
 ALTER FOREIGN TABLE feishu_op_records OPTIONS (DROP max_requests);
 
--- the whole history, with consent: every record of the space but those of
--- terminated items, which the API does not list
+-- the whole history, with consent: every record of the space, terminated
+-- items' included
 ALTER SERVER feishu OPTIONS (ADD whole_history 'allow');
 SELECT sim.reset();
 CREATE TEMP TABLE got AS SELECT * FROM feishu_op_records;
-SELECT * FROM sim.compare('got', $$project_key = 'proj_alpha'
-    AND work_item_id NOT IN (SELECT id FROM sim.feishu_items WHERE terminated)$$);
+SELECT * FROM sim.compare('got', $$project_key = 'proj_alpha'$$);
+SELECT count(DISTINCT work_item_id) AS terminated_items_read FROM got
+WHERE work_item_id IN (SELECT id FROM sim.feishu_items WHERE terminated);
 DROP TABLE got;
 ALTER SERVER feishu OPTIONS (DROP whole_history);
 
@@ -112,8 +116,9 @@ ALTER SERVER feishu OPTIONS (ADD whole_history 'yes');
 ALTER SERVER feishu OPTIONS (ADD max_requests '0');
 
 -- Huawei: without issue ids, the project's issues updated since the range
--- starts are listed (POST /v4/projects/{project_id}/issues, 100 a page),
--- and each one's history read with get-record, rows as usual
+-- starts are listed (POST /v4/projects/{project_id}/issues, 100 a page,
+-- deleted issues included: their history is still served), and each one's
+-- history read with get-record, rows as usual
 CREATE TABLE sim.huawei_issues AS
 SELECT r->>'project_id' AS project_id,
        (r->'issue'->>'id')::bigint AS id,
@@ -125,13 +130,14 @@ CREATE TEMP TABLE got AS SELECT * FROM huawei_issue_records
 WHERE created_on >= '2025-08-01' AND created_on < '2025-10-01';
 SELECT * FROM sim.compare('got', $$created_on >= '2025-08-01' AND created_on < '2025-10-01'
     AND project_id = 'c15cc54e338d4506afd9bd8103071ff0'
-    AND issue_id IN (SELECT id FROM sim.huawei_issues WHERE updated_at >= '2025-08-01' AND NOT deleted)$$,
+    AND issue_id IN (SELECT id FROM sim.huawei_issues WHERE updated_at >= '2025-08-01')$$,
     'sim.huawei_truth');
 SELECT * FROM sim.compare('got', $$created_on >= '2025-08-01' AND created_on < '2025-10-01'
     AND project_id = 'c15cc54e338d4506afd9bd8103071ff0'$$, 'sim.huawei_truth');
 SELECT r->>'method' AS method, regexp_replace(r->>'path', '/v4/projects/[^/]+/', '/v4/projects/{project_id}/') AS path,
-       r->'body'->>'updated_time_interval' AS updated_time_interval, count(*) AS requests
-FROM sim.requests() r WHERE r->>'api' = 'huawei' GROUP BY 1, 2, 3 ORDER BY 2;
+       r->'body'->>'updated_time_interval' AS updated_time_interval,
+       r->'body'->'include_deleted' AS include_deleted, count(*) AS requests
+FROM sim.requests() r WHERE r->>'api' = 'huawei' GROUP BY 1, 2, 3, 4 ORDER BY 2;
 DROP TABLE got;
 EXPLAIN (VERBOSE, COSTS OFF)
 SELECT * FROM huawei_issue_records WHERE created_on >= '2025-08-01' AND created_on < '2025-10-01';

@@ -99,10 +99,12 @@ new_slice(OprecListing *listing, const OprecKeySlice *slice, bool followup)
 /*
  * Begin the listing of a scan: every item updated since the time range
  * starts (filters->lower_ms), or with every_key (or no lower bound) every
- * item of the scope.  Its state lives in cxt.
+ * item of the scope, in each of the resource's nvariants listings.  Its
+ * state lives in cxt.
  */
 OprecListing *
-oprec_listing_begin(MemoryContext cxt, const OprecFilters *filters, bool every_key)
+oprec_listing_begin(MemoryContext cxt, const OprecFilters *filters, bool every_key,
+					int nvariants)
 {
 	OprecListing *listing = MemoryContextAllocZero(cxt, sizeof(OprecListing));
 	OprecKeySlice first = {0};
@@ -119,7 +121,11 @@ oprec_listing_begin(MemoryContext cxt, const OprecFilters *filters, bool every_k
 		first.has_updated_from = true;
 		first.updated_from_ms = Max(filters->lower_ms, OPREC_LISTING_FLOOR_MS);
 	}
-	listing->pending = list_make1(new_slice(listing, &first, false));
+	for (int variant = 0; variant < Max(nvariants, 1); variant++)
+	{
+		first.variant = variant;
+		listing->pending = lappend(listing->pending, new_slice(listing, &first, false));
+	}
 	return listing;
 }
 
@@ -187,6 +193,7 @@ slice_overflows(OprecScan *scan, OprecListing *listing, PendingSlice *p,
 		p->slice.updated_to_ms = sent_ms;
 		followup.has_updated_from = true;
 		followup.updated_from_ms = Max(sent_ms - LISTING_CLOCK_MARGIN_MS, OPREC_LISTING_FLOOR_MS);
+		followup.variant = p->slice.variant;
 		followup.has_created_to = true;
 		followup.created_to_ms = p->slice.has_created_to ? p->slice.created_to_ms
 			: sent_ms + LISTING_CLOCK_MARGIN_MS;

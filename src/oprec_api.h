@@ -304,7 +304,10 @@ typedef struct OprecPage
  * the items of the scope updated within [updated_from, updated_to] (an end
  * not set is open) and, if set, created no later than created_to, read
  * page by page (page counts from 0).  The engine (listing.c) chooses the
- * slices so that each is read in one page wherever it can.
+ * slices so that each is read in one page wherever it can.  A resource
+ * whose items are listed by several calls (the items an API's listing
+ * leaves out by default, asked for apart) has list_variants of them: each
+ * slice is of one.
  */
 typedef struct OprecKeySlice
 {
@@ -315,6 +318,7 @@ typedef struct OprecKeySlice
 	bool		has_created_to;
 	int64		created_to_ms;
 	int			page;
+	int			variant;		/* which of the resource's list_variants */
 } OprecKeySlice;
 
 /*
@@ -478,6 +482,8 @@ typedef struct OprecResource
 							  OprecKeyPage *page);
 	const char *list_call;
 	int			list_page_size;
+	int			list_variants;	/* listings that together hold every item
+								 * (0: one) */
 } OprecResource;
 
 /* Milliseconds from now until t, rounded up; 0 if t has passed. */

@@ -351,7 +351,7 @@ extern bool oprec_ms_to_timestamptz(int64 ms, TimestampTz *result);
 
 /* in listing.c */
 extern OprecListing *oprec_listing_begin(MemoryContext cxt, const OprecFilters *filters,
-										 bool every_key);
+										 bool every_key, int nvariants);
 extern bool oprec_listing_next(OprecScan *scan, OprecListing *listing, int64 **keys,
 							   int *nkeys);
 extern int64 oprec_listing_count(const OprecListing *listing);

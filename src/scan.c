@@ -164,7 +164,8 @@ oprec_scan_start(OprecScan *scan, OprecFilters *filters)
 	if (scan->resource->list_keys != NULL && !filters->empty &&
 		!filters->columns[scan->resource->key_column].active)
 		engine->listing = oprec_listing_begin(engine->run_cxt, filters,
-											  scan->options->list_every_key);
+											  scan->options->list_every_key,
+											  scan->resource->list_variants);
 	engine->listing_done = false;
 	engine->counters.listed_keys = 0;
 	engine->chains = oprec_build_chains(scan->resource, scan->options, filters,

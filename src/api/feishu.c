@@ -38,6 +38,18 @@ extern const OprecService oprec_feishu_service;
 
 /* Work items listed per request (the filter call's largest page). */
 #define FILTER_PAGE_SIZE 200
+
+/*
+ * The filter call leaves terminated items out unless their state is named:
+ * the listing is two, the items it lists by default and the terminated
+ * ones.  Deleted items are never listed (nor are their records served).
+ */
+enum FeishuListing
+{
+	LIST_DEFAULT,
+	LIST_TERMINATED,
+	NUM_FEISHU_LISTINGS
+};
 #define TOKEN_PATH "/open_api/authen/plugin_token"
 
 /* Renew a plugin token this long before it lapses, as the SDKs do. */
@@ -492,6 +504,10 @@ feishu_list_keys(OprecScan *scan, const OprecKeySlice *slice, OprecKeyPage *page
 	json_t	   *total;
 
 	json_object_set(body, "work_item_type_keys", types);
+	/* terminated items are listed only when asked for by their state */
+	if (slice->variant == LIST_TERMINATED)
+		json_object_set_new(body, "work_item_status",
+							json_pack("[{s:s}]", "state_key", "terminated"));
 	if (slice->has_updated_from || slice->has_updated_to)
 		json_object_set_new(body, "updated_at",
 							filter_interval(slice->has_updated_from, slice->updated_from_ms,
@@ -596,6 +612,7 @@ static const OprecResource oprec_feishu_records = {
 	.list_keys = feishu_list_keys,
 	.list_call = "POST /open_api/:project_key/work_item/filter",
 	.list_page_size = FILTER_PAGE_SIZE,
+	.list_variants = NUM_FEISHU_LISTINGS,
 };
 
 static const OprecResource oprec_feishu_users = {

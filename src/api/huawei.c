@@ -615,6 +615,8 @@ huawei_list_keys(OprecScan *scan, const OprecKeySlice *slice, OprecKeyPage *page
 
 	json_object_set_new(body, "offset", json_integer(offset));
 	json_object_set_new(body, "limit", json_integer(ISSUES_PAGE_SIZE));
+	/* a deleted issue keeps its history, which get-record still serves */
+	json_object_set_new(body, "include_deleted", json_true());
 	if (slice->has_updated_from || slice->has_updated_to)
 		json_object_set_new(body, "updated_time_interval",
 							json_string(issues_interval(slice->has_updated_from,
