@@ -26,11 +26,6 @@
 #define EPOCH_OFFSET_MS \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000)
 
-/*
- * Records carry no time after the API's now; allow for clocks that
- * disagree by this much when an upper bound is implied or clamped.
- */
-#define CLOCK_SKEW_ALLOWANCE_MS ((int64) 3600 * 1000)
 
 /* Floor division for a possibly negative dividend. */
 static int64
@@ -114,7 +109,7 @@ static bool
 time_range(const OprecFilters *filters, TimestampTz history_start, TimestampTz now,
 		   int64 *lower, int64 *upper)
 {
-	int64		now_ms = oprec_timestamptz_to_ms_floor(now) + CLOCK_SKEW_ALLOWANCE_MS;
+	int64		now_ms = oprec_timestamptz_to_ms_floor(now) + OPREC_CLOCK_SKEW_ALLOWANCE_MS;
 	int64		history_ms = history_start ? oprec_timestamptz_to_ms_ceil(history_start) : 0;
 
 	*lower = filters->has_lower ? Max(filters->lower_ms, history_ms) : history_ms;

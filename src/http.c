@@ -788,6 +788,9 @@ struct OprecCall
 	OprecResponse resp;			/* CALL_DONE, if the transfer succeeded */
 };
 
+/* Requests this backend has sent (oprec_http_requests_sent). */
+static int64 requests_sent = 0;
+
 /* Every call of this backend, whichever scan or query it belongs to. */
 static dlist_head live_calls = DLIST_STATIC_INIT(live_calls);
 
@@ -825,6 +828,7 @@ start_transfer(OprecCall *call)
 	call->transfer = t;
 	call->state = CALL_SENDING;
 	call->transport->counters->requests++;
+	requests_sent++;
 	socket_action(CURL_SOCKET_TIMEOUT, 0);
 }
 
@@ -1051,6 +1055,7 @@ oprec_http_suspend(void)
 		call->state = CALL_WAITING;
 		call->not_before = 0;
 		call->transport->counters->requests--;
+		requests_sent--;
 	}
 }
 
@@ -1059,4 +1064,11 @@ void
 oprec_http_free(OprecCall *call)
 {
 	MemoryContextDelete(call->cxt);
+}
+
+/* How many requests this backend has sent, for work that spans scans. */
+int64
+oprec_http_requests_sent(void)
+{
+	return requests_sent;
 }

@@ -127,6 +127,8 @@ _PG_init(void)
 							   PGC_SUSET,
 							   GUC_LIST_INPUT,
 							   NULL, NULL, NULL);
+	/* the mirror workers' settings, and the launcher when preloaded */
+	oprec_mirror_worker_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("oprec_fdw");
 #else

@@ -233,6 +233,9 @@ typedef struct OprecPlanState
 /* in oprec_fdw.c */
 extern void _PG_init(void);
 
+/* in mirror_worker.c */
+extern void oprec_mirror_worker_init(void);
+
 /* in import.c */
 extern List *oprec_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid);
 
@@ -337,6 +340,13 @@ extern OprecKeySource *oprec_key_source_begin(EState *estate, Expr *value, List 
 extern void oprec_key_source_read(OprecKeySource *source, OprecColumnFilter *keys);
 
 /* in chain.c */
+
+/*
+ * Records carry no time after the API's now; allow for clocks that
+ * disagree by this much when an upper bound is implied or clamped.
+ */
+#define OPREC_CLOCK_SKEW_ALLOWANCE_MS ((int64) 3600 * 1000)
+
 extern int64 oprec_history_pages(const OprecOptions *options, double keys_per_batch);
 extern OprecChain *oprec_build_chains(const OprecResource *res, const OprecOptions *options,
 									  const OprecFilters *filters, TimestampTz history_start,
@@ -441,6 +451,7 @@ extern int	oprec_http_wait_any(const OprecTransport *transport, OprecCall *const
 extern void oprec_http_result(OprecCall *call, OprecResponse *resp);
 extern void oprec_http_free(OprecCall *call);
 extern void oprec_http_suspend(void);
+extern int64 oprec_http_requests_sent(void);
 
 /* in request.c */
 extern bool oprec_has_control_char(const char *value);

@@ -4,6 +4,7 @@
 \set ECHO queries
 \pset footer off
 SET timezone = 'Asia/Shanghai';
+SELECT (extract(epoch FROM now()) * 1000)::bigint AS now_ms \gset
 
 CREATE EXTENSION oprec_fdw;
 
@@ -100,6 +101,27 @@ SELECT u.name_cn, u.name_en, count(*) AS changes
 FROM feishu_op_records r JOIN feishu_users u ON u.user_key = r.operator
 WHERE r.operation_time >= now() - interval '30 days'
 GROUP BY 1, 2 ORDER BY 3 DESC, 1;
+
+\echo '== A mirror: the whole space copied into a table, refreshed every 10 minutes by a background worker'
+SELECT oprec_fdw_create_mirror('feishu_op_records', 'op_history', refresh_every => '10 minutes');
+SELECT mirror, rows, last_outcome, last_requests, next_due - last_start AS refreshed_every
+FROM oprec_fdw_mirrors;
+
+\echo '== Two records arrive at the API (the simulator adds them); the next refresh copies them'
+\set add_records '{"add_records": {"feishu": [{"work_item_id": 1001, "operation_time": ' :now_ms '}, {"work_item_id": 1002, "operation_time": ' :now_ms '}]}}'
+SELECT format('curl -sf -X POST %s/_sim/config -H ''Content-Type: application/json'' --data-binary %L',
+              :'sim_url', :'add_records') AS add_records_command \gset
+COPY (SELECT 1) TO PROGRAM :'add_records_command';
+SELECT outcome, rows_read, requests FROM oprec_fdw_refresh_mirror('op_history');
+SELECT work_item_id, operation_time, operator, operation_type
+FROM op_history WHERE operation_time >= now() - interval '1 minute' ORDER BY 1;
+
+\echo '== A dashboard query on the mirror: no request to the API'
+SELECT date_trunc('month', operation_time) AS month, operator_type, count(*) AS changes
+FROM op_history
+WHERE operation_time >= '2026-06-01' AND operation_time < '2026-10-01'
+GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT last_requests, lag FROM oprec_fdw_mirrors;
 
 \echo '== Neither work items nor a time range: refused before any request, saying how to narrow it'
 \set ON_ERROR_STOP 0

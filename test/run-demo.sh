@@ -14,5 +14,6 @@ build_and_install
 start_simulator
 
 echo "== demo queries"
-pg_virtualenv -v "$OPREC_PG_VERSION" \
+pg_virtualenv -v "$OPREC_PG_VERSION" -o "shared_preload_libraries=oprec_fdw" \
+    -o "oprec_fdw.mirror_databases=postgres" \
     psql -X -v ON_ERROR_STOP=1 -v sim_url="$OPREC_SIM_URL" -f "$OPREC_ROOT/test/demo.sql"

@@ -73,6 +73,7 @@ start_simulator
 echo "== regression tests (PostgreSQL $V, preloaded)"
 regress_status=0
 pg_virtualenv -v "$V" -o "max_connections=20" -o "shared_preload_libraries=oprec_fdw" \
+    -o "oprec_fdw.mirror_databases=contrib_regression" -o "oprec_fdw.mirror_naptime=1" \
     make -C "$OPREC_ROOT" installcheck 2>&1 | tee "$OPREC_ROOT/test/results/run.log" || regress_status=$?
 # pg_regress's lines: "test name ... ok" (15), "ok 1 - name" (16 and later)
 passed=$(grep -cE '^ok [0-9]+ |^test .* \.\.\. ok ' "$OPREC_ROOT/test/results/run.log" || true)
@@ -90,12 +91,15 @@ if [ "$regress_status" -ne 0 ]; then
 fi
 
 # Checks that need more than one session's view: several postmaster
-# starts, backends that die holding the shared pace, a single-user
-# backend, a resolver that never answers, real client drivers.
+# starts, backends that die holding the shared pace, mirror refreshes that
+# die, a single-user backend, a resolver that never answers, real client
+# drivers.
 run_check "transfers across postmaster starts" \
     pg_virtualenv -v "$V" "$OPREC_ROOT/test/restarts.sh" 5
 run_check "backends that die holding the shared pace" \
     pg_virtualenv -v "$V" -o "shared_preload_libraries=oprec_fdw" "$OPREC_ROOT/test/dying_backends.sh"
+run_check "mirror refreshes that die" \
+    pg_virtualenv -v "$V" -o "shared_preload_libraries=oprec_fdw" "$OPREC_ROOT/test/mirror_crash.sh"
 run_check "single-user backend" "$OPREC_ROOT/test/single_user.sh"
 run_check "cancel during name resolution" "$OPREC_ROOT/test/dns_cancel.sh"
 run_check "client drivers: psycopg2, pgJDBC, psqlODBC" \
