@@ -64,6 +64,9 @@ SELECT outcome, rows_read > 0 AS read_some, requests <= 10 AS handful
 FROM oprec_fdw_refresh_mirror('alpha_records');
 SELECT * FROM pg_temp.equal_to_truth('alpha_records',
     $$project_key = 'proj_alpha' AND operation_time < now() + interval '1 hour'$$);
+-- (the rows the view shows follow the rows replaced and read, uncounted)
+SELECT rows = (SELECT count(*) FROM alpha_records) AS rows_followed
+FROM oprec_fdw_mirrors WHERE mirror = 'alpha_records'::regclass;
 
 -- a record later than the tail (two days late) waits for a deeper re-read:
 -- the next full refresh (full_every), or one asked for

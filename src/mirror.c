@@ -57,6 +57,9 @@
 
 #include "oprec_fdw.h"
 
+/* A refresh that reads long says how far it is this often (a NOTICE). */
+#define MIRROR_PROGRESS_MS 10000
+
 /* What the registry says of one mirror. */
 typedef struct MirrorEntry
 {
@@ -72,6 +75,8 @@ typedef struct MirrorEntry
 	Datum		full_every;
 	bool		has_last_full;
 	TimestampTz last_full;
+	bool		has_rows;		/* the rows the last refresh left */
+	int64		rows;
 } MirrorEntry;
 
 /* What one refresh did. */
@@ -82,6 +87,7 @@ typedef struct MirrorRun
 	TimestampTz reread_since;	/* the tail re-read (has_time only) */
 	bool		has_reread_since;
 	int64		rows_read;		/* rows the API returned */
+	int64		rows_deleted;	/* the mirror's rows it replaced */
 	int64		requests;
 	int64		rows;			/* the mirror's rows after it */
 	bool		has_newest;
@@ -289,7 +295,7 @@ registry_read(const char *registry, Oid mirror, MirrorEntry *e, MemoryContext cx
 	Datum		value;
 
 	run_sql(psprintf("SELECT source, time_column::text, keys_from, keys_column::text, since,"
-					 " tail, refresh_every, full_every, last_full FROM %s WHERE mirror = $1",
+					 " tail, refresh_every, full_every, last_full, rows FROM %s WHERE mirror = $1",
 					 registry),
 			1, (Oid[]) {REGCLASSOID}, (Datum[]) {ObjectIdGetDatum(mirror)}, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
@@ -310,6 +316,9 @@ registry_read(const char *registry, Oid mirror, MirrorEntry *e, MemoryContext cx
 	value = result_value(9, &e->has_last_full, cxt);
 	e->has_last_full = !e->has_last_full;
 	e->last_full = e->has_last_full ? DatumGetTimestampTz(value) : 0;
+	value = result_value(10, &isnull, cxt);
+	e->has_rows = !isnull;
+	e->rows = isnull ? 0 : DatumGetInt64(value);
 	return true;
 }
 
@@ -405,6 +414,7 @@ replace_rows(const MirrorEntry *e, MirrorRun *run)
 
 		run_sql(psprintf("DELETE FROM %s WHERE %s >= $1 AND %s < $2", mirror, column, column),
 				2, (Oid[]) {TIMESTAMPTZOID, TIMESTAMPTZOID}, range, NULL, SPI_OK_DELETE);
+		run->rows_deleted = (int64) SPI_processed;
 		run_sql(psprintf("INSERT INTO %s SELECT * FROM %s WHERE %s >= $1 AND %s < $2",
 						 mirror, source, column, column),
 				2, (Oid[]) {TIMESTAMPTZOID, TIMESTAMPTZOID}, range, NULL, SPI_OK_INSERT);
@@ -415,6 +425,7 @@ replace_rows(const MirrorEntry *e, MirrorRun *run)
 		Oid			key_type = get_atttype(e->source, get_attnum(e->source, key));
 
 		run_sql(psprintf("DELETE FROM %s", mirror), 0, NULL, NULL, NULL, SPI_OK_DELETE);
+		run->rows_deleted = (int64) SPI_processed;
 		run_sql(psprintf("INSERT INTO %s SELECT * FROM %s WHERE %s = ANY (ARRAY("
 						 "SELECT DISTINCT %s::%s FROM %s WHERE %s IS NOT NULL))",
 						 mirror, source, quote_identifier(key),
@@ -425,19 +436,25 @@ replace_rows(const MirrorEntry *e, MirrorRun *run)
 	run->rows_read = (int64) SPI_processed;
 }
 
-/* The mirror's rows and newest time, after a refresh. */
+/*
+ * The mirror's rows and newest time, after a refresh: its rows counted
+ * after a full refresh, else those before less the replaced plus the read
+ * (a tail refresh reads little, and need not count a large mirror).
+ */
 static void
 count_rows(const MirrorEntry *e, MirrorRun *run)
 {
+	bool		count = run->whole || !e->has_rows;
 	bool		isnull;
 	Datum		value;
 
-	run_sql(psprintf("SELECT count(*), %s FROM %s",
+	run_sql(psprintf("SELECT %s, %s FROM %s", count ? "count(*)" : "NULL::bigint",
 					 e->time_column ? psprintf("max(%s)", quote_identifier(e->time_column))
 					 : "NULL::timestamptz", relation_name(e->mirror)),
 			0, NULL, NULL, NULL, SPI_OK_SELECT);
-	run->rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-											&isnull));
+	run->rows = count ? DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 1, &isnull))
+		: e->rows - run->rows_deleted + run->rows_read;
 	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	run->has_newest = !isnull;
 	run->newest = isnull ? 0 : DatumGetTimestampTz(value);
@@ -494,7 +511,17 @@ refresh_as_owner(const MirrorEntry *e, bool has_reread_from, TimestampTz reread_
 	require_user_mapping(owner, source_server(e->source));
 	become(owner, true, &rs);
 	choose_reread(e, has_reread_from, reread_from, run);
-	replace_rows(e, run);
+	/* a fill that takes long says how far it is */
+	oprec_scan_progress_ms = MIRROR_PROGRESS_MS;
+	PG_TRY();
+	{
+		replace_rows(e, run);
+	}
+	PG_FINALLY();
+	{
+		oprec_scan_progress_ms = 0;
+	}
+	PG_END_TRY();
 	count_rows(e, run);
 	unbecome(&rs);
 	run->requests = oprec_http_requests_sent() - requests_before;

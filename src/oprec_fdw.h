@@ -149,6 +149,8 @@ typedef struct OprecScanEngine
 	OprecListing *listing;
 	bool		listing_done;
 
+	TimestampTz progress_at;	/* when the scan last said how far it is */
+
 	int64	   *missing_keys;	/* keys the API said do not exist */
 	int			nmissing;
 	bool		missing_reported;
@@ -370,6 +372,8 @@ extern int64 oprec_listing_count(const OprecListing *listing);
 
 /* The most requests one scan has in flight at once (max_concurrency). */
 #define OPREC_MAX_CONCURRENCY 64
+
+extern int	oprec_scan_progress_ms;
 
 extern OprecScan *oprec_scan_create(MemoryContext parent, OprecOptions *options);
 extern TimestampTz oprec_history_start(const OprecOptions *options);

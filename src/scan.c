@@ -44,6 +44,9 @@
 #define MAX_PAGES_PER_CHAIN 100000
 #define MAX_CURSOR_BYTES 4096
 
+/* How often a long scan (a mirror's fill) says how far it is; 0: never. */
+int			oprec_scan_progress_ms = 0;
+
 /*
  * A lane: a request chain being fetched, with its own cursor and progress
  * checks, and the request for its next page while one is in flight.
@@ -766,6 +769,29 @@ release_held_lane(OprecScan *scan, bool read_to_end)
 		send_requests(scan);
 }
 
+/* Say how far the scan is, every oprec_scan_progress_ms. */
+static void
+report_progress(OprecScan *scan)
+{
+	OprecScanEngine *engine = scan->engine;
+	TimestampTz now;
+
+	if (oprec_scan_progress_ms <= 0)
+		return;
+	now = GetCurrentTimestamp();
+	if (engine->progress_at == 0)
+		engine->progress_at = now;
+	if (!TimestampDifferenceExceeds(engine->progress_at, now, oprec_scan_progress_ms))
+		return;
+	engine->progress_at = now;
+	ereport(NOTICE,
+			(errmsg("reading the %s API: %lld %s values listed, %lld pages, %lld records, %lld requests so far",
+					scan->service->title, (long long) engine->counters.listed_keys,
+					scan->resource->columns[scan->resource->key_column].name,
+					(long long) engine->counters.pages, (long long) engine->counters.records,
+					(long long) engine->counters.http.requests)));
+}
+
 /*
  * Make the next page received the one rows come from, waiting for one if
  * none has arrived.  False when every chain is exhausted.
@@ -808,6 +834,7 @@ next_page(OprecScan *scan)
 		done = oprec_http_wait_any(&engine->transport, calls, engine->nlanes);
 		Assert(done >= 0);
 		receive_page(scan, &engine->lanes[done]);
+		report_progress(scan);
 		/* others may be done too: read them before waiting again */
 		for (int i = 0; i < engine->nlanes; i++)
 			if (engine->lanes[i].call && oprec_http_done(engine->lanes[i].call))
