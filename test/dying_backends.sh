@@ -11,23 +11,7 @@
 #   pg_virtualenv -v 15 -o shared_preload_libraries=oprec_fdw test/dying_backends.sh
 
 set -uo pipefail
-: "${OPREC_SIM_URL:?run through test/suite.sh, which starts the simulator}"
-
-sim() { curl -sf -X POST "$OPREC_SIM_URL/_sim/$1" ${2:+-H 'Content-Type: application/json' --data-binary "$2"} >/dev/null; }
-q() { psql -X -q -At -v ON_ERROR_STOP=1 -v sim_url="$OPREC_SIM_URL" "$@" 2>&1; }
-
-passed=0
-failed=0
-check() {
-    local what="$1" ok="$2" detail="${3:-}"
-    if [ "$ok" = yes ]; then
-        passed=$((passed + 1))
-        echo "ok - $what"
-    else
-        failed=$((failed + 1))
-        echo "not ok - $what${detail:+: $detail}"
-    fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/session_checks.sh"
 
 q -c 'DROP EXTENSION IF EXISTS oprec_fdw CASCADE' >/dev/null
 q <<'SQL' >/dev/null
@@ -91,9 +75,7 @@ print(n)')"
 sim reset
 sim config '{"faults": [{"path": "/op_record/", "kind": "slow", "delay_ms": 3000}]}'
 if pid="$(start_dying_scan)"; then
-    q -c "SELECT pg_terminate_backend($pid, 10000)" >/dev/null
-    check "terminated: the backend ended" \
-        "$([ "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE pid = $pid")" = 0 ] && echo yes || echo no)"
+    terminate_backend "$pid"
     check_after "terminated"
 else
     check "terminated: the scan had requests in flight" no "the pace never counted any"
@@ -104,12 +86,7 @@ wait
 sim reset
 sim config '{"faults": [{"path": "/op_record/", "kind": "slow", "delay_ms": 3000}]}'
 if pid="$(start_dying_scan)"; then
-    kill -KILL "$pid"
-    for _ in $(seq 1 100); do
-        q -c 'SELECT 1' >/dev/null 2>&1 && break
-        sleep 0.2
-    done
-    check "killed: the cluster is back" "$(q -c 'SELECT 1' 2>/dev/null | grep -qx 1 && echo yes || echo no)"
+    kill_backend "$pid"
     check_after "killed"
 else
     check "killed: the scan had requests in flight" no "the pace never counted any"

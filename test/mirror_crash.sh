@@ -11,23 +11,7 @@
 #   pg_virtualenv -v 15 -o shared_preload_libraries=oprec_fdw test/mirror_crash.sh
 
 set -uo pipefail
-: "${OPREC_SIM_URL:?run through test/suite.sh, which starts the simulator}"
-
-sim() { curl -sf -X POST "$OPREC_SIM_URL/_sim/$1" ${2:+-H 'Content-Type: application/json' --data-binary "$2"} >/dev/null; }
-q() { psql -X -q -At -v ON_ERROR_STOP=1 -v sim_url="$OPREC_SIM_URL" "$@" 2>&1; }
-
-passed=0
-failed=0
-check() {
-    local what="$1" ok="$2" detail="${3:-}"
-    if [ "$ok" = yes ]; then
-        passed=$((passed + 1))
-        echo "ok - $what"
-    else
-        failed=$((failed + 1))
-        echo "not ok - $what${detail:+: $detail}"
-    fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/session_checks.sh"
 yes_if() { [ "$1" = "$2" ] && echo yes || echo no; }
 
 q -c 'DROP EXTENSION IF EXISTS oprec_fdw CASCADE' -c 'DROP TABLE IF EXISTS m' >/dev/null
@@ -102,9 +86,7 @@ sim reset
 arrive
 sim config '{"faults": [{"path": "/op_record/", "kind": "slow", "delay_ms": 3000}]}'
 if pid="$(start_refresh)"; then
-    q -c "SELECT pg_terminate_backend($pid, 10000)" >/dev/null
-    check "terminated: the backend ended" \
-        "$(yes_if "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE pid = $pid")" 0)"
+    terminate_backend "$pid"
     check_after "terminated"
 else
     check "terminated: the refresh was running" no "it never held the mirror's lock"
@@ -117,12 +99,7 @@ sim reset
 arrive
 sim config '{"faults": [{"path": "/op_record/", "kind": "slow", "delay_ms": 3000}]}'
 if pid="$(start_refresh)"; then
-    kill -KILL "$pid"
-    for _ in $(seq 1 100); do
-        q -c 'SELECT 1' >/dev/null 2>&1 && break
-        sleep 0.2
-    done
-    check "killed: the cluster is back" "$(q -c 'SELECT 1' 2>/dev/null | grep -qx 1 && echo yes || echo no)"
+    kill_backend "$pid"
     check_after "killed"
 else
     check "killed: the refresh was running" no "it never held the mirror's lock"
