@@ -180,6 +180,8 @@ SELECT oprec_fdw_create_mirror('people_source', 'nope');
 SELECT oprec_fdw_refresh_mirror('sim.feishu_truth');
 CREATE ROLE mirror_stranger;
 SET ROLE mirror_stranger;
+SELECT count(*) AS mirrors_seen FROM oprec_fdw_mirrors;
+SELECT count(*) FROM oprec_fdw_mirror;
 SELECT oprec_fdw_refresh_mirror('alpha_records');
 SELECT oprec_fdw_create_mirror('feishu_op_records', 'stranger_records');
 RESET ROLE;

@@ -37,9 +37,9 @@ COMMENT ON FUNCTION oprec_fdw_pace(regclass) IS
  * Mirrors: ordinary tables holding a foreign table's history, kept current
  * by oprec_fdw_refresh_mirror() and, when the library is preloaded with
  * oprec_fdw.mirror_databases naming the database, by a background worker.
- * The registry is written by the mirror functions only (as the extension's
- * owner), and dumped with the database (its tables named, not numbered);
- * every refresh reads the API as the mirror's owner.
+ * The registry is read and written by the mirror functions only (as the
+ * extension's owner), and dumped with the database (its tables named, not
+ * numbered); every refresh reads the API as the mirror's owner.
  */
 CREATE TABLE oprec_fdw_mirror (
     mirror          regclass PRIMARY KEY,   -- the mirror table
@@ -64,7 +64,6 @@ CREATE TABLE oprec_fdw_mirror (
     newest          timestamptz             -- its newest time after it
 );
 REVOKE ALL ON oprec_fdw_mirror FROM PUBLIC;
-GRANT SELECT ON oprec_fdw_mirror TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('oprec_fdw_mirror', '');
 
 CREATE FUNCTION oprec_fdw_create_mirror(source regclass, mirror text,
@@ -139,6 +138,8 @@ SELECT m.mirror,
        m.last_rows_read, m.last_full, m.next_due,
        m.refresh_every, m.tail, m.full_every, m.since
 FROM oprec_fdw_mirror m
-JOIN pg_class c ON c.oid = m.mirror;
+JOIN pg_class c ON c.oid = m.mirror
+WHERE pg_catalog.has_table_privilege(m.mirror, 'SELECT');
 
+-- every role sees the mirrors it may read (an error quotes requests)
 GRANT SELECT ON oprec_fdw_mirrors TO PUBLIC;

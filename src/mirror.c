@@ -287,17 +287,23 @@ result_value(int column, bool *isnull, MemoryContext cxt)
 	return value;
 }
 
-/* Read a mirror's registration into e (in cxt); false if it has none. */
+/*
+ * Read a mirror's registration into e (in cxt), as the registry's owner;
+ * false if it has none.
+ */
 static bool
-registry_read(const char *registry, Oid mirror, MirrorEntry *e, MemoryContext cxt)
+registry_read(const char *registry, Oid reader, Oid mirror, MirrorEntry *e, MemoryContext cxt)
 {
+	RoleSwitch	rs;
 	bool		isnull;
 	Datum		value;
 
+	become(reader, false, &rs);
 	run_sql(psprintf("SELECT source, time_column::text, keys_from, keys_column::text, since,"
 					 " tail, refresh_every, full_every, last_full, rows FROM %s WHERE mirror = $1",
 					 registry),
 			1, (Oid[]) {REGCLASSOID}, (Datum[]) {ObjectIdGetDatum(mirror)}, NULL, SPI_OK_SELECT);
+	unbecome(&rs);
 	if (SPI_processed != 1)
 		return false;
 	memset(e, 0, sizeof(MirrorEntry));
@@ -628,7 +634,7 @@ oprec_fdw_refresh_mirror(PG_FUNCTION_ARGS)
 	require_mirror_owner(mirror);
 	extension_home(&registry, &writer);
 	SPI_connect();
-	if (!registry_read(registry, mirror, &entry, fcinfo->flinfo->fn_mcxt))
+	if (!registry_read(registry, writer, mirror, &entry, fcinfo->flinfo->fn_mcxt))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a mirror", relation_name(mirror)),
