@@ -1,8 +1,9 @@
 --
--- Keeping a local copy up to date, as the README shows: a first copy, then
--- a scheduled step that adds what came after the newest record copied.
--- The copy then equals what the API holds; the step asks only for the
--- time after that record.
+-- A copy of some items' history kept by hand: a first copy, then a step
+-- that adds what came after the newest record copied (a bound an initplan
+-- gives, known when the scan starts).  The copy then equals what the API
+-- holds; the step asks only for the time after that record.  Mirrors
+-- (sql/mirrors.sql) do this for a whole space, exactly.
 --
 SET timezone = 'UTC';
 CREATE TABLE tracked (id bigint PRIMARY KEY);
