@@ -154,20 +154,15 @@ def validate(value):
 def check_targets(clean, feishu_data, huawei_data):
     """The work items and issues must exist and not be deleted (the ids and
     the deleted flags never change after start-up)."""
-    items = feishu_data.catalog.items
-    for k, spec in enumerate(clean["feishu"]):
-        item = items.get(spec["work_item_id"])
-        if item is None:
-            _fail(f"feishu[{k}].work_item_id", f"{spec['work_item_id']} is not a Feishu work item")
-        if item.deleted:
-            _fail(f"feishu[{k}].work_item_id", f"{item.id} is a deleted work item")
-    issues = huawei_data.catalog.by_id
-    for k, spec in enumerate(clean["huawei"]):
-        issue = issues.get(spec["issue_id"])
-        if issue is None:
-            _fail(f"huawei[{k}].issue_id", f"{spec['issue_id']} is not a Huawei issue")
-        if issue.deleted:
-            _fail(f"huawei[{k}].issue_id", f"{issue.id} is a deleted issue")
+    targets = [("feishu", "work_item_id", feishu_data.catalog.items, "Feishu work item", "work item"),
+               ("huawei", "issue_id", huawei_data.catalog.by_id, "Huawei issue", "issue")]
+    for vendor, key, known, what, short in targets:
+        for k, spec in enumerate(clean[vendor]):
+            target = known.get(spec[key])
+            if target is None:
+                _fail(f"{vendor}[{k}].{key}", f"{spec[key]} is not a {what}")
+            if target.deleted:
+                _fail(f"{vendor}[{k}].{key}", f"{target.id} is a deleted {short}")
 
 
 def feishu_record(spec, item, number):
