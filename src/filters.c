@@ -72,7 +72,7 @@ unique_cstring(char **values, int n)
 }
 
 /* Keep in target only what is also in the new value set. */
-void
+static void
 oprec_intersect_filter(OprecColumnFilter *target, const OprecColumnFilter *next, bool is_int)
 {
 	int			out = 0;

@@ -135,26 +135,43 @@ unbecome(const RoleSwitch *rs)
 	SetUserIdAndSecContext(rs->saved_userid, rs->saved_sec_context);
 }
 
-/* The extension's schema and owner: the registry's home and writer. */
-static void
-extension_home(char **registry, Oid *owner)
+/*
+ * The schema and owner of the extension in this database, in the current
+ * memory context; false if it is not installed here.
+ */
+bool
+oprec_mirror_extension(char **schema, Oid *owner)
 {
 	MemoryContext upper = CurrentMemoryContext;
+	bool		installed;
 	bool		isnull;
 
 	SPI_connect();
 	if (SPI_execute("SELECT n.nspname::text, e.extowner FROM pg_catalog.pg_extension e"
 					" JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
-					" WHERE e.extname = 'oprec_fdw'", true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "extension oprec_fdw is not installed in this database");
-	*registry = MemoryContextStrdup(upper,
-									quote_qualified_identifier(SPI_getvalue(SPI_tuptable->vals[0],
-																			SPI_tuptable->tupdesc, 1),
-															   "oprec_fdw_mirror"));
-	*owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
-											&isnull));
+					" WHERE e.extname = 'oprec_fdw'", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_extension");
+	installed = SPI_processed == 1;
+	if (installed)
+	{
+		*schema = MemoryContextStrdup(upper, SPI_getvalue(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 1));
+		*owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+												2, &isnull));
+	}
 	SPI_finish();
+	return installed;
+}
+
+/* The extension's schema and owner: the registry's home and writer. */
+static void
+extension_home(char **registry, Oid *owner)
+{
+	char	   *schema;
+
+	if (!oprec_mirror_extension(&schema, owner))
+		elog(ERROR, "extension oprec_fdw is not installed in this database");
+	*registry = quote_qualified_identifier(schema, "oprec_fdw_mirror");
 }
 
 /* A relation's name, qualified as needed. */

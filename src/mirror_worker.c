@@ -229,31 +229,27 @@ static List *
 due_mirrors(MemoryContext upper, char **refresh_function)
 {
 	List	   *due = NIL;
+	char	   *schema;
+	Oid			owner;
 
+	if (!oprec_mirror_extension(&schema, &owner))
+		return NIL;
+	*refresh_function = MemoryContextStrdup(upper,
+											quote_qualified_identifier(schema, "oprec_fdw_refresh_mirror"));
 	SPI_connect();
-	if (SPI_execute("SELECT n.nspname::text FROM pg_catalog.pg_extension e"
-					" JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
-					" WHERE e.extname = 'oprec_fdw'", true, 1) == SPI_OK_SELECT &&
-		SPI_processed == 1)
+	if (SPI_execute(psprintf("SELECT mirror FROM %s WHERE next_due <= now() ORDER BY next_due",
+							 quote_qualified_identifier(schema, "oprec_fdw_mirror")),
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the mirrors due");
+	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		char	   *schema = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		bool		isnull;
+		Datum		mirror = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
+										   &isnull);
+		MemoryContext oldcxt = MemoryContextSwitchTo(upper);
 
-		*refresh_function = MemoryContextStrdup(upper,
-												quote_qualified_identifier(schema, "oprec_fdw_refresh_mirror"));
-		if (SPI_execute(psprintf("SELECT mirror FROM %s WHERE next_due <= now() ORDER BY next_due",
-								 quote_qualified_identifier(schema, "oprec_fdw_mirror")),
-						true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read the mirrors due");
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
-			Datum		mirror = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
-											   &isnull);
-			MemoryContext oldcxt = MemoryContextSwitchTo(upper);
-
-			due = lappend_oid(due, DatumGetObjectId(mirror));
-			MemoryContextSwitchTo(oldcxt);
-		}
+		due = lappend_oid(due, DatumGetObjectId(mirror));
+		MemoryContextSwitchTo(oldcxt);
 	}
 	SPI_finish();
 	return due;

@@ -235,6 +235,9 @@ typedef struct OprecPlanState
 /* in oprec_fdw.c */
 extern void _PG_init(void);
 
+/* in mirror.c */
+extern bool oprec_mirror_extension(char **schema, Oid *owner);
+
 /* in mirror_worker.c */
 extern void oprec_mirror_worker_init(void);
 
@@ -255,7 +258,6 @@ extern char *oprec_allowed_hosts;
 extern bool oprec_is_table_option(const OprecService *service, const char *name);
 extern char *oprec_table_option_names(const OprecService *service);
 extern OprecOptions *oprec_get_options(Oid foreigntableid, Oid userid);
-extern int	oprec_option_int(const OprecOptions *options, const char *name, int fallback);
 
 /* in option_value.c */
 extern TimestampTz oprec_parse_timestamptz(const char *text, const char *option_name);
@@ -291,8 +293,6 @@ extern OprecFilters *oprec_evaluate_filters(const OprecResource *res,
 											List *expr_states, ExprContext *econtext,
 											int max_key_range,
 											const OprecColumnFilter *extra_keys);
-extern void oprec_intersect_filter(OprecColumnFilter *target,
-								   const OprecColumnFilter *next, bool is_int);
 extern void oprec_keys_from_datums(Datum *values, int n, Oid value_type,
 								   OprecColumnFilter *keys);
 extern int	oprec_sort_unique_keys(int64 *values, int n);
@@ -477,7 +477,6 @@ typedef enum OprecAnswerOutcome
 extern void oprec_service_transport(OprecScan *scan, uint64 pace_key,
 									OprecTransport *transport);
 extern void oprec_ensure_token(OprecScan *scan);
-extern void oprec_check_answer(OprecScan *scan, OprecAnswer *answer);
 extern void oprec_answer_of(OprecScan *scan, OprecCall *call, OprecRequest *req,
 							OprecAnswer *answer);
 extern OprecAnswerOutcome oprec_page_answer_outcome(OprecScan *scan, const OprecChain *chain,

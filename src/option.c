@@ -611,7 +611,7 @@ option_number(const OprecOptions *options, const char *name, bool integer,
 	return parse_real_option(value, &rval) ? rval : fallback;
 }
 
-int
+static int
 oprec_option_int(const OprecOptions *options, const char *name, int fallback)
 {
 	return (int) option_number(options, name, true, fallback);

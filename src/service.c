@@ -146,14 +146,19 @@ answer_error(const OprecScan *scan, const OprecAnswer *answer, OprecApiError *er
 	return true;
 }
 
-/* Whether an answer refuses a token the scan may renew. */
+/* Whether the error of an answer refuses a token the scan may renew. */
 static bool
-refuses_renewable_token(const OprecScan *scan, const OprecAnswer *answer)
+refuses_renewable_token(const OprecScan *scan, const OprecApiError *error)
 {
-	OprecApiError error;
-
 	return scan->renews_token && scan->service->token_refused &&
-		answer_error(scan, answer, &error) && scan->service->token_refused(&error);
+		scan->service->token_refused(error);
+}
+
+static void
+raise_api_error(OprecScan *scan, OprecAnswer *answer, const OprecApiError *error)
+{
+	oprec_api_error(answer, error->code, error->message,
+					scan->service->hint ? scan->service->hint(scan, error->code) : NULL);
 }
 
 /* Raise the error an answer reports, if it reports one. */
@@ -163,17 +168,17 @@ oprec_raise_error_of(OprecScan *scan, OprecAnswer *answer)
 	OprecApiError error;
 
 	if (answer_error(scan, answer, &error))
-		oprec_api_error(answer, error.code, error.message,
-						scan->service->hint ? scan->service->hint(scan, error.code) : NULL);
+		raise_api_error(scan, answer, &error);
 }
 
 /*
  * Raise what is wrong with an answer as a whole: not JSON (a failure of the
  * API or of a gateway if its HTTP status says so, else an answer we cannot
- * read), an error the service reports, or a failing HTTP status.
+ * read), the error the service read from it (error, or NULL), or a failing
+ * HTTP status.
  */
-void
-oprec_check_answer(OprecScan *scan, OprecAnswer *answer)
+static void
+check_answer(OprecScan *scan, OprecAnswer *answer, const OprecApiError *error)
 {
 	long		status = answer->resp.status;
 
@@ -183,7 +188,8 @@ oprec_check_answer(OprecScan *scan, OprecAnswer *answer)
 			oprec_api_error(answer, NULL, "the request failed", NULL);
 		oprec_bad_answer(answer, "the answer is not JSON");
 	}
-	oprec_raise_error_of(scan, answer);
+	if (error)
+		raise_api_error(scan, answer, error);
 	if (status < 200 || status > 299)
 		oprec_api_error(answer, NULL, "the request failed", NULL);
 }
@@ -240,16 +246,17 @@ oprec_page_answer_outcome(OprecScan *scan, const OprecChain *chain, bool may_ren
 {
 	const char *not_found = scan->resource->key_not_found_code;
 	OprecApiError error;
+	bool		has_error = answer_error(scan, answer, &error);
 
 	*has_missing_key = false;
-	if (may_renew && refuses_renewable_token(scan, answer))
+	if (has_error && may_renew && refuses_renewable_token(scan, &error))
 		return OPREC_ANSWER_TOKEN_REFUSED;
-	if (not_found && answer_error(scan, answer, &error) && strcmp(error.code, not_found) == 0)
+	if (has_error && not_found && strcmp(error.code, not_found) == 0)
 	{
 		*has_missing_key = key_named_in(chain, error.message, missing_key);
 		return OPREC_ANSWER_KEY_NOT_FOUND;
 	}
-	oprec_check_answer(scan, answer);
+	check_answer(scan, answer, has_error ? &error : NULL);
 	return OPREC_ANSWER_RECORDS;
 }
 
@@ -313,17 +320,20 @@ oprec_call(OprecScan *scan, OprecAnswer *answer,
 	for (int attempt = 0;; attempt++)
 	{
 		OprecRequest *req = palloc(sizeof(OprecRequest));
+		OprecApiError error;
+		bool		has_error;
 
 		oprec_ensure_token(scan);
 		oprec_request_init(req, "GET");
 		build(scan, req, arg);
 		oprec_send(scan, req, answer);
-		if (attempt == 0 && refuses_renewable_token(scan, answer))
+		has_error = answer_error(scan, answer, &error);
+		if (attempt == 0 && has_error && refuses_renewable_token(scan, &error))
 		{
 			oprec_session_forget_token(scan->session);
 			continue;
 		}
-		oprec_check_answer(scan, answer);
+		check_answer(scan, answer, has_error ? &error : NULL);
 		return answer->root;
 	}
 }
