@@ -111,6 +111,8 @@ class Request:
         self.headers = headers        # email.message.Message (case-insensitive)
         self.body = body              # bytes
         self.path_params = ()         # path segments captured by a pattern route
+        self.listener = None          # "main" / "small_backlog" (None in process)
+        self.connection = None        # the listener's number of the TCP connection
         self._json = None
         self._json_parsed = False
         self._match_texts = None
@@ -436,6 +438,10 @@ class SimState:
         # Changes whenever add_records adds records or a reset removes them:
         # the truth endpoints rebuild what they cache.
         self.data_version = 0
+        # Listener name -> {"port", "backlog", "accepted" (since the last
+        # reset), "connections" (since start: never reset, so connection
+        # numbers never repeat)}; filled in by oprec_sim.SimServer.
+        self.listeners = {}
 
     def reset(self):
         with self.lock:
@@ -450,6 +456,8 @@ class SimState:
             self.aksk_locked_until.clear()
             self.log = []
             self.log_generation += 1
+            for counts in self.listeners.values():
+                counts["accepted"] = 0
             self._arm_edits(None)
             removed_feishu = self.feishu_data.remove_added()
             removed_huawei = self.huawei_data.remove_added()

@@ -3,7 +3,11 @@
 Huawei CodeArts Req issue-history API (with their token endpoints) on one
 local port, for the oprec_fdw regression tests.
 
-    /usr/bin/python3 test/simulator/oprec_sim.py --port 18765
+    /usr/bin/python3 test/simulator/oprec_sim.py --port 18765 [--small-backlog 5]
+
+A second listener on an ephemeral port serves the same API and state with a
+small accept queue (listen backlog 5, like many small gateways), so that a
+client's connection bursts can overflow it; /_sim/listeners names its port.
 
 Control endpoints live under /_sim/ (see README.md): reset, config, token
 expiry, the request log and the "truth" (every record the APIs serve).
@@ -16,6 +20,7 @@ import re
 import socket
 import struct
 import sys
+import threading
 import time
 import traceback
 import urllib.parse
@@ -32,6 +37,9 @@ from common import (INVALID_JSON, ConfigError, Request, Response, SimState,  # n
 from dataset import FeishuData, HuaweiData  # noqa: E402
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
+MAIN_BACKLOG = 128
+SMALL_BACKLOG = 5          # socketserver's default listen() backlog
+NETSTAT = "/proc/net/netstat"
 
 # path -> (api name for the log, method, handler)
 API_ROUTES = {
@@ -129,7 +137,8 @@ def open_log_entry(state, api, req, token_class):
                  "body": body, "user_key": req.header("X-USER-KEY"),
                  "token": token_class, "status": None, "err_code": None,
                  "records": None, "has_more": None, "fault": None,
-                 "in_flight": state.in_flight + 1}
+                 "in_flight": state.in_flight + 1,
+                 "listener": req.listener, "connection": req.connection}
         state.log.append(entry)
         state.in_flight += 1
     return entry
@@ -333,6 +342,34 @@ def _public_config(state):
     return config
 
 
+def _listeners(state):
+    with state.lock:
+        return {name: {"port": counts["port"], "backlog": counts["backlog"],
+                       "accepted": counts["accepted"]}
+                for name, counts in state.listeners.items()}
+
+
+def read_listen_overflows(path=NETSTAT):
+    """ListenOverflows and ListenDrops of the kernel's TcpExt counters (the
+    whole network namespace, not only this process), None when unreadable.
+    The file holds, per prefix, a line of names and then a line of values."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            lines = [line.split() for line in f if line.startswith("TcpExt:")]
+    except OSError:
+        return None, None
+    if len(lines) < 2 or len(lines[0]) != len(lines[1]):
+        return None, None
+    counters = dict(zip(lines[0][1:], lines[1][1:]))
+
+    def number(name):
+        try:
+            return int(counters[name])
+        except (KeyError, ValueError):
+            return None
+    return number("ListenOverflows"), number("ListenDrops")
+
+
 def dispatch_control(state, truth, req):
     key = (req.method, req.path)
     if key == ("GET", "/_sim/health"):
@@ -362,6 +399,11 @@ def dispatch_control(state, truth, req):
         with state.lock:
             peak = max((entry["in_flight"] for entry in state.log), default=0)
             return Response.json(200, {"in_flight": state.in_flight, "max_in_flight": peak})
+    if key == ("GET", "/_sim/listeners"):
+        return Response.json(200, _listeners(state))
+    if key == ("GET", "/_sim/listen_overflows"):
+        overflows, drops = read_listen_overflows()
+        return Response.json(200, {"listen_overflows": overflows, "listen_drops": drops})
     if key == ("GET", "/_sim/requests"):
         with state.lock:
             text = "".join(jsonl_line(entry) for entry in state.log)
@@ -400,6 +442,8 @@ class SimHandler(BaseHTTPRequestHandler):
         # algorithm holds the body back until the client's delayed ACK
         # (about 40 ms per answer on a kept-alive connection).
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # One handler per TCP connection: its requests share the number.
+        self.connection_number = self.server.take_connection_number(self.request)
 
     def log_message(self, format, *args):  # quiet: no per-request output
         pass
@@ -447,8 +491,11 @@ class SimHandler(BaseHTTPRequestHandler):
     def _build_request(self):
         split = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(split.query, keep_blank_values=True)
-        return Request(self.command, self.path, split.path, split.query, query,
-                       self.headers, self._read_body())
+        req = Request(self.command, self.path, split.path, split.query, query,
+                      self.headers, self._read_body())
+        req.listener = self.server.listener_name
+        req.connection = self.connection_number
+        return req
 
     def _handle(self):
         app = self.server.app
@@ -532,8 +579,40 @@ class SimHandler(BaseHTTPRequestHandler):
 
 
 class SimServer(ThreadingHTTPServer):
+    """One listening socket of the simulator; every listener serves the same
+    App (state, log, config, tokens) and counts the connections it accepts."""
     daemon_threads = True
-    request_queue_size = 128
+    request_queue_size = MAIN_BACKLOG
+
+    def __init__(self, app, name, address, backlog):
+        self.app = app
+        self.listener_name = name
+        self.request_queue_size = backlog   # server_activate: listen(backlog)
+        self._numbers = {}                  # accepted socket -> connection number
+        super().__init__(address, SimHandler)
+        with app.state.lock:
+            app.state.listeners[name] = {"port": self.server_address[1], "backlog": backlog,
+                                         "accepted": 0, "connections": 0}
+
+    def get_request(self):
+        # Runs in the serve_forever thread; the handler thread takes the
+        # number in setup(), so it is counted in accept order.
+        conn, addr = super().get_request()
+        state = self.app.state
+        with state.lock:
+            counts = state.listeners[self.listener_name]
+            counts["accepted"] += 1
+            counts["connections"] += 1
+            self._numbers[conn] = counts["connections"]
+        return conn, addr
+
+    def take_connection_number(self, conn):
+        with self.app.state.lock:
+            return self._numbers.pop(conn, None)
+
+    def shutdown_request(self, request):
+        self.take_connection_number(request)   # a handler that never ran leaves none behind
+        super().shutdown_request(request)
 
     def handle_error(self, request, client_address):
         # Connection-level errors (client vanished) are routine; stay quiet.
@@ -563,22 +642,34 @@ def main(argv=None):
                         help="TCP port (0 = pick a free one); default 18765")
     parser.add_argument("--host", default="127.0.0.1",
                         help="loopback address to bind; default 127.0.0.1")
+    parser.add_argument("--small-backlog", type=int, default=SMALL_BACKLOG, metavar="N",
+                        help="listen() backlog of the second listener (same API and state, "
+                             "ephemeral port, see GET /_sim/listeners); 0 = none; default 5")
     args = parser.parse_args(argv)
     if not _is_loopback(args.host):
         parser.error("the simulator only binds loopback addresses")
+    if not 0 <= args.small_backlog <= 65535:
+        parser.error("--small-backlog must be 0..65535")
 
     if ":" in args.host:
         SimServer.address_family = socket.AF_INET6
     app = App(int(time.time()))
-    server = SimServer((args.host, args.port), SimHandler)
-    server.app = app
+    server = SimServer(app, "main", (args.host, args.port), MAIN_BACKLOG)
+    small = None
+    if args.small_backlog:
+        small = SimServer(app, "small_backlog", (args.host, 0), args.small_backlog)
+        threading.Thread(target=small.serve_forever, name="small_backlog", daemon=True).start()
     host, port = server.server_address[:2]
+    # Both sockets listen already; the line stays the only output (tools parse it).
     print(f"oprec simulator listening on http://{host}:{port}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        if small is not None:
+            small.shutdown()
+            small.server_close()
         server.server_close()
     return 0
 

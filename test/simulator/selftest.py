@@ -79,12 +79,13 @@ class Reply:
         return f"<{self.status} {self.text[:300]}>"
 
 
-def http(method, path, body=None, headers=None, raw=None, timeout=30):
+def http(method, path, body=None, headers=None, raw=None, timeout=30, base=None):
+    """One request on a new connection (urllib closes it), to BASE or `base`."""
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     headers = dict(headers or {})
     if data is not None:
         headers.setdefault("Content-Type", "application/json")
-    req = urllib.request.Request(BASE + path, data=data, method=method, headers=headers)
+    req = urllib.request.Request((base or BASE) + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return Reply(resp.status, resp.headers, resp.read())
@@ -118,20 +119,20 @@ def feishu_error(r, status, code):
             and r.json.get("err", {}).get("code") == code and r.json.get("data") is None)
 
 
-def issue_feishu_token():
+def issue_feishu_token(base=None):
     r = http("POST", TOKEN, {"plugin_id": "MII_SIM_PLUGIN",
-                             "plugin_secret": "sim-plugin-secret", "type": 0})
+                             "plugin_secret": "sim-plugin-secret", "type": 0}, base=base)
     assert r.status == 200, r
     return r.json["data"]["token"]
 
 
-def flist(body, token=FEISHU_STATIC, user_key=USER_KEY, raw=None):
+def flist(body, token=FEISHU_STATIC, user_key=USER_KEY, raw=None, base=None):
     headers = {}
     if token is not None:
         headers["X-PLUGIN-TOKEN"] = token
     if user_key is not None:
         headers["X-USER-KEY"] = user_key
-    return http("POST", LIST, body, headers, raw=raw)
+    return http("POST", LIST, body, headers, raw=raw, base=base)
 
 
 def feishu_pages(body, token=FEISHU_STATIC):
@@ -964,7 +965,11 @@ def test_request_log():
     check("log seq in arrival order", [e["seq"] for e in log] == list(range(1, 11)))
     check("log fields", all(set(e) == {"seq", "api", "method", "path", "query", "body", "user_key", "token",
                                        "status", "err_code", "records", "has_more", "fault",
-                                       "in_flight"} for e in log))
+                                       "in_flight", "listener", "connection"} for e in log))
+    conns = [e["connection"] for e in log]
+    check("log listener main, one new connection per urllib request",
+          all(e["listener"] == "main" for e in log) and all(type(k) is int and k > 0 for k in conns)
+          and conns == sorted(set(conns)), conns)
     check("log fault null on normal answers", all(e["fault"] is None for e in log))
     check("log in_flight 1 for a sequential client", [e["in_flight"] for e in log] == [1] * 10,
           [e["in_flight"] for e in log])
@@ -3416,11 +3421,206 @@ def test_add_records_concurrent():
     reset()
 
 # --------------------------------------------------------------------------
+# Listeners: the second (small accept queue) listener, connection identity
+# --------------------------------------------------------------------------
 
-def free_start():
+def listeners():
+    r = http("GET", "/_sim/listeners")
+    assert r.status == 200, r
+    return r.json
+
+
+def listen_overflows():
+    r = http("GET", "/_sim/listen_overflows")
+    assert r.status == 200, r
+    return r.json
+
+
+def settle_listeners(timeout=10):
+    """Wait until no listener accepts anything for 300 ms (late connections
+    of a burst); the last counts."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        now = {name: info["accepted"] for name, info in listeners().items()}
+        # The call itself is one accepted connection on main.
+        if last is not None and now["main"] == last["main"] + 1 \
+                and all(now[n] == last[n] for n in now if n != "main"):
+            return now
+        last = now
+        time.sleep(0.3)
+    return None
+
+
+def test_listeners():
+    reset()
+    info = listeners()
+    main_port = sim_port()
+    small_port = info.get("small_backlog", {}).get("port")
+    small = f"http://127.0.0.1:{small_port}"
+    check("listeners: main and small_backlog", info == {
+        "main": {"port": main_port, "backlog": 128, "accepted": 1},
+        "small_backlog": {"port": small_port, "backlog": 5, "accepted": 0}}
+        and type(small_port) is int and small_port not in (0, main_port), info)
+
+    # The same API and the same state on the second port.
+    token = issue_feishu_token(base=small)
+    r = flist({"project_key": "proj_alpha", "work_item_ids": [1001], "page_size": 3}, token=token, base=small)
+    check("small_backlog: token and list call answered", r.status == 200 and r.json["err_code"] == 0
+          and len(r.json["data"]["op_records"]) == 3, r)
+    r_main = flist({"project_key": "proj_alpha", "work_item_ids": [1001], "page_size": 3}, token=token)
+    check("small_backlog: its token is valid on main (one token store)",
+          r_main.status == 200 and r_main.json["data"] == r.json["data"], r_main)
+    r = http("POST", "/_sim/config", {"feishu_qps": 7}, base=small)
+    check("small_backlog: config set there is the config of main",
+          r.status == 200 and http("GET", "/_sim/config").json["feishu_qps"] == 7, r)
+    r = http("GET", "/_sim/requests", base=small)
+    log = request_log()
+    check("small_backlog: one request log, shared",
+          r.status == 200 and [json.loads(l) for l in r.text.splitlines()] == log, r)
+    check("small_backlog: logged with listener small_backlog",
+          [(e["api"], e["listener"], e["token"], e["status"]) for e in log]
+          == [("feishu_auth", "small_backlog", "none", 200), ("feishu", "small_backlog", "issued", 200),
+              ("feishu", "main", "issued", 200)], log)
+    check("small_backlog: a connection each, numbered per listener",
+          log[1]["connection"] == log[0]["connection"] + 1 and type(log[2]["connection"]) is int, log)
+    r = hw_get({"project_id": HW_PROJECT, "issue_id": 9175005, "limit": 5})
+    r_small = http("GET", RECORD + "?" + urllib.parse.urlencode(
+        {"project_id": HW_PROJECT, "issue_id": 9175005, "limit": 5}),
+        headers={"X-Auth-Token": HW_STATIC}, base=small)
+    check("small_backlog: Huawei call answers as on main",
+          r_small.status == 200 and r_small.json == r.json, r_small)
+    # Accepted since the reset: small 5 (token, list, config, requests,
+    # get-record); main 1 (listeners) + list, config get, requests, get-record,
+    # this call = 6.
+    info = listeners()
+    check("listeners: accepted counts every connection",
+          info["small_backlog"]["accepted"] == 5 and info["main"]["accepted"] == 6, info)
+
+    # Keep-alive: the requests of one connection share its number.
+    body = json.dumps({"project_key": "proj_alpha", "work_item_ids": [1001]})
+    hdrs = {"X-PLUGIN-TOKEN": FEISHU_STATIC, "X-USER-KEY": USER_KEY, "Content-Type": "application/json"}
+    reset()
+    numbers = {}
+    for name, port in (("main", main_port), ("small_backlog", small_port)):
+        conn = http_client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for _ in range(2):
+            conn.request("POST", LIST, body, hdrs)
+            conn.getresponse().read()
+        conn.close()
+        conn = http_client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("POST", LIST, body, hdrs)
+        conn.getresponse().read()
+        conn.close()
+    log = request_log()
+    for name in ("main", "small_backlog"):
+        numbers[name] = [e["connection"] for e in log if e["listener"] == name]
+        k = numbers[name]
+        check(f"keep-alive on {name}: same connection number, a new connection another",
+              len(k) == 3 and k[0] == k[1] and k[2] > k[1], log)
+    info = listeners()
+    check("listeners: a kept-alive connection is accepted once",
+          info["small_backlog"]["accepted"] == 2 and info["main"]["accepted"] == 4, info)
+
+    # Reset zeroes the counts; connection numbers go on (never repeat).
+    reset()
+    info = listeners()
+    check("listeners: reset zeroes accepted", info["main"]["accepted"] == 1
+          and info["small_backlog"]["accepted"] == 0 and info["small_backlog"]["port"] == small_port, info)
+    flist({"project_key": "proj_alpha", "work_item_ids": [1001]}, base=small)
+    entry = request_log()[0]
+    check("listeners: connection numbers are not reused after a reset",
+          entry["listener"] == "small_backlog" and entry["connection"] > numbers["small_backlog"][2], entry)
+    check("listeners: control calls on small_backlog are not logged",
+          http("GET", "/_sim/health", base=small).status == 200 and len(request_log()) == 1)
+
+    # In process: an unreadable or odd netstat file gives nulls.
+    import tempfile
+    import oprec_sim
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "netstat")
+        with open(path, "w") as f:
+            f.write("TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 0 12 15\n"
+                    "IpExt: InNoRoutes\nIpExt: 3\n")
+        parsed = oprec_sim.read_listen_overflows(path)
+        with open(path, "w") as f:
+            f.write("TcpExt: SyncookiesSent\nTcpExt: 0\n")
+        missing_fields = oprec_sim.read_listen_overflows(path)
+        missing_file = oprec_sim.read_listen_overflows(os.path.join(tmp, "none"))
+    check("listen_overflows: parsed from the TcpExt names and values",
+          parsed == (12, 15) and missing_fields == (None, None) and missing_file == (None, None),
+          (parsed, missing_fields, missing_file))
+    reset()
+
+
+def test_listen_overflows():
+    reset()
+    counters = listen_overflows()
+    linux = os.path.exists("/proc/net/netstat")
+    check("listen_overflows: integers on Linux (nulls elsewhere)",
+          set(counters) == {"listen_overflows", "listen_drops"}
+          and all((type(v) is int and v >= 0) if linux else v is None for v in counters.values()), counters)
+    check("listen_overflows: not logged", request_log() == [])
+    if not linux:
+        return
+    # A burst of 40 connects to the small accept queue (backlog 5): the
+    # simulator cannot accept them as fast as the kernel completes them, so
+    # the queue overflows (SYNs dropped; a client would retry after 1 s).
+    small_port = listeners()["small_backlog"]["port"]
+    before = listen_overflows()
+    socks = []
+    try:
+        for _ in range(40):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            socks.append(s)
+            s.connect_ex(("127.0.0.1", small_port))
+        time.sleep(0.2)
+        after = listen_overflows()
+    finally:
+        for s in socks:
+            s.close()
+    delta = after["listen_overflows"] - before["listen_overflows"]
+    check("listen_overflows: a burst of 40 connects overflows the small queue", delta > 0, (before, after))
+    if VERBOSE:
+        print(f"     burst: ListenOverflows +{delta}, ListenDrops "
+              f"+{after['listen_drops'] - before['listen_drops']}")
+    check("listen_overflows: the small listener still serves after the burst",
+          settle_listeners() is not None
+          and http("GET", "/_sim/health", base=f"http://127.0.0.1:{small_port}").status == 200)
+    reset()
+
+
+def test_small_backlog_flag():
+    """--small-backlog N sets the second queue, 0 opens none, the start-up
+    line stays the one line on stdout."""
+    for extra, expect in ((["--small-backlog", "0"], None), (["--small-backlog", "3"], 3)):
+        proc, line, _ = free_start(*extra)
+        try:
+            ok = line.startswith("oprec simulator listening on http://127.0.0.1:")
+            info = {}
+            if ok:
+                base = line.rsplit(" ", 1)[1]
+                info = http("GET", "/_sim/listeners", base=base).json
+                want = {"main"} if expect is None else {"main", "small_backlog"}
+                ok = set(info) == want and info["main"]["backlog"] == 128 and (
+                    expect is None or info["small_backlog"]["backlog"] == expect)
+        finally:
+            proc.terminate()
+            out, err = proc.communicate(timeout=10)
+        check(f"--small-backlog {extra[1]}: listeners and start-up line", ok and out == "" and err == "",
+              (line, info, out, err))
+    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "oprec_sim.py"), "--port", "0",
+                             "--small-backlog", "-1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=30)
+    check("--small-backlog -1 refused", proc.returncode == 2 and out == "" and "small-backlog" in err, err)
+
+# --------------------------------------------------------------------------
+
+def free_start(*extra):
     sim = os.path.join(HERE, "oprec_sim.py")
     start_s = int(time.time())
-    proc = subprocess.Popen([sys.executable, sim, "--port", "0"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, sim, "--port", "0", *extra], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline().strip()
     return proc, line, start_s
@@ -3450,7 +3650,8 @@ def main():
                      test_existing_data_unchanged, test_wide_data, test_edit_during_listing_config,
                      test_edit_during_listing_feishu, test_edit_during_listing_huawei,
                      test_add_records_config, test_add_records_feishu, test_add_records_huawei,
-                     test_add_records_concurrent):
+                     test_add_records_concurrent, test_listeners, test_listen_overflows,
+                     test_small_backlog_flag):
             try:
                 test()
             except Exception as exc:  # a crashed section is one failure, not the end
