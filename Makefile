@@ -25,6 +25,7 @@ OBJS = \
 	src/request.o \
 	src/report.o \
 	src/session.o \
+	src/credentials.o \
 	src/pace.o \
 	src/http.o \
 	src/api/apis.o \
@@ -38,7 +39,7 @@ DATA = sql/oprec_fdw--$(EXTVERSION).sql
 PGFILEDESC = "oprec_fdw - operation-record APIs as foreign tables"
 
 REGRESS = init options feishu_types feishu_pushdown feishu_paging feishu_errors feishu_explain \
-	huawei_records huawei_auth huawei_errors transfer_lifetime hostile_answers security tokens retries pacing shared_pace \
+	huawei_records huawei_auth huawei_errors transfer_lifetime hostile_answers security tokens shared_tokens retries pacing shared_pace \
 	id_conditions joins estimates import column_mapping local_copy long_ranges concurrency listing moving_listing users mirrors mirror_worker
 REGRESS_OPTS = --inputdir=. --outputdir=test/results
 

@@ -28,8 +28,9 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER huawei_inject
 -- a token the API issues with a line break is refused on receipt
 CREATE SERVER feishu_badtoken FOREIGN DATA WRAPPER oprec_fdw
     OPTIONS (api 'feishu', base_url :'sim_url', project_key 'proj_alpha');
+-- (a user key of its own: a credential no backend holds a token for)
 CREATE USER MAPPING FOR CURRENT_USER SERVER feishu_badtoken
-    OPTIONS (plugin_id 'MII_SIM_PLUGIN', plugin_secret 'sim-plugin-secret', user_key '7491126018028090001');
+    OPTIONS (plugin_id 'MII_SIM_PLUGIN', plugin_secret 'sim-plugin-secret', user_key '7491126018028090077');
 CREATE FOREIGN TABLE badtoken_records (work_item_id bigint) SERVER feishu_badtoken;
 SELECT sim.reset();
 SELECT sim.configure($${"feishu_token_value": "p-evil\r\nX-Injected: yes\r\n\r\nDELETE /internal/admin/x HTTP/1.1\r\nHost: a"}$$);

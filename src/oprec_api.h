@@ -260,6 +260,9 @@ typedef struct OprecApiError
  *		Per-backend sessions: cached tokens
  * ----------------------------------------------------------------
  */
+
+/* A credential is named by the SHA-256 of its parts (session.c). */
+#define OPREC_CREDENTIAL_DIGEST_LEN 32
 struct OprecPaceWindow;			/* pace.c's own */
 
 typedef struct OprecSession
@@ -270,9 +273,13 @@ typedef struct OprecSession
 	uint32		mapping_hashvalue;
 	char	   *token;			/* cached credential, in TopMemoryContext */
 	TimestampTz token_renew_at; /* renew the token from this time on */
-	uint64		token_generation;	/* counts the tokens set */
-	bool		credential_accepted;	/* the API answered a page: until then
-										 * scans send one request at a time */
+	uint64		token_generation;	/* of the token (cluster-wide when
+									 * shared) */
+	bool		credential_accepted;	/* the API answered a page or issued a
+										 * token: until then scans send one
+										 * request at a time */
+	bool		has_credential;
+	uint8		credential[OPREC_CREDENTIAL_DIGEST_LEN];	/* names it */
 	struct OprecPaceWindow *pace;	/* used when pacing is not shared */
 } OprecSession;
 
@@ -344,7 +351,7 @@ typedef struct OprecScan
 	OprecOptions *options;		/* the table's resolved options */
 	void	   *api_state;		/* the unit's own, from begin_scan */
 	bool		renews_token;	/* begin_scan: these credentials get tokens
-								 * from the service (ensure_token), and a
+								 * from the service (get_token), and a
 								 * refused one is renewed once */
 	OprecSession *session;		/* the credential's cached token */
 
@@ -389,13 +396,22 @@ typedef struct OprecService
 	void	   *(*begin_scan) (OprecScan *scan);
 
 	/*
-	 * Optional, with renews_token: make sure the session holds a usable
-	 * token (oprec_session_token_usable), getting one with oprec_send.
+	 * Optional, with renews_token: get a new token with oprec_send and
+	 * give it to oprec_session_set_token.  The engine calls it only when
+	 * the session has no token it may send, and in one backend of the
+	 * cluster at a time per credential (the others use its token).
 	 * token_refused tells an answer refusing the token; it is then
 	 * forgotten and the request sent again once with a new one.
 	 */
-	void		(*ensure_token) (OprecScan *scan);
+	void		(*get_token) (OprecScan *scan);
 	bool		(*token_refused) (const OprecApiError *error);
+
+	/*
+	 * Optional: server options that, with the base URL and the user
+	 * mapping's options, name a credential (NULL terminated): backends
+	 * share a token only if all of these are the same.
+	 */
+	const char *const *credential_server_options;
 
 	/*
 	 * Whether an answer (JSON of any shape) reports an error, and which.
@@ -536,6 +552,5 @@ extern json_t *oprec_json_new_object(void);
 /* tokens (session.c) */
 extern void oprec_session_set_token(OprecSession *session, const char *token,
 									TimestampTz expires, int renew_margin_sec);
-extern bool oprec_session_token_usable(OprecSession *session);
 
 #endif							/* OPREC_API_H */

@@ -139,6 +139,7 @@ _PG_init(void)
 	oprec_json_install_allocator();
 	oprec_http_init();
 	oprec_pace_init();
+	oprec_credentials_init();
 
 	prev_ExecutorRun = ExecutorRun_hook;
 	ExecutorRun_hook = oprec_ExecutorRun;

@@ -411,8 +411,30 @@ extern char *oprec_json_shown(json_t *value);
 extern bool oprec_json_epoch_ms(json_t *value, int64 *ms);
 
 /* in session.c */
-extern OprecSession *oprec_get_session(Oid user_mapping_id);
-extern void oprec_session_forget_token(OprecSession *session);
+extern OprecSession *oprec_get_session(const OprecOptions *options);
+extern void oprec_credential_parts(const OprecOptions *options, StringInfo buf);
+extern bool oprec_session_token_usable(OprecSession *session);
+extern void oprec_session_token_refused(OprecSession *session, uint64 generation);
+extern void oprec_session_ensure_token(OprecSession *session,
+									   void (*get_token) (void *arg), void *arg);
+extern bool oprec_session_credential_accepted(OprecSession *session);
+extern void oprec_session_set_credential_accepted(OprecSession *session);
+
+/* in credentials.c: shared by the cluster's backends when preloaded */
+extern void oprec_credentials_init(void);
+extern bool oprec_credentials_shared(void);
+extern bool oprec_credential_newer_token(const uint8 *digest, uint64 have_generation,
+										 char **token, uint64 *generation,
+										 TimestampTz *renew_at);
+extern bool oprec_credential_claim_renewal(const uint8 *digest);
+extern void oprec_credential_await_renewal(const uint8 *digest);
+extern uint64 oprec_credential_publish(const uint8 *digest, const char *token,
+									   TimestampTz renew_at);
+extern void oprec_credential_end_renewal(void);
+extern void oprec_credential_withdraw(const uint8 *digest, uint64 generation);
+extern void oprec_credential_set_accepted(const uint8 *digest);
+extern bool oprec_credential_accepted(const uint8 *digest);
+extern void oprec_credential_forget(const uint8 *digest);
 
 /* in pace.c */
 

@@ -5,9 +5,10 @@
  *		  requests complete in any one-second window, slower after the API
  *		  throttles, and counted across the cluster when preloaded.
  *
- * A credential is a pace key: a hash of the API, the base URL and the user
- * mapping's options, so that two user mappings holding the same token on the
- * same host share one pace (the API counts the token, not the mapping).
+ * A credential is a pace key: a hash of the API, the base URL, the user
+ * mapping's options and the server options that name the credential, so
+ * that two user mappings holding the same token on the same host share one
+ * pace (the API counts the token, not the mapping).
  *
  * Each credential has a window (OprecPaceWindow): one entry per recent
  * request, holding its send time while it is in flight and its completion
@@ -523,43 +524,21 @@ oprec_pace_init(void)
 	shmem_startup_hook = pace_shmem_startup;
 }
 
-static int
-compare_defelem_names(const ListCell *a, const ListCell *b)
-{
-	return strcmp(((DefElem *) lfirst(a))->defname, ((DefElem *) lfirst(b))->defname);
-}
-
 /*
- * The credential a scan's requests count against.  Every part ends with a
- * NUL, which none can contain, so different option sets give different
- * input.  The input holds secrets: only its hash is kept.
+ * The credential a scan's requests count against (session.c names its
+ * parts).  The parts hold secrets: only their hash is kept.
  */
 uint64
 oprec_pace_key(const OprecOptions *options)
 {
-	List	   *sorted = list_copy(options->user_options);
-	const char *base_url = options->base_url ? options->base_url : "";
-	StringInfoData buf;
-	ListCell   *lc;
+	StringInfoData parts;
 	uint64		key;
 
-	list_sort(sorted, compare_defelem_names);
-	initStringInfo(&buf);
-	appendBinaryStringInfo(&buf, options->resource->service->name,
-						   strlen(options->resource->service->name) + 1);
-	appendBinaryStringInfo(&buf, base_url, strlen(base_url) + 1);
-	foreach(lc, sorted)
-	{
-		DefElem    *def = (DefElem *) lfirst(lc);
-		const char *value = defGetString(def);
-
-		appendBinaryStringInfo(&buf, def->defname, strlen(def->defname) + 1);
-		appendBinaryStringInfo(&buf, value, strlen(value) + 1);
-	}
-	key = hash_bytes_extended((const unsigned char *) buf.data, buf.len, 0);
-
-	pfree(buf.data);
-	list_free(sorted);
+	initStringInfo(&parts);
+	oprec_credential_parts(options, &parts);
+	key = hash_bytes_extended((const unsigned char *) parts.data, parts.len, 0);
+	explicit_bzero(parts.data, parts.len);
+	pfree(parts.data);
 	return key;
 }
 
@@ -760,7 +739,7 @@ oprec_pace_counts(const OprecOptions *options, OprecPaceCounts *counts)
 	}
 	else
 	{
-		OprecSession *session = oprec_get_session(options->user_mapping_id);
+		OprecSession *session = oprec_get_session(options);
 
 		if (session->pace)
 			window_counts(session->pace, options->requests_per_second, now, counts);

@@ -100,7 +100,7 @@ oprec_scan_create(MemoryContext parent, OprecOptions *options)
 											ALLOCSET_DEFAULT_SIZES);
 	scan->options = options;
 	scan->resource = res;
-	scan->session = oprec_get_session(options->user_mapping_id);
+	scan->session = oprec_get_session(options);
 	oprec_service_transport(scan, oprec_pace_key(options), &engine->transport);
 	engine->history_start = oprec_history_start(options);
 	if (res->service->begin_scan)
@@ -414,7 +414,7 @@ send_requests(OprecScan *scan)
 				engine->in_flight + held >= engine->nlanes + 1)
 				return;
 			/* a wrong credential must not fail many requests at once */
-			if (engine->in_flight > 0 && !scan->session->credential_accepted)
+			if (engine->in_flight > 0 && !oprec_session_credential_accepted(scan->session))
 				return;
 			if (lane->call != NULL)
 				continue;
@@ -567,8 +567,7 @@ queue_page(OprecScan *scan, OprecLane *lane, OprecPage *page, OprecChain *later,
 static void
 renew_refused_token(OprecScan *scan, OprecLane *lane)
 {
-	if (lane->token_generation == scan->session->token_generation)
-		oprec_session_forget_token(scan->session);
+	oprec_session_token_refused(scan->session, lane->token_generation);
 	end_request(scan, lane, false);
 	lane->renewed_token = true;
 }
@@ -692,7 +691,7 @@ receive_page(OprecScan *scan, OprecLane *lane)
 		return;
 	}
 	lane->renewed_token = false;
-	scan->session->credential_accepted = true;
+	oprec_session_set_credential_accepted(scan->session);
 	if (outcome == OPREC_ANSWER_KEY_NOT_FOUND)
 	{
 		split_chain(scan, lane, &answer, has_missing_key, missing_key);

@@ -122,12 +122,24 @@ oprec_service_transport(OprecScan *scan, uint64 pace_key, OprecTransport *transp
  * ----------------------------------------------------------------
  */
 
-/* Make sure the session holds the token the scan's credentials get. */
+static void
+get_token(void *arg)
+{
+	OprecScan  *scan = arg;
+
+	scan->service->get_token(scan);
+}
+
+/*
+ * Make sure the session holds a token the scan may send, if its
+ * credentials get tokens: the one it has, one another backend got, or a
+ * new one from the service.
+ */
 void
 oprec_ensure_token(OprecScan *scan)
 {
-	if (scan->renews_token && scan->service->ensure_token)
-		scan->service->ensure_token(scan);
+	if (scan->renews_token && scan->service->get_token)
+		oprec_session_ensure_token(scan->session, get_token, scan);
 }
 
 /* ----------------------------------------------------------------
@@ -323,14 +335,17 @@ oprec_call(OprecScan *scan, OprecAnswer *answer,
 		OprecApiError error;
 		bool		has_error;
 
+		uint64		token_generation;
+
 		oprec_ensure_token(scan);
+		token_generation = scan->session->token_generation;
 		oprec_request_init(req, "GET");
 		build(scan, req, arg);
 		oprec_send(scan, req, answer);
 		has_error = answer_error(scan, answer, &error);
 		if (attempt == 0 && has_error && refuses_renewable_token(scan, &error))
 		{
-			oprec_session_forget_token(scan->session);
+			oprec_session_token_refused(scan->session, token_generation);
 			continue;
 		}
 		check_answer(scan, answer, has_error ? &error : NULL);

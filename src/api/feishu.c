@@ -256,9 +256,9 @@ feishu_hint(OprecScan *scan, const char *code_text)
 	return NULL;
 }
 
-/* Exchange plugin_id and plugin_secret for a plugin token, when due. */
+/* Exchange plugin_id and plugin_secret for a plugin token. */
 static void
-feishu_ensure_token(OprecScan *scan)
+feishu_get_token(OprecScan *scan)
 {
 	FeishuState *st = scan->api_state;
 	OprecRequest req;
@@ -268,9 +268,6 @@ feishu_ensure_token(OprecScan *scan)
 	json_t	   *token;
 	json_t	   *lifetime;
 	int64		seconds = DEFAULT_TOKEN_LIFETIME_SEC;
-
-	if (oprec_session_token_usable(scan->session))
-		return;
 
 	oprec_request_init(&req, "POST");
 	req.secret_answer = true;
@@ -648,7 +645,7 @@ const OprecService oprec_feishu_service = {
 	.log_id_headers = feishu_log_id_headers,
 	.check_user_mapping = feishu_check_user_mapping,
 	.begin_scan = feishu_begin_scan,
-	.ensure_token = feishu_ensure_token,
+	.get_token = feishu_get_token,
 	.token_refused = feishu_token_refused,
 	.error_of = feishu_error_of,
 	.hint = feishu_hint,

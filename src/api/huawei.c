@@ -325,9 +325,9 @@ huawei_token_refused(const OprecApiError *error)
  * ----------------------------------------------------------------
  */
 
-/* Get an IAM token with the user mapping's password, when due. */
+/* Get an IAM token with the user mapping's password. */
 static void
-huawei_ensure_token(OprecScan *scan)
+huawei_get_token(OprecScan *scan)
 {
 	HuaweiState *st = scan->api_state;
 	OprecRequest req;
@@ -336,9 +336,6 @@ huawei_ensure_token(OprecScan *scan)
 	TimestampTz expires = 0;
 	const char *expires_at;
 	const char *subject_token;
-
-	if (oprec_session_token_usable(scan->session))
-		return;
 
 	oprec_request_init(&req, "POST");
 	req.secret_answer = true;
@@ -720,6 +717,9 @@ static const OprecResource oprec_huawei_records = {
 
 static const OprecResource *const huawei_resources[] = {&oprec_huawei_records, NULL};
 
+/* An IAM token is scoped to a region's project, and comes from iam_url. */
+static const char *const huawei_credential_server_options[] = {"region", "iam_url", NULL};
+
 const OprecService oprec_huawei_service = {
 	.name = "huawei",
 	.title = "Huawei CodeArts Req",
@@ -732,8 +732,9 @@ const OprecService oprec_huawei_service = {
 	.log_id_headers = huawei_log_id_headers,
 	.check_user_mapping = huawei_check_user_mapping,
 	.begin_scan = huawei_begin_scan,
-	.ensure_token = huawei_ensure_token,
+	.get_token = huawei_get_token,
 	.token_refused = huawei_token_refused,
+	.credential_server_options = huawei_credential_server_options,
 	.error_of = huawei_error_of,
 	.hint = huawei_hint,
 	.throttled_codes = huawei_throttled_codes,
