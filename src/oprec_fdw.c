@@ -140,6 +140,7 @@ _PG_init(void)
 	oprec_http_init();
 	oprec_pace_init();
 	oprec_credentials_init();
+	oprec_jit_init();
 
 	prev_ExecutorRun = ExecutorRun_hook;
 	ExecutorRun_hook = oprec_ExecutorRun;
@@ -798,6 +799,8 @@ oprec_fdw_handler(PG_FUNCTION_ARGS)
 {
 	FdwRoutine *routine = makeNode(FdwRoutine);
 
+	/* the executor's JIT choice looks for scans of this handler */
+	oprec_jit_note_handler(fcinfo->flinfo->fn_oid);
 	routine->GetForeignRelSize = oprecGetForeignRelSize;
 	routine->GetForeignPaths = oprecGetForeignPaths;
 	routine->GetForeignPlan = oprecGetForeignPlan;

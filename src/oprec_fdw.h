@@ -420,6 +420,10 @@ extern void oprec_session_ensure_token(OprecSession *session,
 extern bool oprec_session_credential_accepted(OprecSession *session);
 extern void oprec_session_set_credential_accepted(OprecSession *session);
 
+/* in jit_choice.c */
+extern void oprec_jit_init(void);
+extern void oprec_jit_note_handler(Oid oid);
+
 /* in credentials.c: shared by the cluster's backends when preloaded */
 extern void oprec_credentials_init(void);
 extern bool oprec_credentials_shared(void);
