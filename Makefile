@@ -41,7 +41,7 @@ PGFILEDESC = "oprec_fdw - operation-record APIs as foreign tables"
 
 REGRESS = init options feishu_types feishu_pushdown feishu_paging feishu_errors feishu_explain \
 	huawei_records huawei_auth huawei_errors transfer_lifetime hostile_answers security tokens shared_tokens retries pacing shared_pace \
-	id_conditions joins estimates jit_choice import column_mapping local_copy long_ranges concurrency listing moving_listing users mirrors mirror_worker
+	id_conditions joins estimates jit_choice connections import column_mapping local_copy long_ranges concurrency listing moving_listing users mirrors mirror_worker
 REGRESS_OPTS = --inputdir=. --outputdir=test/results
 
 PG_CPPFLAGS = -I$(srcdir)/src -DOPREC_FDW_VERSION='"$(EXTVERSION)"' $(shell pkg-config --cflags libcurl jansson 2>/dev/null)

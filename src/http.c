@@ -34,6 +34,19 @@
  * in flight, so a cancel still ends the wait at once, and the other calls
  * go on meanwhile.
  *
+ * Connections.  Over HTTP/2, which https APIs may offer, the requests of a
+ * backend share one connection (a transfer waits for the first connection
+ * to say whether it multiplexes).  Over HTTP/1.1 each request in flight
+ * has its own connection, kept and reused by the next requests.  A server
+ * whose accept queue is full drops the connection requests that arrive
+ * meanwhile, and the kernel sends a dropped one again only after a second
+ * (then 3 s, 7 s...): many requests starting together against a small
+ * queue would wait for that.  So a transfer whose connection is still not
+ * established after STALL_FACTOR times this backend's usual connect time
+ * (at least STALL_MIN_MS) is started again at once on a new connection;
+ * by then the server has emptied its queue.  Until a connect has been
+ * seen, nothing is taken for stalled.
+ *
  * This file knows HTTP and nothing of APIs or scans: what it needs of its
  * caller (settings, pacing, counters, the request budget, which answers
  * are transient) comes in an OprecTransport.
@@ -71,6 +84,17 @@
 /* A Retry-After longer than this is not waited for: the query fails. */
 #define RETRY_AFTER_MAX_MS (120 * 1000)
 
+/*
+ * Stalled connects: a connect is taken for dropped after this many times
+ * the usual one (at least STALL_MIN_MS), and started again at most
+ * STALL_MAX_RESTARTS times per request.  Connects of a second or more were
+ * sent again by the kernel: they do not count in the usual time.
+ */
+#define STALL_FACTOR 8
+#define STALL_MIN_MS 5
+#define STALL_MAX_RESTARTS 8
+#define KERNEL_RETRANSMIT_US 1000000
+
 /* A socket curl wants watched. */
 typedef struct WatchedSocket
 {
@@ -84,6 +108,9 @@ static int	nwatched = 0;
 static int	watched_capacity = 0;
 static TimestampTz timer_deadline = 0;	/* 0: no timer */
 
+/* Moving average of this backend's connect times, in us; 0: none seen. */
+static double usual_connect_us = 0;
+
 /*
  * One transfer, and everything its callbacks touch.  It is allocated in
  * its own memory context (cxt), and so are the body and captured headers,
@@ -96,6 +123,8 @@ typedef struct Transfer
 	struct curl_slist *headers;
 	bool		attached;		/* on the multi handle */
 	bool		started;		/* was put on it: may have been sent */
+	TimestampTz attached_at;
+	bool		connected;		/* its connection was seen ready to send */
 	bool		done;
 	CURLcode	result;
 	char		errbuf[CURL_ERROR_SIZE];
@@ -284,6 +313,14 @@ get_multi_handle(void)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
 					 errmsg("could not create a libcurl multi handle")));
+		curl_multi_setopt(multi_handle, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
+		/*
+		 * Keep a connection for every request a scan may have in flight
+		 * (and a few for token hosts); by default curl keeps four per
+		 * transfer attached, so a scan's connections were closed as its
+		 * transfers ended and the next scan opened them again.
+		 */
+		curl_multi_setopt(multi_handle, CURLMOPT_MAXCONNECTS, (long) (OPREC_MAX_CONCURRENCY + 8));
 		curl_multi_setopt(multi_handle, CURLMOPT_SOCKETFUNCTION, socket_callback);
 		curl_multi_setopt(multi_handle, CURLMOPT_TIMERFUNCTION, timer_callback);
 	}
@@ -424,6 +461,13 @@ set_transfer_options(Transfer *t, const OprecOptions *options, const OprecReques
 	SETOPT(t->easy, CURLOPT_PRIVATE, (char *) t);
 	SETOPT(t->easy, CURLOPT_USERAGENT, "oprec_fdw/" OPREC_FDW_VERSION);
 	SETOPT(t->easy, CURLOPT_ACCEPT_ENCODING, "");	/* whatever curl can decode */
+	if (pg_strncasecmp(req->url.data, "https:", 6) == 0 &&
+		(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2))
+	{
+		/* HTTP/2 if the server offers it, known once TLS is set up */
+		SETOPT(t->easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
+		SETOPT(t->easy, CURLOPT_PIPEWAIT, 1L);
+	}
 	if (strcmp(req->method, "POST") == 0)
 	{
 		SETOPT(t->easy, CURLOPT_POST, 1L);
@@ -783,6 +827,8 @@ struct OprecCall
 	CallState	state;
 	TimestampTz not_before;		/* CALL_WAITING: next attempt from then */
 	int			attempt;		/* attempts before the current one */
+	int			connect_restarts;	/* attempts started again, their connect
+									 * stalled */
 	Transfer   *transfer;		/* CALL_SENDING and CALL_DONE */
 	OprecPaceTicket ticket;		/* reserved, until its transfer takes it */
 	OprecResponse resp;			/* CALL_DONE, if the transfer succeeded */
@@ -825,11 +871,86 @@ start_transfer(OprecCall *call)
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("could not start a request: %s", curl_multi_strerror(mc))));
 	t->attached = t->started = true;
+	t->attached_at = GetCurrentTimestamp();
 	call->transfer = t;
 	call->state = CALL_SENDING;
 	call->transport->counters->requests++;
 	requests_sent++;
 	socket_action(CURL_SOCKET_TIMEOUT, 0);
+}
+
+/*
+ * Take an attempt whose request has not been sent off the wire, giving its
+ * place in the pace back: the call waits to be sent again.
+ */
+static void
+take_back(OprecCall *call)
+{
+	Transfer   *t = call->transfer;
+
+	oprec_pace_withdraw(&t->ticket);
+	MemoryContextDelete(t->cxt);
+	call->transfer = NULL;
+	call->state = CALL_WAITING;
+	call->not_before = 0;
+	call->transport->counters->requests--;
+	requests_sent--;
+}
+
+/*
+ * Note once that a transfer's connection is ready to send; a new
+ * connection's connect time goes into the usual one.  Never throws.
+ */
+static void
+observe_connect(Transfer *t, OprecHttpCounters *counters)
+{
+	curl_off_t	pretransfer_us = 0;
+	curl_off_t	connect_us = 0;
+	long		new_connections = 0;
+
+	if (t->connected)
+		return;
+	curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
+	if (pretransfer_us <= 0)
+		return;
+	t->connected = true;
+	curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &new_connections);
+	if (new_connections <= 0)
+		return;
+	counters->connections += new_connections;
+	curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+	if (connect_us > 0 && connect_us < KERNEL_RETRANSMIT_US)
+		usual_connect_us = usual_connect_us == 0 ? (double) connect_us :
+			(7 * usual_connect_us + (double) connect_us) / 8;
+}
+
+/*
+ * A sending attempt whose connect has stalled (see the file's header) is
+ * taken back, to be started again at once.  Returns when to look at the
+ * attempt again (0: no need).
+ */
+static TimestampTz
+check_connect(OprecCall *call)
+{
+	Transfer   *t = call->transfer;
+	long		stall_ms;
+	TimestampTz stalled_at;
+
+	observe_connect(t, call->transport->counters);
+	if (t->connected || call->connect_restarts >= STALL_MAX_RESTARTS)
+		return 0;
+	/* no connect seen yet: look again soon, one may have finished */
+	if (usual_connect_us == 0)
+		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), STALL_MIN_MS);
+	stall_ms = Max(STALL_MIN_MS, (long) (STALL_FACTOR * usual_connect_us / 1000));
+	stall_ms = Min(stall_ms, call->transport->options->connect_timeout_ms);
+	stalled_at = TimestampTzPlusMilliseconds(t->attached_at, stall_ms);
+	if (GetCurrentTimestamp() < stalled_at)
+		return stalled_at;
+	call->connect_restarts++;
+	call->transport->counters->connect_restarts++;
+	take_back(call);
+	return 0;
 }
 
 /*
@@ -847,6 +968,7 @@ end_attempt(OprecCall *call)
 	bool		throttled;
 	long		delay;
 
+	observe_connect(t, transport->counters);
 	curl_multi_remove_handle(multi_handle, t->easy);
 	t->attached = false;
 	if (t->result == CURLE_OK)
@@ -904,6 +1026,13 @@ advance_call(OprecCall *call)
 {
 	if (call->state == CALL_SENDING && call->transfer->done)
 		end_attempt(call);
+	if (call->state == CALL_SENDING)
+	{
+		TimestampTz next = check_connect(call);
+
+		if (call->state == CALL_SENDING)
+			return next;
+	}
 	if (call->state == CALL_WAITING)
 	{
 		TimestampTz now = GetCurrentTimestamp();
@@ -923,9 +1052,8 @@ advance_call(OprecCall *call)
 			return call->not_before;
 		}
 		start_transfer(call);
-		/* a transfer may end at once (a refused connection) */
-		if (call->transfer->done)
-			return advance_call(call);
+		/* it may end at once (a refused connection), or be connecting */
+		return advance_call(call);
 	}
 	return 0;
 }
@@ -1049,13 +1177,7 @@ oprec_http_suspend(void)
 			oprec_pace_complete(&t->ticket);
 			continue;
 		}
-		oprec_pace_withdraw(&t->ticket);
-		MemoryContextDelete(t->cxt);
-		call->transfer = NULL;
-		call->state = CALL_WAITING;
-		call->not_before = 0;
-		call->transport->counters->requests--;
-		requests_sent--;
+		take_back(call);
 	}
 }
 

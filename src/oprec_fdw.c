@@ -690,9 +690,18 @@ explain_counters(OprecExecState *state, ExplainState *es)
 	ExplainPropertyInteger("Pages", NULL, counters->pages, es);
 	ExplainPropertyInteger("Records", NULL, counters->records, es);
 	ExplainPropertyInteger("Bytes Received", "bytes", counters->http.bytes_received, es);
-	/* a time, like the node's own: shown only with TIMING */
+	/*
+	 * A time, like the node's own, shown only with TIMING; so are the
+	 * connections, which depend on what the backend did before.
+	 */
 	if (es->timing)
+	{
 		ExplainPropertyFloat("API Wait Time", "ms", counters->http.wait_us / 1000.0, 3, es);
+		ExplainPropertyInteger("Connections Opened", NULL, counters->http.connections, es);
+		if (counters->http.connect_restarts > 0 || es->format != EXPLAIN_FORMAT_TEXT)
+			ExplainPropertyInteger("Stalled Connects Restarted", NULL,
+								   counters->http.connect_restarts, es);
+	}
 	if (state->cache)
 		ExplainPropertyInteger("Rescans From Cache", NULL, oprec_cache_hits(state->cache), es);
 }

@@ -68,6 +68,9 @@ typedef struct OprecHttpCounters
 	int64		requests;		/* every request sent, tokens included */
 	int64		retries;		/* requests sent again after a failure */
 	int64		bytes_received; /* answer bodies, after decompression */
+	int64		connections;	/* new connections the requests opened */
+	int64		connect_restarts;	/* requests started again, their connect
+									 * stalled */
 	int64		wait_us;		/* waiting for answers: transfers, pacing,
 								 * pauses between retries (overlapping
 								 * requests counted once) */
