@@ -85,6 +85,37 @@ oprec_history_pages(const OprecOptions *options, double keys_per_batch)
 }
 
 /*
+ * Whether a range is expected to be read sooner in windows than by
+ * walking each batch's history: a walk's pages come one after another
+ * (each asks from where the last answer ended), windows go out together,
+ * max_concurrency at a time, and both within requests_per_second.  Times
+ * are counted in answers of ASSUMED_ANSWER_MS.  Windows that are no more
+ * than a walk's pages are sooner and fewer; with one request at a time,
+ * or a low rate, the one of fewer requests is the sooner.
+ */
+bool
+oprec_windows_sooner(const OprecOptions *options, double batches, double windows,
+					 double walk_pages)
+{
+	double		in_flight = Max(options->max_concurrency, 1);
+	double		window_requests = batches * windows;
+	double		walk_requests = batches * walk_pages;
+	double		windows_ms;
+	double		walk_ms;
+
+	if (windows <= walk_pages)
+		return true;
+	windows_ms = ceil(window_requests / in_flight) * ASSUMED_ANSWER_MS;
+	walk_ms = Max(walk_pages, ceil(walk_requests / in_flight)) * ASSUMED_ANSWER_MS;
+	if (options->requests_per_second > 0)
+	{
+		windows_ms = Max(windows_ms, window_requests * 1000.0 / options->requests_per_second);
+		walk_ms = Max(walk_ms, walk_requests * 1000.0 / options->requests_per_second);
+	}
+	return windows_ms < walk_ms;
+}
+
+/*
  * The keys worth asking for, which are sorted: *first the first that may
  * exist, and the count of those from there on.
  */
@@ -154,11 +185,12 @@ fill_windows(const OprecResource *res, const OprecChain *base, int64 lower, int6
  * batch of keys, its windows, or one chain without time parameters.
  * Windows cost at least one request each; leaving the time out costs one
  * request per page of the batch's whole history, with the bounds checked
- * locally.  "The last 3 days" is one window.  When the range needs more
- * windows than a batch's history is expected to have pages ("since 2024",
- * "2024-07 to 2026-12"), the chain starts as a walk without time range
- * whose first page tells how much history there is: a history longer
- * than the windows turns the chain into its windows (scan.c).  Returns
+ * locally.  "The last 3 days" is one window.  When the windows are not
+ * expected to be read sooner than a batch's history ("since 2024",
+ * "2024-07 to 2026-12" with few requests in flight), the chain starts as
+ * a walk without time range whose first page tells how much history there
+ * is: a history that takes longer turns the chain into its windows
+ * (scan.c).  Returns
  * NULL with *nchains = 0 when nothing needs to be asked.
  */
 OprecChain *
@@ -191,7 +223,9 @@ oprec_build_chains(const OprecResource *res, const OprecOptions *options,
 			return NULL;
 		needed = ceil_div(upper - lower + 1, res->max_window_ms);
 		use_windows = (options->always_windows && filters->has_lower && filters->has_upper) ||
-			needed <= oprec_history_pages(options, Min(nvalid, res->max_keys_per_request));
+			oprec_windows_sooner(options, batches, (double) needed,
+								 (double) oprec_history_pages(options,
+															  Min(nvalid, res->max_keys_per_request)));
 		base.probe = !use_windows;
 		if (use_windows)
 		{

@@ -312,8 +312,8 @@ oprec_estimate_cost(const OprecPlanState *plan, double keys, Cost extra_startup,
 													Min(keys, res->max_keys_per_request));
 	double		requests;
 
-	if (plan->windows_estimate > history_pages &&
-		!(options->always_windows && plan->has_time_range))
+	if (!(options->always_windows && plan->has_time_range) &&
+		!oprec_windows_sooner(options, batches, plan->windows_estimate, history_pages))
 	{
 		/*
 		 * A range longer than a batch's history is walked without time

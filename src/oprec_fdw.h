@@ -352,7 +352,15 @@ extern void oprec_key_source_read(OprecKeySource *source, OprecColumnFilter *key
  */
 #define OPREC_CLOCK_SKEW_ALLOWANCE_MS ((int64) 3600 * 1000)
 
+/*
+ * How long an API is assumed to take to answer, to weigh requests that
+ * must follow each other against more requests that can go together.
+ */
+#define ASSUMED_ANSWER_MS 200.0
+
 extern int64 oprec_history_pages(const OprecOptions *options, double keys_per_batch);
+extern bool oprec_windows_sooner(const OprecOptions *options, double batches, double windows,
+								 double walk_pages);
 extern OprecChain *oprec_build_chains(const OprecResource *res, const OprecOptions *options,
 									  const OprecFilters *filters, TimestampTz history_start,
 									  TimestampTz now, int *nchains, int *nbatches,

@@ -505,9 +505,10 @@ split_chain(OprecScan *scan, OprecLane *lane, const OprecAnswer *answer,
 /*
  * After the first page of a probing walk (a chain that leaves out a long
  * time range): whether asking for the range's windows is expected to cost
- * fewer requests than walking the rest of the history.  A walk that ends
- * on its first page is cheapest; an answer that does not say how much
- * history there is leaves the windows, whose cost is known.
+ * fewer requests than walking the rest of the history, or to be done
+ * sooner (chain.c).  A walk that ends on its first page is cheapest; an
+ * answer that does not say how much history there is leaves the windows,
+ * whose cost is known.
  */
 static bool
 windows_are_cheaper(OprecScan *scan, const OprecChain *chain, const OprecPage *page)
@@ -521,7 +522,8 @@ windows_are_cheaper(OprecScan *scan, const OprecChain *chain, const OprecPage *p
 		return true;
 	walk_pages = (page->total + scan->options->page_size - 1) /
 		Max(scan->options->page_size, 1);
-	return walk_pages > windows;
+	/* this page is read: the walk has the others left */
+	return oprec_windows_sooner(scan->options, 1, (double) windows, (double) (walk_pages - 1));
 }
 
 /*
