@@ -88,6 +88,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* The slot whose renewal this backend has claimed, or -1. */
 static int	claimed_slot = -1;
+static bool exit_callback_registered = false;
 
 static Size
 credentials_shmem_size(void)
@@ -248,7 +249,6 @@ oprec_credentials_init(void)
 {
 	RegisterXactCallback(credentials_xact_callback, NULL);
 	RegisterSubXactCallback(credentials_subxact_callback, NULL);
-	before_shmem_exit(credentials_exit, (Datum) 0);
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
@@ -341,6 +341,12 @@ oprec_credential_claim_renewal(const uint8 *digest)
 	int			i;
 
 	Assert(claimed_slot < 0);
+	/* in the backend: a postmaster's exit callbacks are not inherited */
+	if (!exit_callback_registered)
+	{
+		before_shmem_exit(credentials_exit, (Datum) 0);
+		exit_callback_registered = true;
+	}
 	for (;;)
 	{
 		LWLockAcquire(credential_table->lock, LW_EXCLUSIVE);
@@ -352,6 +358,7 @@ oprec_credential_claim_renewal(const uint8 *digest)
 			return true;
 		}
 		if (credential_table->slots[i].renewer == 0 ||
+			credential_table->slots[i].renewer == MyProcPid ||
 			(renewer != 0 && credential_table->slots[i].renewer == renewer))
 		{
 			credential_table->slots[i].renewer = MyProcPid;
