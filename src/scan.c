@@ -522,8 +522,12 @@ windows_are_cheaper(OprecScan *scan, const OprecChain *chain, const OprecPage *p
 		return true;
 	walk_pages = (page->total + scan->options->page_size - 1) /
 		Max(scan->options->page_size, 1);
-	/* this page is read: the walk has the others left */
-	return oprec_windows_sooner(scan->options, 1, (double) windows, (double) (walk_pages - 1));
+	/*
+	 * This page is read: the walk has the others left.  The scan's other
+	 * batches decide alike, and their windows would share the lanes.
+	 */
+	return oprec_windows_sooner(scan->options, Max(scan->engine->counters.key_batches, 1),
+								(double) windows, (double) (walk_pages - 1));
 }
 
 /*
