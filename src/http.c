@@ -91,7 +91,7 @@
  * sent again by the kernel: they do not count in the usual time.
  */
 #define STALL_FACTOR 8
-#define STALL_MIN_MS 5
+#define STALL_MIN_MS 3
 #define STALL_MAX_RESTARTS 8
 #define KERNEL_RETRANSMIT_US 1000000
 
