@@ -50,6 +50,7 @@ install_dependencies() {
     local packages=(make gcc pkg-config python3 curl ca-certificates
         "postgresql-$OPREC_PG_VERSION" "postgresql-server-dev-$OPREC_PG_VERSION" postgresql-common
         libcurl4-openssl-dev libjansson-dev libssl-dev
+        openssl nghttp2-proxy                                            # test/http2.sh
         python3-psycopg2 libpostgresql-jdbc-java default-jdk-headless   # test/drivers/
         odbc-postgresql python3-pyodbc)
     local missing=()
@@ -67,6 +68,15 @@ install_dependencies() {
         # openjdk's postinst links man pages there; slim images lack the directory
         as_root mkdir -p /usr/share/man/man1
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    # From 18 on, Debian ships the JIT provider in a package of its own
+    # (recommended, so most installs have it); sql/jit_choice.sql needs the
+    # JIT a DBA runs.  Looked for after the package lists are read.
+    local jit="postgresql-$OPREC_PG_VERSION-jit"
+    if apt-cache show "$jit" >/dev/null 2>&1 &&
+        ! dpkg-query -W -f='${Status}' "$jit" 2>/dev/null | grep -q "install ok installed"; then
+        echo "== installing: $jit"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$jit" >/dev/null
     fi
 }
 

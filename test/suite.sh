@@ -92,8 +92,8 @@ fi
 
 # Checks that need more than one session's view: several postmaster
 # starts, backends that die holding the shared pace, mirror refreshes that
-# die, a single-user backend, a resolver that never answers, real client
-# drivers.
+# die, a single-user backend, a resolver that never answers, an API behind
+# an HTTP/2 proxy, real client drivers.
 run_check "transfers across postmaster starts" \
     pg_virtualenv -v "$V" "$OPREC_ROOT/test/restarts.sh" 5
 run_check "backends that die holding the shared pace" \
@@ -102,6 +102,8 @@ run_check "mirror refreshes that die" \
     pg_virtualenv -v "$V" -o "shared_preload_libraries=oprec_fdw" "$OPREC_ROOT/test/mirror_crash.sh"
 run_check "single-user backend" "$OPREC_ROOT/test/single_user.sh"
 run_check "cancel during name resolution" "$OPREC_ROOT/test/dns_cancel.sh"
+run_check "HTTP/2 through a TLS proxy" \
+    pg_virtualenv -v "$V" -o "shared_preload_libraries=oprec_fdw" "$OPREC_ROOT/test/http2.sh"
 run_check "client drivers: psycopg2, pgJDBC, psqlODBC" \
     pg_virtualenv -v "$V" -o "shared_preload_libraries=oprec_fdw" "$OPREC_ROOT/test/drivers/run.sh"
 
