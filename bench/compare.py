@@ -9,13 +9,13 @@ checked."""
 
 import json
 import os
-import subprocess
 import time
 import urllib.request
 
 import psycopg2
 
-SIM = os.environ["OPREC_SIM_URL"]
+from benchlib import SIM, psql, sim
+
 SIM_PID = int(os.environ["BENCH_SIM_PID"])
 LATENCIES = [int(x) for x in os.environ.get("BENCH_LATENCIES", "0 30 150").split()]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -100,24 +100,6 @@ SCENARIOS = [
      "SELECT * FROM huawei_issue_records WHERE issue_id BETWEEN 101 AND 120",
      None),
 ]
-
-
-def sim(method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(SIM + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request) as answer:
-        return answer.read().decode()
-
-
-def psql(sql, variables=None):
-    args = ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"]
-    for name, value in (variables or {}).items():
-        args += ["-v", f"{name}={value}"]
-    done = subprocess.run(args, input=sql, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr.strip())
-    return done.stdout.strip()
 
 
 def cpu_seconds(pid):
