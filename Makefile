@@ -35,8 +35,10 @@ OBJS = \
 	src/api/huawei_sign.o
 
 EXTENSION = oprec_fdw
-EXTVERSION = 0.1
-DATA = sql/oprec_fdw--$(EXTVERSION).sql
+EXTVERSION = 1.0
+# the release: META.json's version, make dist's archive, the Debian package's
+DISTVERSION = 1.0.0
+DATA = sql/oprec_fdw--$(EXTVERSION).sql sql/oprec_fdw--0.1.sql sql/oprec_fdw--0.1--1.0.sql
 PGFILEDESC = "oprec_fdw - operation-record APIs as foreign tables"
 
 REGRESS = init options feishu_types feishu_pushdown feishu_paging feishu_errors feishu_explain \

@@ -174,6 +174,24 @@ SELECT oprec_fdw_drop_mirror('wide_records');
 DROP FOREIGN TABLE wide_source;
 DROP SERVER mirror_wide CASCADE;
 
+-- how a mirror is kept can be changed: NULL keeps a setting; a new
+-- refresh_every counts from the last refresh's start
+SELECT oprec_fdw_alter_mirror('alpha_records', refresh_every => '2 hours', tail => '30 minutes');
+SELECT refresh_every, tail, full_every, next_due = last_start + interval '2 hours' AS due_from_last
+FROM oprec_fdw_mirrors WHERE mirror = 'alpha_records'::regclass;
+SELECT oprec_fdw_alter_mirror('alpha_records', full_every => '7 days');
+SELECT refresh_every, tail, full_every FROM oprec_fdw_mirrors WHERE mirror = 'alpha_records'::regclass;
+SELECT oprec_fdw_alter_mirror('alpha_records', no_full_refresh => true);
+SELECT full_every IS NULL AS no_full_refresh FROM oprec_fdw_mirrors WHERE mirror = 'alpha_records'::regclass;
+SELECT oprec_fdw_alter_mirror('alpha_records', refresh_every => '0');
+SELECT oprec_fdw_alter_mirror('alpha_records', tail => '-1 hour');
+SELECT oprec_fdw_alter_mirror('alpha_records', full_every => '1 day', no_full_refresh => true);
+SELECT oprec_fdw_alter_mirror('sim.feishu_truth', refresh_every => '1 hour');
+SELECT oprec_fdw_alter_mirror(NULL);
+-- the refresh after it keeps it as altered
+SELECT outcome FROM oprec_fdw_refresh_mirror('alpha_records');
+SELECT refresh_every, tail, full_every FROM oprec_fdw_mirrors WHERE mirror = 'alpha_records'::regclass;
+
 -- what cannot be a mirror, and who may refresh one
 SELECT oprec_fdw_create_mirror('sim.feishu_truth', 'nope');
 SELECT oprec_fdw_create_mirror('people_source', 'nope');
@@ -183,6 +201,7 @@ SET ROLE mirror_stranger;
 SELECT count(*) AS mirrors_seen FROM oprec_fdw_mirrors;
 SELECT count(*) FROM oprec_fdw_mirror;
 SELECT oprec_fdw_refresh_mirror('alpha_records');
+SELECT oprec_fdw_alter_mirror('alpha_records', refresh_every => '1 minute');
 SELECT oprec_fdw_create_mirror('feishu_op_records', 'stranger_records');
 RESET ROLE;
 DROP ROLE mirror_stranger;

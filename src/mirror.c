@@ -24,6 +24,9 @@
  * mirror never run at once, and readers are not blocked.  It always reads
  * the API as the mirror's owner (that role's user mapping and privileges),
  * whoever runs it; the registry is written as the extension's owner.
+ * The SQL functions here make (oprec_fdw_create_mirror), refresh, alter
+ * (how often, how deep, full re-reads) and drop a mirror; the caller must
+ * own the mirror for all but the first.
  *
  *-------------------------------------------------------------------------
  */
@@ -106,6 +109,7 @@ typedef struct RoleSwitch
 PG_FUNCTION_INFO_V1(oprec_fdw_create_mirror);
 PG_FUNCTION_INFO_V1(oprec_fdw_refresh_mirror);
 PG_FUNCTION_INFO_V1(oprec_fdw_drop_mirror);
+PG_FUNCTION_INFO_V1(oprec_fdw_alter_mirror);
 
 /* ----------------------------------------------------------------
  *		Roles and names
@@ -850,6 +854,84 @@ oprec_fdw_drop_mirror(PG_FUNCTION_ARGS)
 				 errmsg("\"%s\" is not a mirror", name)));
 	unbecome(&rs);
 	run_sql(psprintf("DROP TABLE %s", name), 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * An interval argument of oprec_fdw_alter_mirror, unless NULL: refused if
+ * it is not above zero (or, with zero_allowed, below it).
+ */
+static Datum
+interval_argument(FunctionCallInfo fcinfo, int arg, const char *name, bool zero_allowed)
+{
+	Datum		zero = DirectFunctionCall3(interval_in, CStringGetDatum("0"),
+										   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	Datum		value;
+	int			sign;
+
+	if (PG_ARGISNULL(arg))
+		return (Datum) 0;
+	value = PG_GETARG_DATUM(arg);
+	sign = DatumGetInt32(DirectFunctionCall2(interval_cmp, value, zero));
+	if (sign < 0 || (sign == 0 && !zero_allowed))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be %s", name, zero_allowed ? "zero or more" : "more than zero")));
+	return value;
+}
+
+/*
+ * oprec_fdw_alter_mirror(mirror, refresh_every, tail, full_every,
+ * no_full_refresh): change how a mirror is kept current.  A NULL keeps a
+ * setting; no_full_refresh stops the full re-reads.  A new refresh_every
+ * counts from the start of the last refresh (or the mirror's creation), so
+ * a shorter one may make the mirror due at once.
+ */
+Datum
+oprec_fdw_alter_mirror(PG_FUNCTION_ARGS)
+{
+	Oid			types[5] = {REGCLASSOID, INTERVALOID, INTERVALOID, INTERVALOID, BOOLOID};
+	Datum		values[5];
+	char		nulls[6] = "     ";
+	char	   *registry;
+	Oid			writer;
+	RoleSwitch	rs;
+	Oid			mirror;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("mirror may not be NULL")));
+	mirror = PG_GETARG_OID(0);
+	require_mirror_owner(mirror);
+	values[0] = ObjectIdGetDatum(mirror);
+	values[1] = interval_argument(fcinfo, 1, "refresh_every", false);
+	values[2] = interval_argument(fcinfo, 2, "tail", true);
+	values[3] = interval_argument(fcinfo, 3, "full_every", false);
+	values[4] = BoolGetDatum(!PG_ARGISNULL(4) && PG_GETARG_BOOL(4));
+	for (int i = 1; i <= 3; i++)
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+	if (!PG_ARGISNULL(3) && DatumGetBool(values[4]))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("full_every and no_full_refresh contradict each other")));
+
+	extension_home(&registry, &writer);
+	SPI_connect();
+	become(writer, false, &rs);
+	run_sql(psprintf("UPDATE %s SET refresh_every = coalesce($2, refresh_every),"
+					 " tail = coalesce($3, tail),"
+					 " full_every = CASE WHEN $5 THEN NULL ELSE coalesce($4, full_every) END,"
+					 " next_due = CASE WHEN $2 IS NULL THEN next_due"
+					 " ELSE coalesce(last_start, created) + $2 END"
+					 " WHERE mirror = $1", registry),
+			5, types, values, nulls, SPI_OK_UPDATE);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a mirror", relation_name(mirror))));
+	unbecome(&rs);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
