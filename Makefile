@@ -71,6 +71,14 @@ unittest: test/unit/test_huawei_sign
 
 .PHONY: unittest
 
+# The PGXN upload: the committed tree, META.json at its top
+# (oprec_fdw-1.0.0/META.json); test/check_meta.py checks META.json.
+dist:
+	git -C $(srcdir) archive --format zip --prefix=$(EXTENSION)-$(DISTVERSION)/ \
+		-o $(abspath $(EXTENSION)-$(DISTVERSION).zip) HEAD
+
+.PHONY: dist
+
 # ----------------------------------------------------------------------
 # Fuzzing and sanitizer runs (test/fuzz/, test/sanitize.sh); nothing
 # here is built or installed by the targets above.

@@ -50,6 +50,7 @@ install_dependencies() {
     local packages=(make gcc pkg-config python3 curl ca-certificates
         "postgresql-$OPREC_PG_VERSION" "postgresql-server-dev-$OPREC_PG_VERSION" postgresql-common
         libcurl4-openssl-dev libjansson-dev libssl-dev
+        debhelper dpkg-dev postgresql-server-dev-all                     # the package
         openssl nghttp2-proxy                                            # test/http2.sh
         python3-psycopg2 libpostgresql-jdbc-java default-jdk-headless   # test/drivers/
         odbc-postgresql python3-pyodbc)
@@ -83,8 +84,49 @@ install_dependencies() {
 # Build (a warning is a failure: every version must build cleanly) and
 # install the extension for $OPREC_PG_VERSION.
 build_and_install() {
-    local log
     echo "== building and installing oprec_fdw for PostgreSQL $OPREC_PG_VERSION"
+    build_in_place || return 1
+    as_root make -C "$OPREC_ROOT" -s install PG_CONFIG="$PG_CONFIG" >/dev/null
+}
+
+# Build the Debian package for $OPREC_PG_VERSION with dpkg-buildpackage, in
+# a copy of the tree (debian/control made for the versions installed here;
+# its test, the regression suite, is left to the caller), refuse compiler
+# warnings, and install it with apt: the suite then runs against what the
+# package installed.  The packages are kept in $OPREC_ROOT/test/results/deb.
+build_package_and_install() {
+    local work log debs
+    echo "== building the Debian package for PostgreSQL $OPREC_PG_VERSION and installing it"
+    work="$(mktemp -d /tmp/oprec-deb.XXXXXX)"
+    mkdir "$work/oprec-fdw"
+    tar -C "$OPREC_ROOT" --exclude=./.git --exclude=./test/results --exclude=./test/matrix-logs \
+        -cf - . | tar -C "$work/oprec-fdw" -xf -
+    make -C "$work/oprec-fdw" -s clean PG_CONFIG="$PG_CONFIG" >/dev/null
+    log="$work/build.log"
+    if ! (cd "$work/oprec-fdw" && PG_UPDATECONTROL=yes DEB_BUILD_OPTIONS=nocheck \
+            dpkg-buildpackage -us -uc -b) >"$log" 2>&1; then
+        tail -n 40 "$log"
+        echo "dpkg-buildpackage failed" >&2
+        return 1
+    fi
+    if grep -E '\.[ch]:[0-9]+(:[0-9]+)?: (warning|error):' "$log"; then
+        echo "the package's build printed warnings" >&2
+        return 1
+    fi
+    debs=("$work"/postgresql-"$OPREC_PG_VERSION"-oprec-fdw_*.deb)
+    [ -f "${debs[0]}" ] || { echo "no package for PostgreSQL $OPREC_PG_VERSION was built" >&2; return 1; }
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        --reinstall "${debs[0]}" >/dev/null
+    dpkg-query -W -f='== installed: ${Package} ${Version}\n' "postgresql-$OPREC_PG_VERSION-oprec-fdw"
+    mkdir -p "$OPREC_ROOT/test/results/deb"
+    cp "$work"/*.deb "$work"/*.buildinfo "$work"/*.changes "$OPREC_ROOT/test/results/deb/" 2>/dev/null || true
+    rm -rf "$work"
+}
+
+# Build in place, without installing (objects for test/structure.py); a
+# warning is a failure.
+build_in_place() {
+    local log
     make -C "$OPREC_ROOT" -s clean >/dev/null
     log="$(make -C "$OPREC_ROOT" -s 2>&1)" || { echo "$log"; return 1; }
     if grep -qE 'warning:|error:' <<<"$log"; then
@@ -92,7 +134,6 @@ build_and_install() {
         echo "the build printed warnings" >&2
         return 1
     fi
-    as_root make -C "$OPREC_ROOT" -s install PG_CONFIG="$PG_CONFIG" >/dev/null
 }
 
 # What to undo when the shell exits: the simulator, and temporary files.

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The whole suite for one PostgreSQL version on this machine: install what
-# is missing, build (no warnings allowed) and install the extension, run
-# the signer's unit test, the check of src/'s structure and the
-# simulator's self-check, start the API
-# simulator and a throw-away cluster that preloads the library (as the
-# postgres user, via pg_virtualenv), run the pg_regress suite, then the
-# checks that need more than one session.  test/matrix.sh runs it on the
+# is missing, build the extension (no warnings allowed) in place and as its
+# Debian package, install the package, run the signer's unit test, the
+# check of src/'s structure, of META.json and the simulator's self-check,
+# start the API simulator and a throw-away cluster that preloads the
+# library (as the postgres user, via pg_virtualenv), run the pg_regress
+# suite, then the checks that need more than one session.  test/matrix.sh runs it on the
 # host and inside the chroot of each other version.
 #
 #   OPREC_PG_VERSION=17 test/suite.sh     (default: this release's version)
@@ -21,17 +21,24 @@ set -euo pipefail
 V="$OPREC_PG_VERSION"
 install_dependencies
 
-# The build first: "make clean" empties test/results.
+# The build first: "make clean" empties test/results.  The tree is built
+# in place (test/structure.py reads its objects) and as the Debian package,
+# which is installed: everything below runs against what it installed.
 echo "== build for PostgreSQL $V, no warnings"
 build_line="build: 1 passed, 0 failed"
-build_and_install || build_line="build: 0 passed, 1 failed"
+build_in_place || build_line="build: 0 passed, 1 failed"
 
 # pg_regress writes its results here
 rm -rf "$OPREC_ROOT/test/results"
 mkdir -p "$OPREC_ROOT/test/results"
 checks_log="$OPREC_ROOT/test/results/checks.log"
+package_line="package: 1 passed, 0 failed"
+if [ "$build_line" = "build: 1 passed, 0 failed" ]; then
+    build_package_and_install || package_line="package: 0 passed, 1 failed"
+fi
 echo "$build_line" | tee "$checks_log"
-if [ "$build_line" != "build: 1 passed, 0 failed" ]; then
+echo "$package_line" | tee -a "$checks_log"
+if [ "$build_line" != "build: 1 passed, 0 failed" ] || [ "$package_line" != "package: 1 passed, 0 failed" ]; then
     echo "pg$V: 0 passed, 1 failed"
     exit 1
 fi
@@ -57,6 +64,7 @@ run_check "unit test of the AK/SK signer" unit
 # The shape of src/ (test/structure.py): no cycle between files, no
 # function longer than 80 lines, read from the objects just built.
 run_check "structure of src/" "$PYTHON" "$OPREC_ROOT/test/structure.py"
+run_check "PGXN META.json" "$PYTHON" "$OPREC_ROOT/test/check_meta.py"
 
 selftest() {
     if "$PYTHON" "$OPREC_ROOT/test/simulator/selftest.py"; then
@@ -93,7 +101,8 @@ fi
 # Checks that need more than one session's view: several postmaster
 # starts, backends that die holding the shared pace, mirror refreshes that
 # die, a single-user backend, a resolver that never answers, an API behind
-# an HTTP/2 proxy, real client drivers.
+# an HTTP/2 proxy, an extension update with objects in place, real client
+# drivers.
 run_check "transfers across postmaster starts" \
     pg_virtualenv -v "$V" "$OPREC_ROOT/test/restarts.sh" 5
 run_check "backends that die holding the shared pace" \
@@ -104,6 +113,8 @@ run_check "single-user backend" "$OPREC_ROOT/test/single_user.sh"
 run_check "cancel during name resolution" "$OPREC_ROOT/test/dns_cancel.sh"
 run_check "HTTP/2 through a TLS proxy" \
     pg_virtualenv -v "$V" -o "shared_preload_libraries=oprec_fdw" "$OPREC_ROOT/test/http2.sh"
+run_check "ALTER EXTENSION UPDATE with objects in place" \
+    pg_virtualenv -v "$V" -o "shared_preload_libraries=oprec_fdw" "$OPREC_ROOT/test/upgrade.sh"
 run_check "client drivers: psycopg2, pgJDBC, psqlODBC" \
     pg_virtualenv -v "$V" -o "shared_preload_libraries=oprec_fdw" "$OPREC_ROOT/test/drivers/run.sh"
 
