@@ -50,7 +50,7 @@ install_dependencies() {
     local packages=(make gcc pkg-config python3 curl ca-certificates
         "postgresql-$OPREC_PG_VERSION" "postgresql-server-dev-$OPREC_PG_VERSION" postgresql-common
         libcurl4-openssl-dev libjansson-dev libssl-dev
-        debhelper dpkg-dev postgresql-server-dev-all                     # the package
+        build-essential debhelper dpkg-dev postgresql-server-dev-all     # the package
         openssl nghttp2-proxy                                            # test/http2.sh
         python3-psycopg2 libpostgresql-jdbc-java default-jdk-headless   # test/drivers/
         odbc-postgresql python3-pyodbc)
