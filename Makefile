@@ -38,7 +38,10 @@ EXTENSION = oprec_fdw
 EXTVERSION = 1.0
 # the release: META.json's version, make dist's archive, the Debian package's
 DISTVERSION = 1.0.0
-DATA = sql/oprec_fdw--$(EXTVERSION).sql sql/oprec_fdw--0.1.sql sql/oprec_fdw--0.1--1.0.sql
+# the first version's script and the updates from it: CREATE EXTENSION of
+# a later version runs them in turn, so a new install and an updated one
+# cannot differ
+DATA = sql/oprec_fdw--0.1.sql sql/oprec_fdw--0.1--1.0.sql
 PGFILEDESC = "oprec_fdw - operation-record APIs as foreign tables"
 
 REGRESS = init options feishu_types feishu_pushdown feishu_paging feishu_errors feishu_explain \

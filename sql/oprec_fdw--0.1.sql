@@ -1,5 +1,6 @@
-/* oprec_fdw install script: the handler, the validator, the wrapper, and
- * a view of the request pace */
+/* oprec_fdw install script: the handler, the validator, the wrapper, a
+ * view of the request pace, and mirrors.  Later versions are installed as
+ * this one followed by the update scripts (oprec_fdw--0.1--1.0.sql, ...). */
 
 \echo Use "CREATE EXTENSION oprec_fdw" to load this file. \quit
 

@@ -423,7 +423,6 @@ extern bool oprec_json_epoch_ms(json_t *value, int64 *ms);
 
 /* in session.c */
 extern OprecSession *oprec_get_session(const OprecOptions *options);
-extern void oprec_credential_parts(const OprecOptions *options, StringInfo buf);
 extern bool oprec_session_token_usable(OprecSession *session);
 extern void oprec_session_token_refused(OprecSession *session, uint64 generation);
 extern void oprec_session_ensure_token(OprecSession *session,
@@ -465,7 +464,7 @@ typedef struct OprecPaceTicket
 } OprecPaceTicket;
 
 extern void oprec_pace_init(void);
-extern uint64 oprec_pace_key(const OprecOptions *options);
+extern uint64 oprec_pace_key(const OprecSession *session);
 extern long oprec_pace_reserve(OprecSession *session, uint64 pace_key,
 							   int requests_per_second, OprecPaceTicket *ticket);
 extern void oprec_pace_complete(OprecPaceTicket *ticket);

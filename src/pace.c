@@ -5,10 +5,11 @@
  *		  requests complete in any one-second window, slower after the API
  *		  throttles, and counted across the cluster when preloaded.
  *
- * A credential is a pace key: a hash of the API, the base URL, the user
- * mapping's options and the server options that name the credential, so
- * that two user mappings holding the same token on the same host share one
- * pace (the API counts the token, not the mapping).
+ * A credential is a pace key: taken from the digest that names it (the
+ * API, the base URL, the user mapping's options and the server options
+ * that name the credential; session.c), so that two user mappings holding
+ * the same token on the same host share one pace (the API counts the
+ * token, not the mapping).
  *
  * Each credential has a window (OprecPaceWindow): one entry per recent
  * request, holding its send time while it is in flight and its completion
@@ -55,8 +56,6 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
-#include "commands/defrem.h"
-#include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -525,20 +524,16 @@ oprec_pace_init(void)
 }
 
 /*
- * The credential a scan's requests count against (session.c names its
- * parts).  The parts hold secrets: only their hash is kept.
+ * The credential a session's requests count against: the first bytes of
+ * the digest that names it (session.c), already a hash of its parts.
  */
 uint64
-oprec_pace_key(const OprecOptions *options)
+oprec_pace_key(const OprecSession *session)
 {
-	StringInfoData parts;
 	uint64		key;
 
-	initStringInfo(&parts);
-	oprec_credential_parts(options, &parts);
-	key = hash_bytes_extended((const unsigned char *) parts.data, parts.len, 0);
-	explicit_bzero(parts.data, parts.len);
-	pfree(parts.data);
+	StaticAssertStmt(sizeof(key) <= OPREC_CREDENTIAL_DIGEST_LEN, "a key fits in a digest");
+	memcpy(&key, session->credential, sizeof(key));
 	return key;
 }
 
@@ -724,7 +719,8 @@ window_counts(const OprecPaceWindow *w, int requests_per_second, TimestampTz now
 void
 oprec_pace_counts(const OprecOptions *options, OprecPaceCounts *counts)
 {
-	uint64		key = oprec_pace_key(options);
+	OprecSession *session = oprec_get_session(options);
+	uint64		key = oprec_pace_key(session);
 	TimestampTz now = GetCurrentTimestamp();
 
 	memset(counts, 0, sizeof(OprecPaceCounts));
@@ -737,13 +733,8 @@ oprec_pace_counts(const OprecOptions *options, OprecPaceCounts *counts)
 							  now, counts);
 		LWLockRelease(pace_table->lock);
 	}
-	else
-	{
-		OprecSession *session = oprec_get_session(options);
-
-		if (session->pace)
-			window_counts(session->pace, options->requests_per_second, now, counts);
-	}
+	else if (session->pace)
+		window_counts(session->pace, options->requests_per_second, now, counts);
 	if (counts->rate == 0 && options->requests_per_second > 0)
 		counts->rate = Min(options->requests_per_second, OPREC_MAX_REQUESTS_PER_SECOND);
 	counts->shared = pace_table != NULL;

@@ -101,7 +101,7 @@ oprec_scan_create(MemoryContext parent, OprecOptions *options)
 	scan->options = options;
 	scan->resource = res;
 	scan->session = oprec_get_session(options);
-	oprec_service_transport(scan, oprec_pace_key(options), &engine->transport);
+	oprec_service_transport(scan, oprec_pace_key(scan->session), &engine->transport);
 	engine->history_start = oprec_history_start(options);
 	if (res->service->begin_scan)
 		scan->api_state = res->service->begin_scan(scan);

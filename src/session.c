@@ -79,10 +79,10 @@ append_part(StringInfo buf, const char *part)
  * What names a credential: the service, the base URL, the user mapping's
  * options and the server options the service names.  Every part ends
  * with a NUL, which none can contain, so different credentials give
- * different input.  It holds secrets: only hashes of it are kept.
+ * different input.  It holds secrets: only its digest is kept.
  */
-void
-oprec_credential_parts(const OprecOptions *options, StringInfo buf)
+static void
+credential_parts(const OprecOptions *options, StringInfo buf)
 {
 	const OprecService *service = options->resource->service;
 	List	   *sorted = list_copy(options->user_options);
@@ -121,7 +121,7 @@ credential_digest(const OprecOptions *options, uint8 *digest)
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
 	initStringInfo(&parts);
-	oprec_credential_parts(options, &parts);
+	credential_parts(options, &parts);
 	failed = pg_cryptohash_init(ctx) != 0 ||
 		pg_cryptohash_update(ctx, (const uint8 *) parts.data, parts.len) != 0 ||
 		pg_cryptohash_final(ctx, digest, OPREC_CREDENTIAL_DIGEST_LEN) != 0;
